@@ -1,0 +1,13 @@
+//! faultline-protocols: the protocol nodes faultline hosts, their clients,
+//! invariants, checkers and bug knobs, and the registry that maps a scenario's
+//! `protocol = "..."` to the code that runs it.
+
+pub mod echo;
+pub mod idle;
+pub mod pingpong;
+pub mod registry;
+
+pub use registry::{
+    find, load_scenario, run_scenario, validate_scenario, ProtocolEntry, Registry, RunOptions,
+    PROTOCOLS,
+};

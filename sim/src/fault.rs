@@ -1,0 +1,106 @@
+//! Faults scheduled at virtual times: partitions, crashes, restarts, pauses
+//! and clock drift. A fault may name a node by id or by the role the protocol
+//! reports at that moment ("leader"), resolved when the fault fires.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::time::{Duration, Time};
+
+/// Which node a fault hits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRef {
+    Id(u32),
+    /// The lowest-numbered running node that reports this role.
+    Role(String),
+    /// A running node chosen by the fault stream (for restart: a crashed one).
+    Random,
+}
+
+impl fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeRef::Id(i) => write!(f, "n{i}"),
+            NodeRef::Role(r) => write!(f, "the {r}"),
+            NodeRef::Random => write!(f, "a random node"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Splits the nodes into groups that cannot reach each other; nodes named
+    /// in no group form one more group.
+    Partition {
+        groups: Vec<Vec<u32>>,
+    },
+    /// Blocks traffic from every node of `from` to every node of `to` only.
+    PartitionOneway {
+        from: Vec<u32>,
+        to: Vec<u32>,
+    },
+    /// Cuts one node off from all others, both ways.
+    Isolate {
+        node: NodeRef,
+    },
+    /// Removes every cut.
+    Heal,
+    /// Stops a node: its volatile state is lost, its durable state kept.
+    Crash {
+        node: NodeRef,
+    },
+    /// Restarts a crashed node from its durable state.
+    Restart {
+        node: NodeRef,
+    },
+    /// Freezes a node (a GC pause): its timers and deliveries wait.
+    Pause {
+        node: NodeRef,
+    },
+    Resume {
+        node: NodeRef,
+    },
+    /// Sets how fast a node's clock runs: 0.5 means its timers take twice as
+    /// long in true time.
+    ClockRate {
+        node: NodeRef,
+        rate: f64,
+    },
+}
+
+/// A fault and when it fires; `undo_after` schedules its inverse (heal,
+/// restart, resume, clock reset).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScheduledFault {
+    pub at: Time,
+    pub action: FaultAction,
+    pub undo_after: Option<Duration>,
+}
+
+/// A fault as it actually happened, for summaries and reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AppliedFault {
+    pub at: Time,
+    pub kind: &'static str,
+    pub nodes: Vec<u32>,
+    pub description: String,
+}
+
+impl FaultAction {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            FaultAction::Partition { .. } => "partition",
+            FaultAction::PartitionOneway { .. } => "partition_oneway",
+            FaultAction::Isolate { .. } => "isolate",
+            FaultAction::Heal => "heal",
+            FaultAction::Crash { .. } => "crash",
+            FaultAction::Restart { .. } => "restart",
+            FaultAction::Pause { .. } => "pause",
+            FaultAction::Resume { .. } => "resume",
+            FaultAction::ClockRate { .. } => "clock_rate",
+        }
+    }
+}

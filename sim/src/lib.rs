@@ -1,0 +1,26 @@
+//! faultline-sim: a deterministic discrete-event engine for distributed
+//! protocols. It knows nothing of any protocol: it hosts [`Process`]es (sans-I/O
+//! state machines), moves their messages through a faulty [`net::Network`],
+//! fires their timers on a virtual clock, applies scheduled faults, and feeds
+//! every event into a fingerprint. One seed rules a run.
+
+pub mod fault;
+pub mod metrics;
+pub mod net;
+pub mod process;
+pub mod queue;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod time;
+pub mod trace;
+pub mod world;
+
+pub use fault::{AppliedFault, FaultAction, NodeRef, ScheduledFault};
+pub use metrics::Metrics;
+pub use net::{LinkConfig, LinkKind};
+pub use process::{Addr, ClientId, Ctx, Message, NodeId, Process, Role, TimerId};
+pub use report::{CheckResult, RunReport, Verdict};
+pub use rng::{Latency, Probability, SimRng};
+pub use time::{Duration, Time};
+pub use world::{EndReason, Limits, Monitor, NetStats, RunOutcome, Violation, World, WorldConfig};

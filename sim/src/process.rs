@@ -1,0 +1,284 @@
+//! The node API. A process — a protocol node or a simulated client — is a
+//! sans-I/O state machine: it reacts to `on_start`, `on_message` and
+//! `on_timer`, and every effect it has goes through the [`Ctx`] it is handed.
+//! It never sees the event queue, the network or another process, so the same
+//! code runs unchanged under every fault model.
+//!
+//! State that must survive a crash lives in the process's `Durable` type,
+//! which the engine owns and lends out through [`Ctx::durable_mut`]; writing
+//! it is the simulated fsync. A crash drops the process value (its volatile
+//! state) and keeps the durable value; a restart builds a new process from it.
+
+use std::fmt;
+use std::hash::Hash;
+
+use rand::Rng;
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+use crate::rng::SimRng;
+use crate::time::{Duration, Time};
+
+/// A protocol node, numbered from 0.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct NodeId(pub u32);
+
+/// A simulated client, numbered from 0.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ClientId(pub u32);
+
+/// Where a message comes from or goes to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Addr {
+    Node(NodeId),
+    Client(ClientId),
+}
+
+impl Addr {
+    pub fn node(i: u32) -> Addr {
+        Addr::Node(NodeId(i))
+    }
+    pub fn client(i: u32) -> Addr {
+        Addr::Client(ClientId(i))
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Node(n) => n.fmt(f),
+            Addr::Client(c) => c.fmt(f),
+        }
+    }
+}
+
+/// A message a process sends. `Hash` feeds the run fingerprint, so two runs
+/// that differ only in message contents still get different fingerprints.
+pub trait Message: Clone + fmt::Debug + Hash {
+    /// A short name for traces and diagrams, e.g. `"AppendEntries"`.
+    fn label(&self) -> &'static str;
+}
+
+/// A role a node reports, so faults can target "the current leader".
+pub type Role = &'static str;
+
+/// A sans-I/O state machine hosted by the engine.
+pub trait Process: Sized {
+    type Msg: Message;
+    type Timer: Clone + fmt::Debug + Hash;
+    /// What survives a crash. `Default` is the state of a fresh disk.
+    type Durable: Default;
+    /// Facts the process reports for online checkers (e.g. "became leader of
+    /// term 3"). Checkers live apart from the process and read only these.
+    type Note: fmt::Debug;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: Self::Msg);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Self::Timer);
+    /// An ordered session link to `peer` broke (partition or crash). Only
+    /// session links report this; datagram links fail silently.
+    fn on_link_down(&mut self, _ctx: &mut Ctx<'_, Self>, _peer: Addr) {}
+    /// The role this process plays now; `""` when the protocol has none.
+    fn role(&self) -> Role {
+        ""
+    }
+}
+
+/// Handle of a pending timer, for cancelling it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId {
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+}
+
+/// Timer slots with generation counters: cancelling bumps the generation, so
+/// the queued event is recognised as stale when it pops (lazy cancellation).
+#[derive(Default)]
+pub(crate) struct TimerTable {
+    generations: Vec<u32>,
+    live: Vec<bool>,
+    free: Vec<u32>,
+}
+
+impl TimerTable {
+    pub(crate) fn allocate(&mut self) -> TimerId {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.generations.push(0);
+                self.live.push(false);
+                (self.generations.len() - 1) as u32
+            }
+        };
+        self.live[slot as usize] = true;
+        TimerId {
+            slot,
+            generation: self.generations[slot as usize],
+        }
+    }
+    /// Ends a timer; true if it was still pending.
+    pub(crate) fn release(&mut self, id: TimerId) -> bool {
+        let s = id.slot as usize;
+        if self.generations[s] == id.generation && self.live[s] {
+            self.generations[s] = self.generations[s].wrapping_add(1);
+            self.live[s] = false;
+            self.free.push(id.slot);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Effects a handler produced, applied by the engine when it returns.
+pub(crate) struct Outbox<P: Process> {
+    pub(crate) sends: Vec<(Addr, P::Msg)>,
+    pub(crate) timers: Vec<(Duration, TimerId, P::Timer)>,
+    pub(crate) notes: Vec<P::Note>,
+    pub(crate) client_events: Vec<(ClientEventKind, u64)>,
+}
+
+impl<P: Process> Default for Outbox<P> {
+    fn default() -> Self {
+        Outbox {
+            sends: Vec::new(),
+            timers: Vec::new(),
+            notes: Vec::new(),
+            client_events: Vec::new(),
+        }
+    }
+}
+
+/// Client-operation boundaries, for traces and fingerprints.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ClientEventKind {
+    Invoke,
+    Complete,
+}
+
+/// Everything a handler may do. Handed to each call; holds nothing between.
+pub struct Ctx<'a, P: Process> {
+    pub(crate) me: Addr,
+    pub(crate) now_local: Time,
+    pub(crate) now_true: Time,
+    pub(crate) clock_rate: f64,
+    pub(crate) nodes: u32,
+    pub(crate) clients: u32,
+    pub(crate) rng: &'a mut SimRng,
+    pub(crate) durable: &'a mut P::Durable,
+    pub(crate) out: &'a mut Outbox<P>,
+    pub(crate) timers: &'a mut TimerTable,
+    pub(crate) metrics: &'a mut Metrics,
+}
+
+impl<'a, P: Process> Ctx<'a, P> {
+    /// This process's address.
+    pub fn me(&self) -> Addr {
+        self.me
+    }
+    /// The local clock: true time as this process's (possibly drifting) clock
+    /// reads it.
+    pub fn now(&self) -> Time {
+        self.now_local
+    }
+    /// The true virtual time, for metrics and history only — a protocol that
+    /// bases decisions on it is cheating.
+    pub fn true_now(&self) -> Time {
+        self.now_true
+    }
+    /// How many protocol nodes the cluster has.
+    pub fn node_count(&self) -> u32 {
+        self.nodes
+    }
+    pub fn client_count(&self) -> u32 {
+        self.clients
+    }
+    /// Every node id, in order.
+    pub fn node_ids(&self) -> impl Iterator<Item = NodeId> {
+        (0..self.nodes).map(NodeId)
+    }
+
+    /// Sends `msg` to `to` over the network.
+    pub fn send(&mut self, to: Addr, msg: P::Msg) {
+        self.out.sends.push((to, msg));
+    }
+    /// Sends `msg` to every node but this one.
+    pub fn broadcast(&mut self, msg: P::Msg) {
+        let me = self.me;
+        for i in 0..self.nodes {
+            let to = Addr::node(i);
+            if to != me {
+                self.out.sends.push((to, msg.clone()));
+            }
+        }
+    }
+
+    /// Fires `timer` after `delay` as measured by this process's clock.
+    pub fn set_timer(&mut self, delay: Duration, timer: P::Timer) -> TimerId {
+        let id = self.timers.allocate();
+        let real = if self.clock_rate == 1.0 {
+            delay
+        } else {
+            delay.mul_f64(1.0 / self.clock_rate)
+        };
+        self.out.timers.push((real, id, timer));
+        id
+    }
+    /// Cancels a pending timer; a timer that already fired is ignored.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.timers.release(id);
+    }
+
+    /// This process's random stream.
+    pub fn rng(&mut self) -> &mut SimRng {
+        self.rng
+    }
+    /// A uniform draw from `[low, high]`.
+    pub fn random_between(&mut self, low: Duration, high: Duration) -> Duration {
+        if high <= low {
+            return low;
+        }
+        Duration::from_nanos(self.rng.gen_range(low.as_nanos()..=high.as_nanos()))
+    }
+
+    /// Durable state as last persisted.
+    pub fn durable(&self) -> &P::Durable {
+        self.durable
+    }
+    /// Durable state for writing. Writes are persisted synchronously: they
+    /// survive a crash that happens any time after this handler returns.
+    pub fn durable_mut(&mut self) -> &mut P::Durable {
+        self.durable
+    }
+
+    /// Reports a fact to the online checkers.
+    pub fn note(&mut self, note: P::Note) {
+        self.out.notes.push(note);
+    }
+    /// Adds to a named counter.
+    pub fn count(&mut self, name: &'static str, delta: u64) {
+        self.metrics.count(name, delta);
+    }
+    /// Records a value in a named histogram.
+    pub fn record(&mut self, name: &'static str, value: u64) {
+        self.metrics.record(name, value);
+    }
+    /// Marks a client operation's invocation (`op` is the client's own id).
+    pub fn client_invoke(&mut self, op: u64) {
+        self.out.client_events.push((ClientEventKind::Invoke, op));
+    }
+    /// Marks a client operation's completion.
+    pub fn client_complete(&mut self, op: u64) {
+        self.out.client_events.push((ClientEventKind::Complete, op));
+    }
+}

@@ -1,0 +1,59 @@
+//! Argument definitions.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "faultline", version, about = "A deterministic distributed-systems simulator", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run one scenario for one seed and print a summary.
+    Run(RunArgs),
+    /// Check scenario files without running them.
+    Validate {
+        /// Scenario files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Measure the engine: pingpong, 5 nodes, 1,000 messages in flight.
+    Bench(BenchArgs),
+    /// List the protocols a scenario can name.
+    Protocols,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Seed for this run (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write every event as a JSON line to this file.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Run twice and fail unless both runs have the same fingerprint.
+    #[arg(long)]
+    pub check_determinism: bool,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Events to run per measurement.
+    #[arg(long, default_value_t = 20_000_000)]
+    pub events: u64,
+    /// Measurements to take; the best is reported with the others.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

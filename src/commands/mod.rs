@@ -1,0 +1,81 @@
+//! One module per command; `dispatch` routes to them.
+
+mod bench;
+mod run;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// How a command that did its work came out.
+pub enum Outcome {
+    Ok,
+    /// A check failed (exit 1).
+    CheckFailed,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Outcome::Ok => ExitCode::SUCCESS,
+            Outcome::CheckFailed => ExitCode::from(1),
+        }
+    }
+}
+
+/// A command that could not do its work.
+pub struct CliError {
+    /// The user gave bad input (exit 2) rather than the run going wrong.
+    pub bad_input: bool,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    pub fn input(error: impl Into<anyhow::Error>) -> CliError {
+        CliError {
+            bad_input: true,
+            error: error.into(),
+        }
+    }
+    pub fn exit_code(&self) -> u8 {
+        if self.bad_input {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            write!(f, "{:#}", self.error)
+        } else {
+            write!(f, "{}", self.error)
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> CliError {
+        CliError {
+            bad_input: false,
+            error,
+        }
+    }
+}
+
+pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Validate { files } => run::validate(&files),
+        Command::Bench(args) => bench::bench(&args),
+        Command::Protocols => {
+            for p in faultline_protocols::PROTOCOLS {
+                println!("{:<12} {}", p.name, p.summary);
+            }
+            Ok(Outcome::Ok)
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! `faultline run` and `faultline validate`.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use faultline_protocols::{load_scenario, run_scenario, RunOptions};
+use faultline_sim::report::client_metrics;
+use faultline_sim::scenario::Scenario;
+use faultline_sim::{RunReport, Verdict};
+use serde_json::json;
+
+use super::{CliError, Outcome};
+use crate::cli::RunArgs;
+use crate::output::{info, paint, thousands};
+
+pub fn load(path: &Path) -> Result<Scenario, CliError> {
+    load_scenario(path).map_err(CliError::input)
+}
+
+pub fn validate(files: &[PathBuf]) -> Result<Outcome, CliError> {
+    let mut errors = Vec::new();
+    for file in files {
+        match load_scenario(file) {
+            Ok(s) => println!(
+                "{}: ok ({}, {} nodes, {} faults)",
+                file.display(),
+                s.protocol,
+                s.nodes,
+                s.faults.len()
+            ),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(Outcome::Ok);
+    }
+    let count = errors.len();
+    Err(CliError::input(anyhow::anyhow!(
+        "{}\n{count} of {} scenario files are invalid",
+        errors.join("\n"),
+        files.len()
+    )))
+}
+
+fn one_run(
+    scenario: &Scenario,
+    seed: u64,
+    trace: Option<&Path>,
+) -> Result<(RunReport, std::time::Duration), CliError> {
+    let mut options = RunOptions::default();
+    if let Some(path) = trace {
+        let file = File::create(path)
+            .with_context(|| format!("cannot create trace file {}", path.display()))
+            .map_err(CliError::input)?;
+        options.trace = Some(Box::new(BufWriter::new(file)));
+    }
+    let started = Instant::now();
+    let report = run_scenario(scenario, seed, options).map_err(CliError::input)?;
+    Ok((report, started.elapsed()))
+}
+
+pub fn run(args: &RunArgs) -> Result<Outcome, CliError> {
+    let scenario = load(&args.file)?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let (report, wall) = one_run(&scenario, seed, args.trace.as_deref())?;
+    let mut determinism = None;
+    if args.check_determinism {
+        let (again, _) = one_run(&scenario, seed, None)?;
+        determinism = Some(again.fingerprint);
+    }
+    let reproduce = format!("faultline run {} --seed {seed}", args.file.display());
+    if args.json {
+        print_json(&scenario, &report, wall, determinism, &reproduce);
+    } else {
+        print_summary(&scenario, &report, wall, determinism, &reproduce);
+    }
+    if let Some(other) = determinism {
+        if other != report.fingerprint {
+            return Err(CliError::from(anyhow::anyhow!(
+                "nondeterminism: the same scenario and seed gave fingerprints {:016x} and {other:016x}",
+                report.fingerprint
+            )));
+        }
+    }
+    Ok(if report.failure().is_some() {
+        Outcome::CheckFailed
+    } else {
+        Outcome::Ok
+    })
+}
+
+struct Latency {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    count: u64,
+}
+
+fn latency(report: &RunReport) -> Option<Latency> {
+    let h = report.metrics.histogram(client_metrics::LATENCY_US)?;
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Some(Latency {
+        p50: ms(0.5),
+        p99: ms(0.99),
+        p999: ms(0.999),
+        count: h.len(),
+    })
+}
+
+fn sim_speed(report: &RunReport, wall: std::time::Duration) -> f64 {
+    report.virtual_time.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+}
+
+fn print_summary(
+    scenario: &Scenario,
+    r: &RunReport,
+    wall: std::time::Duration,
+    determinism: Option<u64>,
+    reproduce: &str,
+) {
+    let m = &r.metrics;
+    println!(
+        "scenario     {} ({}, {} nodes) from {}",
+        scenario.name, scenario.protocol, scenario.nodes, scenario.path
+    );
+    println!("seed         {}", r.seed);
+    println!(
+        "ended        {} at {} virtual",
+        r.end.describe(),
+        r.virtual_time
+    );
+    println!(
+        "events       {}  wall {:.3}s  {:.1}x real time  {:.2}M events/s",
+        thousands(r.events),
+        wall.as_secs_f64(),
+        sim_speed(r, wall),
+        r.events as f64 / wall.as_secs_f64().max(1e-9) / 1e6
+    );
+    let n = &r.net;
+    println!(
+        "network      sent {}  delivered {}  dropped {} (loss {}, partition {}, crashed {}, session {})  duplicated {}",
+        thousands(n.sent),
+        thousands(n.delivered),
+        thousands(n.dropped_loss + n.dropped_partition + n.dropped_crashed + n.dropped_broken_session),
+        thousands(n.dropped_loss),
+        thousands(n.dropped_partition),
+        thousands(n.dropped_crashed),
+        thousands(n.dropped_broken_session),
+        thousands(n.duplicated)
+    );
+    let (ok, failed, unknown) = (
+        m.counter(client_metrics::OK),
+        m.counter(client_metrics::FAILED),
+        m.counter(client_metrics::UNKNOWN),
+    );
+    match latency(r) {
+        Some(l) => println!(
+            "client ops   ok {}  failed {}  unknown {}   latency p50 {:.3}ms  p99 {:.3}ms  p999 {:.3}ms  (n={})",
+            thousands(ok),
+            thousands(failed),
+            thousands(unknown),
+            l.p50,
+            l.p99,
+            l.p999,
+            l.count
+        ),
+        None => println!(
+            "client ops   ok {}  failed {}  unknown {}   latency -",
+            thousands(ok),
+            thousands(failed),
+            thousands(unknown)
+        ),
+    }
+    println!("faults       {} applied", r.faults.len());
+    for f in r.faults.iter().take(20) {
+        println!("             {}  {}", f.at, f.description);
+    }
+    if r.faults.len() > 20 {
+        println!("             ... {} more", r.faults.len() - 20);
+    }
+    let skipped = m.counter("faults_skipped");
+    if skipped > 0 {
+        println!("             {skipped} skipped (no node matched their target)");
+    }
+    let counters: Vec<String> = m
+        .counters()
+        .filter(|(k, _)| !k.starts_with("client_ops_") && *k != "faults_skipped")
+        .map(|(k, v)| format!("{k} {}", thousands(v)))
+        .collect();
+    if !counters.is_empty() {
+        println!("metrics      {}", counters.join("  "));
+    }
+    if r.checks.is_empty() {
+        println!("checks       none for this protocol");
+    }
+    for c in &r.checks {
+        let verdict = match c.verdict {
+            Verdict::Pass => paint("pass", "32"),
+            Verdict::Fail => paint("FAIL", "31;1"),
+            Verdict::Unknown => paint("unknown", "33"),
+        };
+        println!("check        {:<22} {verdict}  {}", c.name, c.detail);
+        if let Some(v) = &c.violation {
+            println!("             at {} nodes {:?}", v.at, v.nodes);
+        }
+    }
+    if let Some(other) = determinism {
+        let same = other == r.fingerprint;
+        println!(
+            "determinism  {} (second run {other:016x})",
+            if same {
+                paint("same fingerprint", "32")
+            } else {
+                paint("DIFFERENT fingerprint", "31;1")
+            }
+        );
+    }
+    println!("fingerprint  {}", r.fingerprint_hex());
+    if r.failure().is_some() {
+        println!("reproduce    {reproduce}");
+        info(&format!("a check failed; reproduce with: {reproduce}"));
+    }
+}
+
+fn print_json(
+    scenario: &Scenario,
+    r: &RunReport,
+    wall: std::time::Duration,
+    determinism: Option<u64>,
+    reproduce: &str,
+) {
+    let m = &r.metrics;
+    let lat = latency(r);
+    let counters: serde_json::Map<String, serde_json::Value> = m
+        .counters()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let value = json!({
+        "scenario": scenario.name,
+        "file": scenario.path,
+        "protocol": scenario.protocol,
+        "nodes": scenario.nodes,
+        "seed": r.seed,
+        "end": r.end,
+        "events": r.events,
+        "virtual_time_s": r.virtual_time.as_secs_f64(),
+        "wall_time_s": wall.as_secs_f64(),
+        "sim_seconds_per_wall_second": sim_speed(r, wall),
+        "network": r.net,
+        "client_ops": {
+            "ok": m.counter(client_metrics::OK),
+            "failed": m.counter(client_metrics::FAILED),
+            "unknown": m.counter(client_metrics::UNKNOWN),
+        },
+        "latency_ms": lat.as_ref().map(|l| json!({"p50": l.p50, "p99": l.p99, "p999": l.p999, "count": l.count})),
+        "faults": r.faults,
+        "metrics": counters,
+        "checks": r.checks,
+        "verdict": if r.failure().is_some() { "fail" } else { "pass" },
+        "deterministic": determinism.map(|d| d == r.fingerprint),
+        "fingerprint": r.fingerprint_hex(),
+        "reproduce": reproduce,
+    });
+    println!("{value}");
+}

@@ -1,0 +1,33 @@
+//! The `faultline` command line. Thin: it parses arguments, calls the library
+//! crates and maps the result to an exit code — 0 ok, 1 a check failed,
+//! 2 bad input.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    match commands::dispatch(cli) {
+        Ok(outcome) => outcome.exit_code(),
+        Err(e) => {
+            output::error(&format!("{e:#}"));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

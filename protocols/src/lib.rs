@@ -8,6 +8,5 @@ pub mod pingpong;
 pub mod registry;
 
 pub use registry::{
-    find, load_scenario, run_scenario, validate_scenario, ProtocolEntry, Registry, RunOptions,
-    PROTOCOLS,
+    find, load_scenario, run_scenario, validate_scenario, ProtocolEntry, Registry, RunOptions, PROTOCOLS,
 };

@@ -44,9 +44,7 @@ impl Catalog for Registry {
         find(protocol).map(|p| p.roles.to_vec()).unwrap_or_default()
     }
     fn checks(&self, protocol: &str) -> Vec<&'static str> {
-        find(protocol)
-            .map(|p| p.checks.to_vec())
-            .unwrap_or_default()
+        find(protocol).map(|p| p.checks.to_vec()).unwrap_or_default()
     }
     fn default_link_kind(&self, protocol: &str) -> LinkKind {
         find(protocol).map_or(LinkKind::Datagram, |p| p.link_kind)
@@ -68,11 +66,7 @@ pub fn validate_scenario(scenario: &Scenario) -> Result<(), ScenarioError> {
 }
 
 /// Runs one seed of a validated scenario.
-pub fn run_scenario(
-    scenario: &Scenario,
-    seed: u64,
-    options: RunOptions,
-) -> Result<RunReport, ScenarioError> {
+pub fn run_scenario(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunReport, ScenarioError> {
     match find(&scenario.protocol) {
         Some(p) => (p.run)(scenario, seed, options),
         None => Err(scenario.error(format!("unknown protocol `{}`", scenario.protocol))),

@@ -32,10 +32,7 @@ impl Metrics {
         *c = (*c).max(value);
     }
     pub fn record(&mut self, name: &'static str, value: u64) {
-        self.histograms
-            .entry(name)
-            .or_insert_with(new_histogram)
-            .saturating_record(value.clamp(1, HISTOGRAM_MAX));
+        self.histograms.entry(name).or_insert_with(new_histogram).saturating_record(value.clamp(1, HISTOGRAM_MAX));
     }
     pub fn counter(&self, name: &str) -> u64 {
         self.counters.get(name).copied().unwrap_or(0)

@@ -37,9 +37,7 @@ impl Default for LinkConfig {
     fn default() -> Self {
         LinkConfig {
             kind: LinkKind::Datagram,
-            latency: Latency::Constant {
-                value: Duration::from_millis(1),
-            },
+            latency: Latency::Constant { value: Duration::from_millis(1) },
             loss: Probability::ZERO,
             duplicate: Probability::ZERO,
             reorder: Probability::ZERO,
@@ -53,11 +51,7 @@ pub enum Fate {
     /// Lost (loss draw or a cut link).
     Dropped { cut: bool },
     /// Deliver after `delay`; `copy_delay` is a duplicate's delay, if any.
-    Deliver {
-        delay: Duration,
-        copy_delay: Option<Duration>,
-        connection: u32,
-    },
+    Deliver { delay: Duration, copy_delay: Option<Duration>, connection: u32 },
 }
 
 pub struct Network {
@@ -168,16 +162,9 @@ impl Network {
                 if !quiet && link.reorder.sample(rng) {
                     delay = delay + link.reorder_delay;
                 }
-                let copy_delay = if !quiet && link.duplicate.sample(rng) {
-                    Some(link.latency.sample(rng))
-                } else {
-                    None
-                };
-                Fate::Deliver {
-                    delay,
-                    copy_delay,
-                    connection: u32::MAX,
-                }
+                let copy_delay =
+                    if !quiet && link.duplicate.sample(rng) { Some(link.latency.sample(rng)) } else { None };
+                Fate::Deliver { delay, copy_delay, connection: u32::MAX }
             }
             LinkKind::Session => {
                 let delay = link.latency.sample(rng);
@@ -187,11 +174,7 @@ impl Network {
                 let pair = self.pair(from, to);
                 self.up[pair] = true;
                 let connection = self.epochs[pair];
-                Fate::Deliver {
-                    delay: at - now,
-                    copy_delay: None,
-                    connection,
-                }
+                Fate::Deliver { delay: at - now, copy_delay: None, connection }
             }
         }
     }
@@ -218,9 +201,7 @@ impl Network {
 
     /// Every process address, nodes first.
     pub fn addresses(&self) -> impl Iterator<Item = Addr> + '_ {
-        (0..self.nodes as u32)
-            .map(Addr::node)
-            .chain((0..self.home.len() as u32).map(Addr::client))
+        (0..self.nodes as u32).map(Addr::node).chain((0..self.home.len() as u32).map(Addr::client))
     }
 
     /// Blocks from → to for every from in `a`, to in `b`. Returns the session

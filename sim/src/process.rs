@@ -121,10 +121,7 @@ impl TimerTable {
             }
         };
         self.live[slot as usize] = true;
-        TimerId {
-            slot,
-            generation: self.generations[slot as usize],
-        }
+        TimerId { slot, generation: self.generations[slot as usize] }
     }
     /// Ends a timer; true if it was still pending.
     pub(crate) fn release(&mut self, id: TimerId) -> bool {
@@ -150,12 +147,7 @@ pub(crate) struct Outbox<P: Process> {
 
 impl<P: Process> Default for Outbox<P> {
     fn default() -> Self {
-        Outbox {
-            sends: Vec::new(),
-            timers: Vec::new(),
-            notes: Vec::new(),
-            client_events: Vec::new(),
-        }
+        Outbox { sends: Vec::new(), timers: Vec::new(), notes: Vec::new(), client_events: Vec::new() }
     }
 }
 
@@ -226,11 +218,7 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// Fires `timer` after `delay` as measured by this process's clock.
     pub fn set_timer(&mut self, delay: Duration, timer: P::Timer) -> TimerId {
         let id = self.timers.allocate();
-        let real = if self.clock_rate == 1.0 {
-            delay
-        } else {
-            delay.mul_f64(1.0 / self.clock_rate)
-        };
+        let real = if self.clock_rate == 1.0 { delay } else { delay.mul_f64(1.0 / self.clock_rate) };
         self.out.timers.push((real, id, timer));
         id
     }

@@ -48,12 +48,7 @@ pub struct QueueFull;
 
 impl<T> Default for EventQueue<T> {
     fn default() -> Self {
-        EventQueue {
-            heap: BinaryHeap::new(),
-            slab: Vec::new(),
-            free: Vec::new(),
-            next_seq: 0,
-        }
+        EventQueue { heap: BinaryHeap::new(), slab: Vec::new(), free: Vec::new(), next_seq: 0 }
     }
 }
 
@@ -77,9 +72,7 @@ impl<T> EventQueue<T> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let low = (seq << SLOT_BITS) | u64::from(slot);
-        self.heap.push(Entry {
-            key: (u128::from(time.as_nanos()) << 64) | u128::from(low),
-        });
+        self.heap.push(Entry { key: (u128::from(time.as_nanos()) << 64) | u128::from(low) });
         Ok(())
     }
 
@@ -95,9 +88,7 @@ impl<T> EventQueue<T> {
     }
 
     pub fn peek_time(&self) -> Option<Time> {
-        self.heap
-            .peek()
-            .map(|e| Time::from_nanos((e.key >> 64) as u64))
+        self.heap.peek().map(|e| Time::from_nanos((e.key >> 64) as u64))
     }
 
     pub fn len(&self) -> usize {

@@ -38,20 +38,10 @@ pub struct CheckResult {
 
 impl CheckResult {
     pub fn pass(name: &str, detail: impl Into<String>) -> CheckResult {
-        CheckResult {
-            name: name.into(),
-            verdict: Verdict::Pass,
-            detail: detail.into(),
-            violation: None,
-        }
+        CheckResult { name: name.into(), verdict: Verdict::Pass, detail: detail.into(), violation: None }
     }
     pub fn unknown(name: &str, detail: impl Into<String>) -> CheckResult {
-        CheckResult {
-            name: name.into(),
-            verdict: Verdict::Unknown,
-            detail: detail.into(),
-            violation: None,
-        }
+        CheckResult { name: name.into(), verdict: Verdict::Unknown, detail: detail.into(), violation: None }
     }
     pub fn fail(name: &str, violation: Violation) -> CheckResult {
         CheckResult {

@@ -63,9 +63,7 @@ impl Probability {
         if (0.0..=1.0).contains(&p) {
             Ok(Probability(p))
         } else {
-            Err(format!(
-                "{p} is not a probability; valid values are 0.0 to 1.0"
-            ))
+            Err(format!("{p} is not a probability; valid values are 0.0 to 1.0"))
         }
     }
     pub fn get(self) -> f64 {
@@ -149,12 +147,10 @@ impl Latency {
     pub fn sample(&self, rng: &mut SimRng) -> Duration {
         match *self {
             Latency::Constant { value } => value,
-            Latency::Uniform { min, max } => {
-                Duration::from_nanos(rng.gen_range(min.as_nanos()..=max.as_nanos()))
+            Latency::Uniform { min, max } => Duration::from_nanos(rng.gen_range(min.as_nanos()..=max.as_nanos())),
+            Latency::Normal { mean, std_dev } => {
+                ns_from_f64(mean.as_nanos() as f64 + std_dev.as_nanos() as f64 * standard_normal(rng))
             }
-            Latency::Normal { mean, std_dev } => ns_from_f64(
-                mean.as_nanos() as f64 + std_dev.as_nanos() as f64 * standard_normal(rng),
-            ),
             Latency::Exponential { min, mean } => {
                 let u: f64 = 1.0 - rng.gen::<f64>();
                 min + ns_from_f64(-libm::log(u) * mean.as_nanos() as f64)
@@ -200,38 +196,17 @@ mod tests {
     fn distributions_have_the_right_centre() {
         let mut rng = stream(1, Stream::Network);
         let n = 20_000;
-        let mean = |l: Latency, rng: &mut SimRng| {
-            (0..n).map(|_| l.sample(rng).as_nanos() as f64).sum::<f64>() / n as f64
-        };
+        let mean =
+            |l: Latency, rng: &mut SimRng| (0..n).map(|_| l.sample(rng).as_nanos() as f64).sum::<f64>() / n as f64;
         let ms = 1e6;
-        let u = mean(
-            Latency::Uniform {
-                min: Duration::from_millis(1),
-                max: Duration::from_millis(3),
-            },
-            &mut rng,
-        );
+        let u = mean(Latency::Uniform { min: Duration::from_millis(1), max: Duration::from_millis(3) }, &mut rng);
         assert!((u / ms - 2.0).abs() < 0.05, "uniform mean {u}");
-        let e = mean(
-            Latency::Exponential {
-                min: Duration::ZERO,
-                mean: Duration::from_millis(5),
-            },
-            &mut rng,
-        );
+        let e = mean(Latency::Exponential { min: Duration::ZERO, mean: Duration::from_millis(5) }, &mut rng);
         assert!((e / ms - 5.0).abs() < 0.25, "exponential mean {e}");
-        let nrm = mean(
-            Latency::Normal {
-                mean: Duration::from_millis(10),
-                std_dev: Duration::from_millis(1),
-            },
-            &mut rng,
-        );
+        let nrm =
+            mean(Latency::Normal { mean: Duration::from_millis(10), std_dev: Duration::from_millis(1) }, &mut rng);
         assert!((nrm / ms - 10.0).abs() < 0.1, "normal mean {nrm}");
-        let p = Latency::Pareto {
-            scale: Duration::from_millis(1),
-            shape: 3.0,
-        };
+        let p = Latency::Pareto { scale: Duration::from_millis(1), shape: 3.0 };
         assert!((0..1000).all(|_| p.sample(&mut rng) >= Duration::from_millis(1)));
     }
 

@@ -45,11 +45,7 @@ impl fmt::Display for ScenarioError {
         if self.line == 0 {
             write!(f, "{}: {}", self.path, self.message)
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.path, self.line, self.column, self.message
-            )
+            write!(f, "{}:{}:{}: {}", self.path, self.line, self.column, self.message)
         }
     }
 }
@@ -337,24 +333,14 @@ impl Locator<'_> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = self.source[line_start..start].chars().count() + 1;
-        ScenarioError {
-            path: self.path.to_string(),
-            line,
-            column,
-            message: message.into(),
-        }
+        ScenarioError { path: self.path.to_string(), line, column, message: message.into() }
     }
 
     fn from_toml(&self, e: &toml::de::Error) -> ScenarioError {
         let message = improve_message(e.message());
         match e.span() {
             Some(span) => self.at(span, message),
-            None => ScenarioError {
-                path: self.path.to_string(),
-                line: 0,
-                column: 0,
-                message,
-            },
+            None => ScenarioError { path: self.path.to_string(), line: 0, column: 0, message },
         }
     }
 }
@@ -377,11 +363,7 @@ fn did_you_mean(word: &str, candidates: &[&str]) -> String {
 }
 
 fn one_of(candidates: &[&str]) -> String {
-    candidates
-        .iter()
-        .map(|c| format!("`{c}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Adds a did-you-mean to serde's unknown-field and unknown-variant errors,
@@ -392,10 +374,7 @@ fn improve_message(raw: &str) -> String {
         if let Some((name, tail)) = rest.split_once('`') {
             let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
             let hint = did_you_mean(name, &expected);
-            return format!(
-                "unknown key `{name}`{hint}; valid keys here are {}",
-                one_of(&expected)
-            );
+            return format!("unknown key `{name}`{hint}; valid keys here are {}", one_of(&expected));
         }
     }
     if let Some(rest) = raw.strip_prefix("missing field `") {
@@ -411,35 +390,16 @@ fn improve_message(raw: &str) -> String {
 
 // ------------------------------------------------------------- validation
 
-fn probability(
-    loc: &Locator,
-    value: &Spanned<Number>,
-    key: &str,
-) -> Result<Probability, ScenarioError> {
+fn probability(loc: &Locator, value: &Spanned<Number>, key: &str) -> Result<Probability, ScenarioError> {
     Probability::new(value.get_ref().0).map_err(|_| {
-        loc.at(
-            value.span(),
-            format!(
-                "`{key}` must be a probability between 0.0 and 1.0; got {}",
-                value.get_ref().0
-            ),
-        )
+        loc.at(value.span(), format!("`{key}` must be a probability between 0.0 and 1.0; got {}", value.get_ref().0))
     })
 }
 
-fn int_in(
-    loc: &Locator,
-    value: &Spanned<i64>,
-    key: &str,
-    low: i64,
-    high: i64,
-) -> Result<i64, ScenarioError> {
+fn int_in(loc: &Locator, value: &Spanned<i64>, key: &str, low: i64, high: i64) -> Result<i64, ScenarioError> {
     let v = *value.get_ref();
     if v < low || v > high {
-        Err(loc.at(
-            value.span(),
-            format!("`{key}` must be between {low} and {high}; got {v}"),
-        ))
+        Err(loc.at(value.span(), format!("`{key}` must be between {low} and {high}; got {v}")))
     } else {
         Ok(v)
     }
@@ -450,36 +410,17 @@ fn node_id(loc: &Locator, value: &Spanned<i64>, nodes: u32) -> Result<u32, Scena
     if v < 0 || v >= i64::from(nodes) {
         Err(loc.at(
             value.span(),
-            format!(
-                "node {v} does not exist: this scenario has {nodes} nodes, numbered 0 to {}",
-                nodes - 1
-            ),
+            format!("node {v} does not exist: this scenario has {nodes} nodes, numbered 0 to {}", nodes - 1),
         ))
     } else {
         Ok(v as u32)
     }
 }
 
-const DISTRIBUTIONS: [&str; 6] = [
-    "constant",
-    "uniform",
-    "normal",
-    "exponential",
-    "lognormal",
-    "pareto",
-];
+const DISTRIBUTIONS: [&str; 6] = ["constant", "uniform", "normal", "exponential", "lognormal", "pareto"];
 const LINK_KINDS: [&str; 2] = ["datagram", "session"];
-const FAULT_KINDS: [&str; 9] = [
-    "partition",
-    "partition_oneway",
-    "isolate",
-    "heal",
-    "crash",
-    "restart",
-    "pause",
-    "resume",
-    "clock_rate",
-];
+const FAULT_KINDS: [&str; 9] =
+    ["partition", "partition_oneway", "isolate", "heal", "crash", "restart", "pause", "resume", "clock_rate"];
 
 fn latency(loc: &Locator, raw: &Spanned<RawLatency>) -> Result<Latency, ScenarioError> {
     let r = raw.get_ref();
@@ -514,68 +455,41 @@ fn latency(loc: &Locator, raw: &Spanned<RawLatency>) -> Result<Latency, Scenario
         }
     };
     if let Some((extra, _)) = present.iter().find(|(k, on)| *on && !keys.contains(k)) {
-        return Err(loc.at(
-            raw.span(),
-            format!(
-                "`{extra}` does not apply to a {dist} latency; it takes {}",
-                one_of(keys)
-            ),
-        ));
+        return Err(
+            loc.at(raw.span(), format!("`{extra}` does not apply to a {dist} latency; it takes {}", one_of(keys)))
+        );
     }
     let need = |d: &Option<Spanned<Duration>>, key: &str| {
-        d.as_ref().map(|s| *s.get_ref()).ok_or_else(|| {
-            loc.at(
-                raw.span(),
-                format!("a {dist} latency needs `{key}` (it takes {})", one_of(keys)),
-            )
-        })
+        d.as_ref()
+            .map(|s| *s.get_ref())
+            .ok_or_else(|| loc.at(raw.span(), format!("a {dist} latency needs `{key}` (it takes {})", one_of(keys))))
     };
     let need_num = |n: &Option<Spanned<Number>>, key: &str| -> Result<f64, ScenarioError> {
-        let s = n.as_ref().ok_or_else(|| {
-            loc.at(
-                raw.span(),
-                format!("a {dist} latency needs `{key}` (it takes {})", one_of(keys)),
-            )
-        })?;
+        let s = n
+            .as_ref()
+            .ok_or_else(|| loc.at(raw.span(), format!("a {dist} latency needs `{key}` (it takes {})", one_of(keys))))?;
         let v = s.get_ref().0;
         if !(v.is_finite() && v > 0.0) {
-            return Err(loc.at(
-                s.span(),
-                format!("`{key}` must be a positive number; got {v}"),
-            ));
+            return Err(loc.at(s.span(), format!("`{key}` must be a positive number; got {v}")));
         }
         Ok(v)
     };
     Ok(match dist {
-        "constant" => Latency::Constant {
-            value: need(&r.value, "value")?,
-        },
+        "constant" => Latency::Constant { value: need(&r.value, "value")? },
         "uniform" => {
             let (min, max) = (need(&r.min, "min")?, need(&r.max, "max")?);
             if min > max {
-                return Err(loc.at(
-                    raw.span(),
-                    format!("uniform latency has min {min} above max {max}"),
-                ));
+                return Err(loc.at(raw.span(), format!("uniform latency has min {min} above max {max}")));
             }
             Latency::Uniform { min, max }
         }
-        "normal" => Latency::Normal {
-            mean: need(&r.mean, "mean")?,
-            std_dev: need(&r.std_dev, "std_dev")?,
-        },
+        "normal" => Latency::Normal { mean: need(&r.mean, "mean")?, std_dev: need(&r.std_dev, "std_dev")? },
         "exponential" => Latency::Exponential {
             min: r.min.as_ref().map_or(Duration::ZERO, |s| *s.get_ref()),
             mean: need(&r.mean, "mean")?,
         },
-        "lognormal" => Latency::LogNormal {
-            median: need(&r.median, "median")?,
-            sigma: need_num(&r.sigma, "sigma")?,
-        },
-        _ => Latency::Pareto {
-            scale: need(&r.scale, "scale")?,
-            shape: need_num(&r.shape, "shape")?,
-        },
+        "lognormal" => Latency::LogNormal { median: need(&r.median, "median")?, sigma: need_num(&r.sigma, "sigma")? },
+        _ => Latency::Pareto { scale: need(&r.scale, "scale")?, shape: need_num(&r.shape, "shape")? },
     })
 }
 
@@ -585,11 +499,7 @@ fn link_kind(loc: &Locator, raw: &Spanned<String>) -> Result<LinkKind, ScenarioE
         "session" => Ok(LinkKind::Session),
         other => Err(loc.at(
             raw.span(),
-            format!(
-                "unknown link kind `{other}`{}; valid: {}",
-                did_you_mean(other, &LINK_KINDS),
-                one_of(&LINK_KINDS)
-            ),
+            format!("unknown link kind `{other}`{}; valid: {}", did_you_mean(other, &LINK_KINDS), one_of(&LINK_KINDS)),
         )),
     }
 }
@@ -627,18 +537,9 @@ fn apply_link(
     Ok(link)
 }
 
-fn node_ref(
-    loc: &Locator,
-    raw: &Spanned<RawNodeRef>,
-    nodes: u32,
-    roles: &[&str],
-) -> Result<NodeRef, ScenarioError> {
+fn node_ref(loc: &Locator, raw: &Spanned<RawNodeRef>, nodes: u32, roles: &[&str]) -> Result<NodeRef, ScenarioError> {
     match raw.get_ref() {
-        RawNodeRef::Id(i) => Ok(NodeRef::Id(node_id(
-            loc,
-            &Spanned::new(raw.span(), *i),
-            nodes,
-        )?)),
+        RawNodeRef::Id(i) => Ok(NodeRef::Id(node_id(loc, &Spanned::new(raw.span(), *i), nodes)?)),
         RawNodeRef::Name(name) if name == "random" => Ok(NodeRef::Random),
         RawNodeRef::Name(name) if roles.contains(&name.as_str()) => Ok(NodeRef::Role(name.clone())),
         RawNodeRef::Name(name) => {
@@ -669,19 +570,14 @@ fn fault(
     if !FAULT_KINDS.contains(&kind) {
         return Err(loc.at(
             f.kind.span(),
-            format!(
-                "unknown fault kind `{kind}`{}; valid: {}",
-                did_you_mean(kind, &FAULT_KINDS),
-                one_of(&FAULT_KINDS)
-            ),
+            format!("unknown fault kind `{kind}`{}; valid: {}", did_you_mean(kind, &FAULT_KINDS), one_of(&FAULT_KINDS)),
         ));
     }
     let at = *f.at.get_ref();
     if at >= duration {
-        return Err(loc.at(
-            f.at.span(),
-            format!("fault at {at} is not before the end of the scenario's duration ({duration})"),
-        ));
+        return Err(
+            loc.at(f.at.span(), format!("fault at {at} is not before the end of the scenario's duration ({duration})"))
+        );
     }
     // Which optional keys each kind takes.
     let allowed: &[&str] = match kind {
@@ -708,15 +604,8 @@ fn fault(
     for (key, span) in present {
         if let Some(span) = span {
             if !allowed.contains(&key) {
-                let takes = if allowed.is_empty() {
-                    "no other keys".to_string()
-                } else {
-                    one_of(allowed)
-                };
-                return Err(loc.at(
-                    span,
-                    format!("a `{kind}` fault does not take `{key}`; it takes {takes}"),
-                ));
+                let takes = if allowed.is_empty() { "no other keys".to_string() } else { one_of(allowed) };
+                return Err(loc.at(span, format!("a `{kind}` fault does not take `{key}`; it takes {takes}")));
             }
         }
     }
@@ -726,11 +615,7 @@ fn fault(
         node_ref(loc, n, nodes, roles)
     };
     let id_list = |list: &Spanned<Vec<Spanned<i64>>>| -> Result<Vec<u32>, ScenarioError> {
-        let ids = list
-            .get_ref()
-            .iter()
-            .map(|i| node_id(loc, i, nodes))
-            .collect::<Result<Vec<u32>, _>>()?;
+        let ids = list.get_ref().iter().map(|i| node_id(loc, i, nodes)).collect::<Result<Vec<u32>, _>>()?;
         if ids.is_empty() {
             return Err(loc.at(list.span(), "the node list is empty"));
         }
@@ -746,19 +631,17 @@ fn fault(
                 for member in group {
                     let id = node_id(loc, member, nodes)?;
                     if std::mem::replace(&mut seen[id as usize], true) {
-                        return Err(loc.at(
-                            member.span(),
-                            format!("node {id} is in more than one group"),
-                        ));
+                        return Err(loc.at(member.span(), format!("node {id} is in more than one group")));
                     }
                     ids.push(id);
                 }
                 out.push(ids);
             }
-            if out.iter().filter(|g| !g.is_empty()).count() + usize::from(seen.iter().any(|s| !s))
-                < 2
-            {
-                return Err(loc.at(groups.span(), "a partition needs at least two groups (nodes left unlisted form one more group)"));
+            if out.iter().filter(|g| !g.is_empty()).count() + usize::from(seen.iter().any(|s| !s)) < 2 {
+                return Err(loc.at(
+                    groups.span(),
+                    "a partition needs at least two groups (nodes left unlisted form one more group)",
+                ));
             }
             FaultAction::Partition { groups: out }
         }
@@ -777,121 +660,77 @@ fn fault(
             let rate = f.rate.as_ref().ok_or_else(|| missing("rate"))?;
             let r = rate.get_ref().0;
             if !(r.is_finite() && (0.01..=100.0).contains(&r)) {
-                return Err(loc.at(
-                    rate.span(),
-                    format!("`rate` must be between 0.01 and 100 (1.0 = a true clock); got {r}"),
-                ));
+                return Err(
+                    loc.at(rate.span(), format!("`rate` must be between 0.01 and 100 (1.0 = a true clock); got {r}"))
+                );
             }
-            FaultAction::ClockRate {
-                node: node(loc)?,
-                rate: r,
-            }
+            FaultAction::ClockRate { node: node(loc)?, rate: r }
         }
     };
-    let undo_after = [
-        &f.heal_after,
-        &f.restart_after,
-        &f.resume_after,
-        &f.reset_after,
-    ]
-    .into_iter()
-    .flatten()
-    .map(|d| *d.get_ref())
-    .next();
-    Ok(ScheduledFault {
-        at: Time::ZERO + at,
-        action,
-        undo_after,
-    })
+    let undo_after = [&f.heal_after, &f.restart_after, &f.resume_after, &f.reset_after]
+        .into_iter()
+        .flatten()
+        .map(|d| *d.get_ref())
+        .next();
+    Ok(ScheduledFault { at: Time::ZERO + at, action, undo_after })
 }
 
-fn workload(
-    loc: &Locator,
-    raw: &Spanned<RawWorkload>,
-    nodes: u32,
-) -> Result<Workload, ScenarioError> {
+fn workload(loc: &Locator, raw: &Spanned<RawWorkload>, nodes: u32) -> Result<Workload, ScenarioError> {
     let w = raw.get_ref();
     let clients = int_in(loc, &w.clients, "clients", 0, i64::from(MAX_CLIENTS))? as u32;
     let homes = match &w.homes {
         Some(list) => {
             if list.len() != clients as usize {
-                return Err(loc.at(
-                    raw.span(),
-                    format!(
-                        "`homes` lists {} nodes but there are {clients} clients",
-                        list.len()
-                    ),
-                ));
+                return Err(
+                    loc.at(raw.span(), format!("`homes` lists {} nodes but there are {clients} clients", list.len()))
+                );
             }
-            list.iter()
-                .map(|h| node_id(loc, h, nodes))
-                .collect::<Result<_, _>>()?
+            list.iter().map(|h| node_id(loc, h, nodes)).collect::<Result<_, _>>()?
         }
         None => (0..clients).map(|c| c % nodes).collect(),
     };
     let mode = match (&w.concurrency, &w.rate) {
-        (Some(c), None) => LoadMode::Closed {
-            concurrency: int_in(loc, c, "concurrency", 1, 1_000)? as u32,
-        },
+        (Some(c), None) => LoadMode::Closed { concurrency: int_in(loc, c, "concurrency", 1, 1_000)? as u32 },
         (None, Some(r)) => {
             let v = r.get_ref().0;
             if !(v.is_finite() && v > 0.0 && v <= 1e6) {
-                return Err(loc.at(r.span(), format!("`rate` (operations per second per client) must be above 0 and at most 1000000; got {v}")));
+                return Err(loc.at(
+                    r.span(),
+                    format!("`rate` (operations per second per client) must be above 0 and at most 1000000; got {v}"),
+                ));
             }
             LoadMode::Open { rate_per_sec: v }
         }
         (None, None) => LoadMode::Closed { concurrency: 1 },
         (Some(_), Some(r)) => {
-            return Err(loc.at(
-                r.span(),
-                "give either `concurrency` (closed loop) or `rate` (open loop), not both",
-            ));
+            return Err(loc.at(r.span(), "give either `concurrency` (closed loop) or `rate` (open loop), not both"));
         }
     };
     let read_ratio = w
         .read_ratio
         .as_ref()
-        .map_or(Ok(Probability::new(0.5).unwrap_or_default()), |p| {
-            probability(loc, p, "read_ratio")
-        })?;
-    let cas_ratio = w
-        .cas_ratio
-        .as_ref()
-        .map_or(Ok(Probability::ZERO), |p| probability(loc, p, "cas_ratio"))?;
+        .map_or(Ok(Probability::new(0.5).unwrap_or_default()), |p| probability(loc, p, "read_ratio"))?;
+    let cas_ratio = w.cas_ratio.as_ref().map_or(Ok(Probability::ZERO), |p| probability(loc, p, "cas_ratio"))?;
     if read_ratio.get() + cas_ratio.get() > 1.0 {
         return Err(loc.at(
             raw.span(),
-            format!(
-                "read_ratio + cas_ratio must be at most 1.0; got {}",
-                read_ratio.get() + cas_ratio.get()
-            ),
+            format!("read_ratio + cas_ratio must be at most 1.0; got {}", read_ratio.get() + cas_ratio.get()),
         ));
     }
-    let keys = w
-        .keys
-        .as_ref()
-        .map_or(Ok(10), |k| int_in(loc, k, "keys", 1, 1_000_000_000))? as u32;
-    let key_distribution = match w
-        .key_distribution
-        .as_ref()
-        .map(|s| (s.get_ref().as_str(), s.span()))
-    {
+    let keys = w.keys.as_ref().map_or(Ok(10), |k| int_in(loc, k, "keys", 1, 1_000_000_000))? as u32;
+    let key_distribution = match w.key_distribution.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
         None | Some(("uniform", _)) => {
             if let Some(z) = &w.zipf_exponent {
-                return Err(loc.at(
-                    z.span(),
-                    "`zipf_exponent` needs key_distribution = \"zipf\"",
-                ));
+                return Err(loc.at(z.span(), "`zipf_exponent` needs key_distribution = \"zipf\""));
             }
             KeyDistribution::Uniform
         }
         Some(("zipf", _)) => {
             let exponent = w.zipf_exponent.as_ref().map_or(1.0, |z| z.get_ref().0);
             if !(exponent.is_finite() && exponent > 0.0 && exponent <= 10.0) {
-                return Err(loc.at(
-                    raw.span(),
-                    format!("`zipf_exponent` must be above 0 and at most 10; got {exponent}"),
-                ));
+                return Err(
+                    loc.at(raw.span(), format!("`zipf_exponent` must be above 0 and at most 10; got {exponent}"))
+                );
             }
             KeyDistribution::Zipf { exponent }
         }
@@ -899,26 +738,16 @@ fn workload(
             let valid = ["uniform", "zipf"];
             return Err(loc.at(
                 span,
-                format!(
-                    "unknown key_distribution `{other}`{}; valid: {}",
-                    did_you_mean(other, &valid),
-                    one_of(&valid)
-                ),
+                format!("unknown key_distribution `{other}`{}; valid: {}", did_you_mean(other, &valid), one_of(&valid)),
             ));
         }
     };
-    let timeout = w
-        .timeout
-        .as_ref()
-        .map_or(Duration::from_millis(500), |t| *t.get_ref());
+    let timeout = w.timeout.as_ref().map_or(Duration::from_millis(500), |t| *t.get_ref());
     if timeout == Duration::ZERO {
         let span = w.timeout.as_ref().map_or(raw.span(), |t| t.span());
         return Err(loc.at(span, "`timeout` must be above zero"));
     }
-    let retries = w
-        .retries
-        .as_ref()
-        .map_or(Ok(3), |r| int_in(loc, r, "retries", 0, 1_000))? as u32;
+    let retries = w.retries.as_ref().map_or(Ok(3), |r| int_in(loc, r, "retries", 0, 1_000))? as u32;
     let max_ops_per_client = w
         .max_ops_per_client
         .as_ref()
@@ -952,11 +781,7 @@ impl Scenario {
     }
 
     /// Validates scenario text; `path` is only used in messages.
-    pub fn parse(
-        source: &str,
-        path: &str,
-        catalog: &dyn Catalog,
-    ) -> Result<Scenario, ScenarioError> {
+    pub fn parse(source: &str, path: &str, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
         let loc = Locator { path, source };
         let raw: RawScenario = toml::from_str(source).map_err(|e| loc.from_toml(&e))?;
 
@@ -986,24 +811,13 @@ impl Scenario {
             None => 1,
         };
 
-        let mut network = LinkConfig {
-            kind: catalog.default_link_kind(&protocol),
-            ..LinkConfig::default()
-        };
+        let mut network = LinkConfig { kind: catalog.default_link_kind(&protocol), ..LinkConfig::default() };
         let mut link_overrides = Vec::new();
         if let Some(net) = &raw.network {
             let n = net.get_ref();
             let l = n;
-            network = apply_link(
-                &loc,
-                &network,
-                &l.kind,
-                &l.latency,
-                &l.loss,
-                &l.duplicate,
-                &l.reorder,
-                &l.reorder_delay,
-            )?;
+            network =
+                apply_link(&loc, &network, &l.kind, &l.latency, &l.loss, &l.duplicate, &l.reorder, &l.reorder_delay)?;
             for o in &n.links {
                 let r = o.get_ref();
                 let from = node_id(&loc, &r.from, nodes)?;
@@ -1030,40 +844,21 @@ impl Scenario {
 
         let roles = catalog.roles(&protocol);
         if raw.faults.len() > MAX_FAULTS {
-            return Err(loc.at(
-                raw.faults[MAX_FAULTS].span(),
-                format!("at most {MAX_FAULTS} faults may be listed"),
-            ));
+            return Err(loc.at(raw.faults[MAX_FAULTS].span(), format!("at most {MAX_FAULTS} faults may be listed")));
         }
-        let faults = raw
-            .faults
-            .iter()
-            .map(|f| fault(&loc, f, nodes, duration, &roles))
-            .collect::<Result<Vec<_>, _>>()?;
+        let faults =
+            raw.faults.iter().map(|f| fault(&loc, f, nodes, duration, &roles)).collect::<Result<Vec<_>, _>>()?;
 
-        let workload = raw
-            .workload
-            .as_ref()
-            .map(|w| workload(&loc, w, nodes))
-            .transpose()?;
-        let liveness = raw
-            .liveness
-            .as_ref()
-            .map(|l| *l.get_ref().duration.get_ref());
+        let workload = raw.workload.as_ref().map(|w| workload(&loc, w, nodes)).transpose()?;
+        let liveness = raw.liveness.as_ref().map(|l| *l.get_ref().duration.get_ref());
         if let (Some(d), Some(l)) = (liveness, &raw.liveness) {
             if d == Duration::ZERO {
-                return Err(loc.at(
-                    l.get_ref().duration.span(),
-                    "the liveness phase `duration` must be above zero",
-                ));
+                return Err(loc.at(l.get_ref().duration.span(), "the liveness phase `duration` must be above zero"));
             }
         }
 
         let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
-        let mut limits = Limits {
-            max_time: natural_end,
-            max_events: DEFAULT_MAX_EVENTS,
-        };
+        let mut limits = Limits { max_time: natural_end, max_events: DEFAULT_MAX_EVENTS };
         if let Some(l) = &raw.limits {
             if let Some(m) = &l.max_events {
                 limits.max_events = int_in(&loc, m, "max_events", 1, i64::MAX)? as u64;
@@ -1093,7 +888,12 @@ impl Scenario {
                 if key == "history_budget_steps" {
                     match value.as_integer() {
                         Some(v) if v >= 1 => history_budget_steps = v as u64,
-                        _ => return Err(loc.at(span, format!("`checks.history_budget_steps` must be a positive integer; got {value}"))),
+                        _ => {
+                            return Err(loc.at(
+                                span,
+                                format!("`checks.history_budget_steps` must be a positive integer; got {value}"),
+                            ))
+                        }
                     }
                     continue;
                 }
@@ -1112,12 +912,7 @@ impl Scenario {
                 match value.as_bool() {
                     Some(true) => {}
                     Some(false) => enabled.retain(|c| c != key),
-                    None => {
-                        return Err(loc.at(
-                            span,
-                            format!("`checks.{key}` must be true or false; got {value}"),
-                        ))
-                    }
+                    None => return Err(loc.at(span, format!("`checks.{key}` must be true or false; got {value}"))),
                 }
             }
         }
@@ -1138,41 +933,26 @@ impl Scenario {
             faults,
             workload,
             limits,
-            checks: Checks {
-                enabled,
-                history_budget_steps,
-            },
+            checks: Checks { enabled, history_budget_steps },
         })
     }
 
     /// Deserializes `[params]` into the protocol's own type, with the same
     /// located errors; a missing table gives `P::default()`.
     pub fn params<P: DeserializeOwned + Default>(&self) -> Result<P, ScenarioError> {
-        let loc = Locator {
-            path: &self.path,
-            source: &self.source,
-        };
+        let loc = Locator { path: &self.path, source: &self.source };
         let only: ParamsOnly<P> = toml::from_str(&self.source).map_err(|e| loc.from_toml(&e))?;
         Ok(only.params.unwrap_or_default())
     }
 
     /// A located error at a byte span of this scenario's source.
     pub fn error_at(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
-        Locator {
-            path: &self.path,
-            source: &self.source,
-        }
-        .at(span, message)
+        Locator { path: &self.path, source: &self.source }.at(span, message)
     }
 
     /// An error about the scenario as a whole (no position).
     pub fn error(&self, message: impl Into<String>) -> ScenarioError {
-        ScenarioError {
-            path: self.path.clone(),
-            line: 0,
-            column: 0,
-            message: message.into(),
-        }
+        ScenarioError { path: self.path.clone(), line: 0, column: 0, message: message.into() }
     }
 
     /// When the liveness phase begins, if there is one.
@@ -1185,11 +965,7 @@ impl Scenario {
         WorldConfig {
             seed,
             nodes: self.nodes,
-            client_homes: self
-                .workload
-                .as_ref()
-                .map(|w| w.homes.clone())
-                .unwrap_or_default(),
+            client_homes: self.workload.as_ref().map(|w| w.homes.clone()).unwrap_or_default(),
             default_link: self.network.clone(),
             link_overrides: self.link_overrides.clone(),
             faults: self.faults.clone(),

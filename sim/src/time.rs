@@ -83,9 +83,9 @@ impl Duration {
         if t == "0" {
             return Ok(Duration::ZERO);
         }
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("`{t}` has no unit; write it like \"150ms\" or \"2s\" (units: ns, us, ms, s, m, h)"))?;
+        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| {
+            format!("`{t}` has no unit; write it like \"150ms\" or \"2s\" (units: ns, us, ms, s, m, h)")
+        })?;
         let (number, unit) = t.split_at(split);
         let scale: u64 = match unit {
             "ns" => 1,
@@ -94,11 +94,7 @@ impl Duration {
             "s" => 1_000_000_000,
             "m" | "min" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            _ => {
-                return Err(format!(
-                    "unknown unit `{unit}` in `{t}`; valid units are ns, us, ms, s, m, h"
-                ))
-            }
+            _ => return Err(format!("unknown unit `{unit}` in `{t}`; valid units are ns, us, ms, s, m, h")),
         };
         if number.is_empty() {
             return Err(format!("`{t}` has no number; write it like \"150ms\""));
@@ -111,11 +107,7 @@ impl Duration {
         let whole_ns = if whole.is_empty() {
             0
         } else {
-            whole
-                .parse::<u64>()
-                .map_err(|_| overflow())?
-                .checked_mul(scale)
-                .ok_or_else(overflow)?
+            whole.parse::<u64>().map_err(|_| overflow())?.checked_mul(scale).ok_or_else(overflow)?
         };
         // Exact decimal fraction: digits beyond nanosecond precision are rejected.
         let mut frac_ns: u64 = 0;
@@ -131,10 +123,7 @@ impl Duration {
             }
             frac_ns += d * place;
         }
-        whole_ns
-            .checked_add(frac_ns)
-            .map(Duration)
-            .ok_or_else(overflow)
+        whole_ns.checked_add(frac_ns).map(Duration).ok_or_else(overflow)
     }
 }
 
@@ -211,24 +200,13 @@ mod tests {
             ("0.001ms", 1_000),
         ];
         for (text, ns) in cases {
-            assert_eq!(
-                Duration::parse(text),
-                Ok(Duration::from_nanos(ns)),
-                "{text}"
-            );
+            assert_eq!(Duration::parse(text), Ok(Duration::from_nanos(ns)), "{text}");
         }
     }
 
     #[test]
     fn rejects_bad_durations() {
-        for text in [
-            "150",
-            "ms",
-            "1.2.3s",
-            "5 parsecs",
-            "0.5ns",
-            "99999999999999h",
-        ] {
+        for text in ["150", "ms", "1.2.3s", "5 parsecs", "0.5ns", "99999999999999h"] {
             assert!(Duration::parse(text).is_err(), "{text} should be rejected");
         }
     }
@@ -271,9 +249,7 @@ impl<'de> serde::Deserialize<'de> for Duration {
                 self.visit_i64(v as i64)
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
-                Err(E::custom(format!(
-                    "a bare number ({v}) has no unit; write it as a string like \"{v}s\""
-                )))
+                Err(E::custom(format!("a bare number ({v}) has no unit; write it as a string like \"{v}s\"")))
             }
         }
         d.deserialize_any(Visitor)

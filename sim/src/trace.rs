@@ -117,11 +117,7 @@ pub struct Trace {
 
 impl Trace {
     pub fn new(sink: Option<Box<dyn Write + Send>>) -> Trace {
-        Trace {
-            state: 0x243f_6a88_85a3_08d3,
-            sink,
-            write_error: None,
-        }
+        Trace { state: 0x243f_6a88_85a3_08d3, sink, write_error: None }
     }
 
     pub fn is_writing(&self) -> bool {

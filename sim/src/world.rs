@@ -9,8 +9,7 @@ use crate::fault::{AppliedFault, FaultAction, NodeRef, ScheduledFault};
 use crate::metrics::Metrics;
 use crate::net::{Fate, LinkConfig, Network};
 use crate::process::{
-    Addr, ClientEventKind, ClientId, Ctx, Message, NodeId, Outbox, Process, Role, TimerId,
-    TimerTable,
+    Addr, ClientEventKind, ClientId, Ctx, Message, NodeId, Outbox, Process, Role, TimerId, TimerTable,
 };
 use crate::queue::EventQueue;
 use crate::rng::{stream, SimRng, Stream};
@@ -97,29 +96,20 @@ pub struct WorldConfig {
     pub liveness_from: Option<Time>,
 }
 
+/// How a role-targeted fault found its node, for descriptions.
+fn via(node: &NodeRef) -> String {
+    match node {
+        NodeRef::Id(_) => String::new(),
+        other => format!(" ({other})"),
+    }
+}
+
 enum Event<N: Process, C: Process<Msg = N::Msg>> {
-    Deliver {
-        from: Addr,
-        to: Addr,
-        connection: u32,
-        msg: N::Msg,
-    },
-    NodeTimer {
-        node: u32,
-        incarnation: u32,
-        id: TimerId,
-        timer: N::Timer,
-    },
-    ClientTimer {
-        client: u32,
-        id: TimerId,
-        timer: C::Timer,
-    },
+    Deliver { from: Addr, to: Addr, connection: u32, hash: u64, msg: N::Msg },
+    NodeTimer { node: u32, incarnation: u32, id: TimerId, timer: N::Timer },
+    ClientTimer { client: u32, id: TimerId, timer: C::Timer },
     Fault(u32),
-    LinkDown {
-        at: Addr,
-        peer: Addr,
-    },
+    LinkDown { at: Addr, peer: Addr },
     Liveness,
 }
 
@@ -197,11 +187,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     /// Builds a world; `spawn` makes a node from its durable state (fresh at
     /// start, recovered after a crash), `clients` are the client processes.
     pub fn new(config: WorldConfig, mut spawn: Spawn<N>, clients: Vec<C>) -> World<N, C> {
-        assert_eq!(
-            clients.len(),
-            config.client_homes.len(),
-            "one home node per client"
-        );
+        assert_eq!(clients.len(), config.client_homes.len(), "one home node per client");
         let mut net = Network::new(config.nodes, config.client_homes, config.default_link);
         for (from, to, link) in config.link_overrides {
             net.set_link(from, to, link);
@@ -308,10 +294,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     }
     /// Current role of each node (`""` when crashed or role-less).
     pub fn roles(&self) -> Vec<Role> {
-        self.nodes
-            .iter()
-            .map(|n| if n.process.is_some() { n.role } else { "" })
-            .collect()
+        self.nodes.iter().map(|n| if n.process.is_some() { n.role } else { "" }).collect()
     }
 
     fn push(&mut self, at: Time, event: Event<N, C>) {
@@ -330,15 +313,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     fn start(&mut self) {
         self.started = true;
         for i in 0..self.nodes.len() {
-            self.trace.event(
-                self.now,
-                EventKind::Start,
-                Some(Addr::node(i as u32)),
-                None,
-                "",
-                0,
-                String::new,
-            );
+            self.trace.event(self.now, EventKind::Start, Some(Addr::node(i as u32)), None, "", 0, String::new);
             self.with_node(i, |p, ctx| p.on_start(ctx));
         }
         for i in 0..self.clients.len() {
@@ -409,30 +384,15 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     #[inline]
     fn handle(&mut self, event: Event<N, C>) {
         match event {
-            Event::Deliver {
-                from,
-                to,
-                connection,
-                msg,
-            } => self.deliver(from, to, connection, msg),
-            Event::NodeTimer {
-                node,
-                incarnation,
-                id,
-                timer,
-            } => {
+            Event::Deliver { from, to, connection, hash, msg } => self.deliver(from, to, connection, hash, msg),
+            Event::NodeTimer { node, incarnation, id, timer } => {
                 let slot = &self.nodes[node as usize];
                 if slot.incarnation != incarnation || slot.process.is_none() {
                     self.timers.release(id);
                     return;
                 }
                 if slot.paused {
-                    self.held[node as usize].push(Event::NodeTimer {
-                        node,
-                        incarnation,
-                        id,
-                        timer,
-                    });
+                    self.held[node as usize].push(Event::NodeTimer { node, incarnation, id, timer });
                     return;
                 }
                 if !self.timers.release(id) {
@@ -440,15 +400,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 }
                 self.stats.timers_fired += 1;
                 let now = self.now;
-                self.trace.event(
-                    now,
-                    EventKind::Timer,
-                    Some(Addr::node(node)),
-                    None,
-                    "",
-                    stable_hash(&timer),
-                    || format!("{timer:?}"),
-                );
+                self.trace.event(now, EventKind::Timer, Some(Addr::node(node)), None, "", stable_hash(&timer), || {
+                    format!("{timer:?}")
+                });
                 self.with_node(node as usize, |p, ctx| p.on_timer(ctx, timer));
             }
             Event::ClientTimer { client, id, timer } => {
@@ -470,15 +424,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             }
             Event::Fault(idx) => self.apply_fault(idx as usize),
             Event::LinkDown { at, peer } => {
-                self.trace.event(
-                    self.now,
-                    EventKind::LinkDown,
-                    Some(at),
-                    Some(peer),
-                    "",
-                    0,
-                    String::new,
-                );
+                self.trace.event(self.now, EventKind::LinkDown, Some(at), Some(peer), "", 0, String::new);
                 match at {
                     Addr::Node(n) => {
                         let i = n.0 as usize;
@@ -490,9 +436,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                             }
                         }
                     }
-                    Addr::Client(c) => {
-                        self.with_client(c.0 as usize, |p, ctx| p.on_link_down(ctx, peer))
-                    }
+                    Addr::Client(c) => self.with_client(c.0 as usize, |p, ctx| p.on_link_down(ctx, peer)),
                 }
             }
             Event::Liveness => self.begin_liveness_phase(),
@@ -500,32 +444,19 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     }
 
     #[inline]
-    fn deliver(&mut self, from: Addr, to: Addr, connection: u32, msg: N::Msg) {
+    fn deliver(&mut self, from: Addr, to: Addr, connection: u32, hash: u64, msg: N::Msg) {
         let now = self.now;
         if self.net.is_cut(from, to) {
             self.stats.dropped_partition += 1;
-            self.trace.event(
-                now,
-                EventKind::Drop,
-                Some(from),
-                Some(to),
-                msg.label(),
-                1,
-                || format!("{msg:?} (partition)"),
-            );
+            self.trace
+                .event(now, EventKind::Drop, Some(from), Some(to), msg.label(), 1, || format!("{msg:?} (partition)"));
             return;
         }
         if !self.net.connection_alive(from, to, connection) {
             self.stats.dropped_broken_session += 1;
-            self.trace.event(
-                now,
-                EventKind::Drop,
-                Some(from),
-                Some(to),
-                msg.label(),
-                2,
-                || format!("{msg:?} (session broken)"),
-            );
+            self.trace.event(now, EventKind::Drop, Some(from), Some(to), msg.label(), 2, || {
+                format!("{msg:?} (session broken)")
+            });
             return;
         }
         match to {
@@ -534,49 +465,26 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 let slot = &self.nodes[i];
                 if slot.process.is_none() {
                     self.stats.dropped_crashed += 1;
-                    self.trace.event(
-                        now,
-                        EventKind::Drop,
-                        Some(from),
-                        Some(to),
-                        msg.label(),
-                        3,
-                        || format!("{msg:?} (crashed)"),
-                    );
-                    return;
-                }
-                if slot.paused {
-                    self.held[i].push(Event::Deliver {
-                        from,
-                        to,
-                        connection,
-                        msg,
+                    self.trace.event(now, EventKind::Drop, Some(from), Some(to), msg.label(), 3, || {
+                        format!("{msg:?} (crashed)")
                     });
                     return;
                 }
+                if slot.paused {
+                    self.held[i].push(Event::Deliver { from, to, connection, hash, msg });
+                    return;
+                }
                 self.stats.delivered += 1;
-                self.trace.event(
-                    now,
-                    EventKind::Deliver,
-                    Some(from),
-                    Some(to),
-                    msg.label(),
-                    stable_hash(&msg),
-                    || format!("{msg:?}"),
-                );
+                self.trace.event(now, EventKind::Deliver, Some(from), Some(to), msg.label(), stable_hash(&msg), || {
+                    format!("{msg:?}")
+                });
                 self.with_node(i, |p, ctx| p.on_message(ctx, from, msg));
             }
             Addr::Client(c) => {
                 self.stats.delivered += 1;
-                self.trace.event(
-                    now,
-                    EventKind::Deliver,
-                    Some(from),
-                    Some(to),
-                    msg.label(),
-                    stable_hash(&msg),
-                    || format!("{msg:?}"),
-                );
+                self.trace.event(now, EventKind::Deliver, Some(from), Some(to), msg.label(), stable_hash(&msg), || {
+                    format!("{msg:?}")
+                });
                 self.with_client(c.0 as usize, |p, ctx| p.on_message(ctx, from, msg));
             }
         }
@@ -598,15 +506,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         }
         self.stats.sent += 1;
         let hash = stable_hash(&msg);
-        self.trace.event(
-            now,
-            EventKind::Send,
-            Some(from),
-            Some(to),
-            msg.label(),
-            hash,
-            || format!("{msg:?}"),
-        );
+        self.trace.event(now, EventKind::Send, Some(from), Some(to), msg.label(), hash, || format!("{msg:?}"));
         match self.net.route(now, from, to, &mut self.net_rng) {
             Fate::Dropped { cut } => {
                 if cut {
@@ -614,51 +514,17 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 } else {
                     self.stats.dropped_loss += 1;
                 }
-                self.trace.event(
-                    now,
-                    EventKind::Drop,
-                    Some(from),
-                    Some(to),
-                    msg.label(),
-                    u64::from(cut),
-                    || format!("{msg:?} ({})", if cut { "partition" } else { "loss" }),
-                );
+                self.trace.event(now, EventKind::Drop, Some(from), Some(to), msg.label(), u64::from(cut), || {
+                    format!("{msg:?} ({})", if cut { "partition" } else { "loss" })
+                });
             }
-            Fate::Deliver {
-                delay,
-                copy_delay,
-                connection,
-            } => {
+            Fate::Deliver { delay, copy_delay, connection } => {
                 if let Some(copy_delay) = copy_delay {
                     self.stats.duplicated += 1;
-                    self.trace.event(
-                        now,
-                        EventKind::Duplicate,
-                        Some(from),
-                        Some(to),
-                        msg.label(),
-                        hash,
-                        String::new,
-                    );
-                    self.push(
-                        now + copy_delay,
-                        Event::Deliver {
-                            from,
-                            to,
-                            connection,
-                            msg: msg.clone(),
-                        },
-                    );
+                    self.trace.event(now, EventKind::Duplicate, Some(from), Some(to), msg.label(), hash, String::new);
+                    self.push(now + copy_delay, Event::Deliver { from, to, connection, hash, msg: msg.clone() });
                 }
-                self.push(
-                    now + delay,
-                    Event::Deliver {
-                        from,
-                        to,
-                        connection,
-                        msg,
-                    },
-                );
+                self.push(now + delay, Event::Deliver { from, to, connection, hash, msg });
             }
         }
     }
@@ -702,34 +568,50 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             );
         }
         let me = Addr::node(i as u32);
-        let mut out = std::mem::take(&mut self.node_out);
-        for (delay, id, timer) in out.timers.drain(..) {
-            self.push(
-                now + delay,
-                Event::NodeTimer {
-                    node: i as u32,
-                    incarnation,
-                    id,
-                    timer,
-                },
-            );
+        // Most handlers send a message or two and nothing else: touch only
+        // the effect lists that are non-empty.
+        if !self.node_out.timers.is_empty() {
+            let mut timers = std::mem::take(&mut self.node_out.timers);
+            for (delay, id, timer) in timers.drain(..) {
+                self.push(now + delay, Event::NodeTimer { node: i as u32, incarnation, id, timer });
+            }
+            self.node_out.timers = timers;
         }
-        for (to, msg) in out.sends.drain(..) {
-            self.transmit(me, to, msg);
+        match self.node_out.sends.len() {
+            0 => {}
+            1 => {
+                if let Some((to, msg)) = self.node_out.sends.pop() {
+                    self.transmit(me, to, msg);
+                }
+            }
+            _ => {
+                let mut sends = std::mem::take(&mut self.node_out.sends);
+                for (to, msg) in sends.drain(..) {
+                    self.transmit(me, to, msg);
+                }
+                self.node_out.sends = sends;
+            }
         }
-        for note in out.notes.drain(..) {
-            if let Some(monitor) = self.monitor.as_mut() {
-                if let Some(v) = monitor.on_note(now, NodeId(i as u32), &note) {
-                    if self.violation.is_none() {
-                        self.violation = Some(v);
+        if !self.node_out.notes.is_empty() {
+            let mut notes = std::mem::take(&mut self.node_out.notes);
+            for note in notes.drain(..) {
+                if let Some(monitor) = self.monitor.as_mut() {
+                    if let Some(v) = monitor.on_note(now, NodeId(i as u32), &note) {
+                        if self.violation.is_none() {
+                            self.violation = Some(v);
+                        }
                     }
                 }
             }
+            self.node_out.notes = notes;
         }
-        for (kind, op) in out.client_events.drain(..) {
-            self.trace_client(me, kind, op);
+        if !self.node_out.client_events.is_empty() {
+            let mut events = std::mem::take(&mut self.node_out.client_events);
+            for (kind, op) in events.drain(..) {
+                self.trace_client(me, kind, op);
+            }
+            self.node_out.client_events = events;
         }
-        self.node_out = out;
     }
 
     #[inline]
@@ -759,14 +641,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         let me = Addr::client(i as u32);
         let mut out = std::mem::take(&mut self.client_out);
         for (delay, id, timer) in out.timers.drain(..) {
-            self.push(
-                now + delay,
-                Event::ClientTimer {
-                    client: i as u32,
-                    id,
-                    timer,
-                },
-            );
+            self.push(now + delay, Event::ClientTimer { client: i as u32, id, timer });
         }
         for (to, msg) in out.sends.drain(..) {
             self.transmit(me, to, msg);
@@ -783,8 +658,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             ClientEventKind::Invoke => EventKind::Invoke,
             ClientEventKind::Complete => EventKind::Complete,
         };
-        self.trace
-            .event(self.now, ev, Some(who), None, "", op, || format!("op {op}"));
+        self.trace.event(self.now, ev, Some(who), None, "", op, || format!("op {op}"));
     }
 
     // ---- faults ----
@@ -812,16 +686,8 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
 
     fn record_fault(&mut self, kind: &'static str, nodes: Vec<u32>, description: String) {
         let hash = stable_hash(&(kind, &nodes));
-        self.trace
-            .event(self.now, EventKind::Fault, None, None, kind, hash, || {
-                description.clone()
-            });
-        self.applied.push(AppliedFault {
-            at: self.now,
-            kind,
-            nodes,
-            description,
-        });
+        self.trace.event(self.now, EventKind::Fault, None, None, kind, hash, || description.clone());
+        self.applied.push(AppliedFault { at: self.now, kind, nodes, description });
     }
 
     fn apply_fault(&mut self, idx: usize) {
@@ -832,11 +698,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         let undo_at = fault.undo_after.map(|d| self.now + d);
         let undo = |world: &mut Self, action: FaultAction| {
             if let Some(at) = undo_at {
-                world.schedule_fault(ScheduledFault {
-                    at,
-                    action,
-                    undo_after: None,
-                });
+                world.schedule_fault(ScheduledFault { at, action, undo_after: None });
             }
         };
         match &fault.action {
@@ -850,9 +712,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 }
                 let mut broken = Vec::new();
                 for a in 0..n {
-                    let others: Vec<u32> = (0..n)
-                        .filter(|&b| group_of[b as usize] != group_of[a as usize])
-                        .collect();
+                    let others: Vec<u32> = (0..n).filter(|&b| group_of[b as usize] != group_of[a as usize]).collect();
                     broken.extend(self.net.cut_oneway(&[a], &others));
                 }
                 self.record_fault(
@@ -877,11 +737,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 let others: Vec<u32> = (0..self.nodes_len()).filter(|&b| b != target).collect();
                 let mut broken = self.net.cut_oneway(&[target], &others);
                 broken.extend(self.net.cut_oneway(&others, &[target]));
-                self.record_fault(
-                    "isolate",
-                    vec![target],
-                    format!("isolate n{target} ({node})"),
-                );
+                self.record_fault("isolate", vec![target], format!("isolate n{target}{}", via(node)));
                 self.notify_broken(broken);
                 undo(self, FaultAction::Heal);
             }
@@ -896,13 +752,8 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 if self.nodes[target as usize].process.is_none() {
                     return self.skip_fault("crash", node);
                 }
-                self.crash(target, format!("crash n{target} ({node})"));
-                undo(
-                    self,
-                    FaultAction::Restart {
-                        node: NodeRef::Id(target),
-                    },
-                );
+                self.crash(target, format!("crash n{target}{}", via(node)));
+                undo(self, FaultAction::Restart { node: NodeRef::Id(target) });
             }
             FaultAction::Restart { node } => {
                 let Some(target) = self.resolve(node, true) else {
@@ -919,13 +770,8 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                     return self.skip_fault("pause", node);
                 }
                 slot.paused = true;
-                self.record_fault("pause", vec![target], format!("pause n{target} ({node})"));
-                undo(
-                    self,
-                    FaultAction::Resume {
-                        node: NodeRef::Id(target),
-                    },
-                );
+                self.record_fault("pause", vec![target], format!("pause n{target}{}", via(node)));
+                undo(self, FaultAction::Resume { node: NodeRef::Id(target) });
             }
             FaultAction::Resume { node } => {
                 let Some(target) = self.resolve(node, false) else {
@@ -938,18 +784,8 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                     return self.skip_fault("clock_rate", node);
                 };
                 self.set_clock_rate(target, *rate);
-                self.record_fault(
-                    "clock_rate",
-                    vec![target],
-                    format!("n{target} clock runs at {rate}x ({node})"),
-                );
-                undo(
-                    self,
-                    FaultAction::ClockRate {
-                        node: NodeRef::Id(target),
-                        rate: 1.0,
-                    },
-                );
+                self.record_fault("clock_rate", vec![target], format!("n{target} clock runs at {rate}x{}", via(node)));
+                undo(self, FaultAction::ClockRate { node: NodeRef::Id(target), rate: 1.0 });
             }
         }
     }
@@ -957,15 +793,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     fn skip_fault(&mut self, kind: &'static str, node: &NodeRef) {
         self.metrics.count("faults_skipped", 1);
         let description = format!("{kind} skipped: no node matched {node}");
-        self.trace.event(
-            self.now,
-            EventKind::Fault,
-            None,
-            None,
-            "skipped",
-            stable_hash(kind),
-            || description.clone(),
-        );
+        self.trace.event(self.now, EventKind::Fault, None, None, "skipped", stable_hash(kind), || description.clone());
     }
 
     fn notify_broken(&mut self, pairs: Vec<(Addr, Addr)>) {
@@ -1014,11 +842,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         slot.clock_rate = 1.0;
         slot.true_base = now;
         slot.local_base = now;
-        self.record_fault(
-            "restart",
-            vec![target],
-            format!("restart n{target} from durable state"),
-        );
+        self.record_fault("restart", vec![target], format!("restart n{target} from durable state"));
         self.with_node(i, |p, ctx| p.on_start(ctx));
     }
 
@@ -1046,11 +870,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     fn begin_liveness_phase(&mut self) {
         self.net.heal();
         self.net.quiet = true;
-        self.record_fault(
-            "liveness",
-            Vec::new(),
-            "liveness phase: faults healed, network quiet".into(),
-        );
+        self.record_fault("liveness", Vec::new(), "liveness phase: faults healed, network quiet".into());
         for i in 0..self.nodes_len() {
             if self.nodes[i as usize].process.is_none() {
                 self.restart(i);

@@ -30,12 +30,9 @@ max_events = 20000000
 
 pub fn bench(args: &BenchArgs) -> Result<Outcome, CliError> {
     if args.events == 0 || args.repeat == 0 {
-        return Err(CliError::input(anyhow::anyhow!(
-            "--events and --repeat must be at least 1"
-        )));
+        return Err(CliError::input(anyhow::anyhow!("--events and --repeat must be at least 1")));
     }
-    let mut scenario = Scenario::parse(BENCH_SCENARIO, "<bench>", &Registry)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut scenario = Scenario::parse(BENCH_SCENARIO, "<bench>", &Registry).map_err(|e| anyhow::anyhow!("{e}"))?;
     scenario.limits.max_events = args.events;
     let mut rates = Vec::new();
     let mut speeds = Vec::new();
@@ -68,11 +65,7 @@ pub fn bench(args: &BenchArgs) -> Result<Outcome, CliError> {
             json!({"benchmark": "pingpong-5-nodes-1000-in-flight", "events_per_run": args.events, "events_per_sec": rates, "best_events_per_sec": best, "best_sim_seconds_per_wall_second": best_speed})
         );
     } else {
-        println!(
-            "best: {:.2}M events/s ({:.0}x real time)",
-            best / 1e6,
-            best_speed
-        );
+        println!("best: {:.2}M events/s ({:.0}x real time)", best / 1e6, best_speed);
     }
     Ok(Outcome::Ok)
 }

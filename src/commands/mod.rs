@@ -33,10 +33,7 @@ pub struct CliError {
 
 impl CliError {
     pub fn input(error: impl Into<anyhow::Error>) -> CliError {
-        CliError {
-            bad_input: true,
-            error: error.into(),
-        }
+        CliError { bad_input: true, error: error.into() }
     }
     pub fn exit_code(&self) -> u8 {
         if self.bad_input {
@@ -59,10 +56,7 @@ impl fmt::Display for CliError {
 
 impl From<anyhow::Error> for CliError {
     fn from(error: anyhow::Error) -> CliError {
-        CliError {
-            bad_input: false,
-            error,
-        }
+        CliError { bad_input: false, error }
     }
 }
 

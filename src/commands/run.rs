@@ -24,13 +24,7 @@ pub fn validate(files: &[PathBuf]) -> Result<Outcome, CliError> {
     let mut errors = Vec::new();
     for file in files {
         match load_scenario(file) {
-            Ok(s) => println!(
-                "{}: ok ({}, {} nodes, {} faults)",
-                file.display(),
-                s.protocol,
-                s.nodes,
-                s.faults.len()
-            ),
+            Ok(s) => println!("{}: ok ({}, {} nodes, {} faults)", file.display(), s.protocol, s.nodes, s.faults.len()),
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -45,11 +39,7 @@ pub fn validate(files: &[PathBuf]) -> Result<Outcome, CliError> {
     )))
 }
 
-fn one_run(
-    scenario: &Scenario,
-    seed: u64,
-    trace: Option<&Path>,
-) -> Result<(RunReport, std::time::Duration), CliError> {
+fn one_run(scenario: &Scenario, seed: u64, trace: Option<&Path>) -> Result<(RunReport, std::time::Duration), CliError> {
     let mut options = RunOptions::default();
     if let Some(path) = trace {
         let file = File::create(path)
@@ -85,11 +75,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome, CliError> {
             )));
         }
     }
-    Ok(if report.failure().is_some() {
-        Outcome::CheckFailed
-    } else {
-        Outcome::Ok
-    })
+    Ok(if report.failure().is_some() { Outcome::CheckFailed } else { Outcome::Ok })
 }
 
 struct Latency {
@@ -102,12 +88,7 @@ struct Latency {
 fn latency(report: &RunReport) -> Option<Latency> {
     let h = report.metrics.histogram(client_metrics::LATENCY_US)?;
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    Some(Latency {
-        p50: ms(0.5),
-        p99: ms(0.99),
-        p999: ms(0.999),
-        count: h.len(),
-    })
+    Some(Latency { p50: ms(0.5), p99: ms(0.99), p999: ms(0.999), count: h.len() })
 }
 
 fn sim_speed(report: &RunReport, wall: std::time::Duration) -> f64 {
@@ -122,16 +103,9 @@ fn print_summary(
     reproduce: &str,
 ) {
     let m = &r.metrics;
-    println!(
-        "scenario     {} ({}, {} nodes) from {}",
-        scenario.name, scenario.protocol, scenario.nodes, scenario.path
-    );
+    println!("scenario     {} ({}, {} nodes) from {}", scenario.name, scenario.protocol, scenario.nodes, scenario.path);
     println!("seed         {}", r.seed);
-    println!(
-        "ended        {} at {} virtual",
-        r.end.describe(),
-        r.virtual_time
-    );
+    println!("ended        {} at {} virtual", r.end.describe(), r.virtual_time);
     println!(
         "events       {}  wall {:.3}s  {:.1}x real time  {:.2}M events/s",
         thousands(r.events),
@@ -151,11 +125,8 @@ fn print_summary(
         thousands(n.dropped_broken_session),
         thousands(n.duplicated)
     );
-    let (ok, failed, unknown) = (
-        m.counter(client_metrics::OK),
-        m.counter(client_metrics::FAILED),
-        m.counter(client_metrics::UNKNOWN),
-    );
+    let (ok, failed, unknown) =
+        (m.counter(client_metrics::OK), m.counter(client_metrics::FAILED), m.counter(client_metrics::UNKNOWN));
     match latency(r) {
         Some(l) => println!(
             "client ops   ok {}  failed {}  unknown {}   latency p50 {:.3}ms  p99 {:.3}ms  p999 {:.3}ms  (n={})",
@@ -211,11 +182,7 @@ fn print_summary(
         let same = other == r.fingerprint;
         println!(
             "determinism  {} (second run {other:016x})",
-            if same {
-                paint("same fingerprint", "32")
-            } else {
-                paint("DIFFERENT fingerprint", "31;1")
-            }
+            if same { paint("same fingerprint", "32") } else { paint("DIFFERENT fingerprint", "31;1") }
         );
     }
     println!("fingerprint  {}", r.fingerprint_hex());
@@ -234,10 +201,8 @@ fn print_json(
 ) {
     let m = &r.metrics;
     let lat = latency(r);
-    let counters: serde_json::Map<String, serde_json::Value> = m
-        .counters()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
+    let counters: serde_json::Map<String, serde_json::Value> =
+        m.counters().map(|(k, v)| (k.to_string(), json!(v))).collect();
     let value = json!({
         "scenario": scenario.name,
         "file": scenario.path,

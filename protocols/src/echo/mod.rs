@@ -9,9 +9,7 @@ use faultline_sim::report::client_metrics;
 use faultline_sim::rng::poisson_gap;
 use faultline_sim::scenario::{LoadMode, Scenario, ScenarioError, Workload};
 use faultline_sim::world::{Monitor, Violation};
-use faultline_sim::{
-    Addr, CheckResult, Ctx, LinkKind, Message, NodeId, Process, RunReport, Time, TimerId, World,
-};
+use faultline_sim::{Addr, CheckResult, Ctx, LinkKind, Message, NodeId, Process, RunReport, Time, TimerId, World};
 
 use crate::registry::{ProtocolEntry, RunOptions};
 
@@ -84,18 +82,11 @@ pub struct EchoClient {
 
 impl EchoClient {
     pub fn new(home: u32, workload: Workload) -> EchoClient {
-        EchoClient {
-            home,
-            workload,
-            next_op: 0,
-            pending: Vec::new(),
-        }
+        EchoClient { home, workload, next_op: 0, pending: Vec::new() }
     }
 
     fn may_start(&self) -> bool {
-        self.workload
-            .max_ops_per_client
-            .is_none_or(|m| self.next_op < m)
+        self.workload.max_ops_per_client.is_none_or(|m| self.next_op < m)
     }
 
     fn start_op(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -105,16 +96,8 @@ impl EchoClient {
         let op = self.next_op;
         self.next_op += 1;
         ctx.client_invoke(op);
-        let timer = ctx.set_timer(
-            self.workload.timeout,
-            ClientTimer::Timeout { op, attempt: 0 },
-        );
-        self.pending.push(Pending {
-            op,
-            attempt: 0,
-            invoked: ctx.now(),
-            timer,
-        });
+        let timer = ctx.set_timer(self.workload.timeout, ClientTimer::Timeout { op, attempt: 0 });
+        self.pending.push(Pending { op, attempt: 0, invoked: ctx.now(), timer });
         ctx.send(Addr::node(self.home), EchoMsg::Request { op });
     }
 
@@ -153,10 +136,7 @@ impl Process for EchoClient {
         ctx.cancel_timer(p.timer);
         ctx.client_complete(op);
         ctx.count(client_metrics::OK, 1);
-        ctx.record(
-            client_metrics::LATENCY_US,
-            ctx.now().since(p.invoked).as_nanos() / 1_000,
-        );
+        ctx.record(client_metrics::LATENCY_US, ctx.now().since(p.invoked).as_nanos() / 1_000);
         if matches!(self.workload.mode, LoadMode::Closed { .. }) {
             self.start_op(ctx);
         }
@@ -171,20 +151,14 @@ impl Process for EchoClient {
                 }
             }
             ClientTimer::Timeout { op, attempt } => {
-                let Some(i) = self
-                    .pending
-                    .iter()
-                    .position(|p| p.op == op && p.attempt == attempt)
-                else {
+                let Some(i) = self.pending.iter().position(|p| p.op == op && p.attempt == attempt) else {
                     return;
                 };
                 if attempt < self.workload.retries {
                     let next = attempt + 1;
                     self.pending[i].attempt = next;
-                    self.pending[i].timer = ctx.set_timer(
-                        self.workload.timeout,
-                        ClientTimer::Timeout { op, attempt: next },
-                    );
+                    self.pending[i].timer =
+                        ctx.set_timer(self.workload.timeout, ClientTimer::Timeout { op, attempt: next });
                     ctx.count("client_retries", 1);
                     ctx.send(Addr::node(self.home), EchoMsg::Request { op });
                 } else {
@@ -214,10 +188,7 @@ impl Monitor<EchoNode> for RepliesMatch {
             check: "replies_match".into(),
             at: now,
             nodes: vec![node.0],
-            message: format!(
-                "n{} answered op {} for {}, which never sent it",
-                node.0, note.op, note.client
-            ),
+            message: format!("n{} answered op {} for {}, which never sent it", node.0, note.op, note.client),
         })
     }
 }
@@ -235,21 +206,11 @@ fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunReport,
     let Some(workload) = scenario.workload.clone() else {
         return Err(scenario.error("echo needs a [workload] with at least one client"));
     };
-    let clients = workload
-        .homes
-        .iter()
-        .map(|&h| EchoClient::new(h, workload.clone()))
-        .collect();
-    let mut world: World<EchoNode, EchoClient> = World::new(
-        scenario.world_config(seed),
-        Box::new(|_, _| EchoNode),
-        clients,
-    );
+    let clients = workload.homes.iter().map(|&h| EchoClient::new(h, workload.clone())).collect();
+    let mut world: World<EchoNode, EchoClient> =
+        World::new(scenario.world_config(seed), Box::new(|_, _| EchoNode), clients);
     if scenario.checks.is_on("replies_match") {
-        world.set_monitor(Box::new(RepliesMatch {
-            clients: workload.clients,
-            max_ops: workload.max_ops_per_client,
-        }));
+        world.set_monitor(Box::new(RepliesMatch { clients: workload.clients, max_ops: workload.max_ops_per_client }));
     }
     if let Some(sink) = options.trace {
         world.set_trace_sink(sink);
@@ -259,20 +220,10 @@ fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunReport,
     if scenario.checks.is_on("replies_match") {
         checks.push(match &outcome.violation {
             Some(v) => CheckResult::fail("replies_match", v.clone()),
-            None => CheckResult::pass(
-                "replies_match",
-                "every reply answered a request a client sent",
-            ),
+            None => CheckResult::pass("replies_match", "every reply answered a request a client sent"),
         });
     }
-    Ok(RunReport::new(
-        &scenario.name,
-        &scenario.protocol,
-        seed,
-        outcome,
-        world.metrics().clone(),
-        checks,
-    ))
+    Ok(RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, world.metrics().clone(), checks))
 }
 
 pub const ENTRY: ProtocolEntry = ProtocolEntry {

@@ -16,11 +16,14 @@ use crate::registry::{ProtocolEntry, RunOptions};
 pub struct Params {
     /// Messages started at time zero, spread evenly over the nodes.
     pub in_flight: u32,
+    /// If set, every node also starts a fresh message this often, so traffic
+    /// survives loss, partitions and crashes.
+    pub spawn_interval: Option<faultline_sim::Duration>,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Params { in_flight: 10 }
+        Params { in_flight: 10, spawn_interval: None }
     }
 }
 
@@ -39,14 +42,14 @@ impl Message for Ping {
 pub struct PingNode {
     /// Tokens this node starts with.
     tokens: std::ops::Range<u32>,
+    spawn_interval: Option<faultline_sim::Duration>,
+    spawned: u32,
 }
 
 impl PingNode {
-    pub fn new(id: u32, nodes: u32, in_flight: u32) -> PingNode {
-        let share = |i: u32| (u64::from(in_flight) * u64::from(i) / u64::from(nodes)) as u32;
-        PingNode {
-            tokens: share(id)..share(id + 1),
-        }
+    pub fn new(id: u32, nodes: u32, params: &Params) -> PingNode {
+        let share = |i: u32| (u64::from(params.in_flight) * u64::from(i) / u64::from(nodes)) as u32;
+        PingNode { tokens: share(id)..share(id + 1), spawn_interval: params.spawn_interval, spawned: 0 }
     }
 
     fn forward(ctx: &mut Ctx<'_, Self>, msg: Ping) {
@@ -77,18 +80,23 @@ impl Process for PingNode {
         for token in self.tokens.clone() {
             Self::forward(ctx, Ping { token, hops: 0 });
         }
+        if let Some(every) = self.spawn_interval {
+            ctx.set_timer(every, ());
+        }
     }
     #[inline]
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, _from: Addr, msg: Ping) {
-        Self::forward(
-            ctx,
-            Ping {
-                token: msg.token,
-                hops: msg.hops.wrapping_add(1),
-            },
-        );
+        Self::forward(ctx, Ping { token: msg.token, hops: msg.hops.wrapping_add(1) });
     }
-    fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: ()) {}
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: ()) {
+        if let Some(every) = self.spawn_interval {
+            // Fresh tokens count down from the top so they never collide
+            // with the initial ones.
+            self.spawned += 1;
+            Self::forward(ctx, Ping { token: u32::MAX - self.spawned, hops: 0 });
+            ctx.set_timer(every, ());
+        }
+    }
 }
 
 pub type PingWorld = World<PingNode, Idle<Ping>>;
@@ -99,15 +107,14 @@ pub fn build(scenario: &Scenario, seed: u64) -> Result<PingWorld, ScenarioError>
     let nodes = scenario.nodes;
     let mut config = scenario.world_config(seed);
     config.client_homes.clear();
-    Ok(World::new(
-        config,
-        Box::new(move |id, _| PingNode::new(id.0, nodes, params.in_flight)),
-        Vec::new(),
-    ))
+    if params.spawn_interval == Some(faultline_sim::Duration::ZERO) {
+        return Err(scenario.error("params.spawn_interval must be above zero"));
+    }
+    Ok(World::new(config, Box::new(move |id, _| PingNode::new(id.0, nodes, &params)), Vec::new()))
 }
 
 fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
-    let _: Params = scenario.params()?;
+    build(scenario, scenario.seed)?;
     if scenario.workload.as_ref().is_some_and(|w| w.clients > 0) {
         return Err(scenario.error("pingpong has no clients: remove [workload] or set clients = 0"));
     }
@@ -120,14 +127,7 @@ fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunReport,
         world.set_trace_sink(sink);
     }
     let outcome = world.run();
-    Ok(RunReport::new(
-        &scenario.name,
-        &scenario.protocol,
-        seed,
-        outcome,
-        world.metrics().clone(),
-        Vec::new(),
-    ))
+    Ok(RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, world.metrics().clone(), Vec::new()))
 }
 
 pub const ENTRY: ProtocolEntry = ProtocolEntry {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, every test, a scenario smoke run, and
+# a determinism check of every shipped scenario. Needs only the Rust toolchain.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build (release)"
+cargo build --release --locked
+bin=target/release/faultline
+
+step "tests"
+cargo test --workspace --release --locked
+
+step "scenario smoke run"
+"$bin" run scenarios/pingpong.toml
+
+step "validate every shipped scenario"
+mapfile -t scenarios < <(find scenarios -name '*.toml' | sort)
+"$bin" validate "${scenarios[@]}"
+
+step "determinism of every shipped scenario"
+for s in "${scenarios[@]}"; do
+  # A scenario that is meant to fail a check still exits 1; determinism
+  # failures exit with a message on stderr, which we look for instead.
+  if ! out=$("$bin" run "$s" --check-determinism --json 2>&1 >/dev/null); then :; fi
+  if grep -q nondeterminism <<<"$out"; then
+    echo "$out"; echo "FAIL: $s is not deterministic"; exit 1
+  fi
+  "$bin" run "$s" --check-determinism --json | grep -q '"deterministic":true' || { echo "FAIL: $s"; exit 1; }
+  echo "deterministic: $s"
+done
+
+if [ -d scenarios/regressions ] && ls scenarios/regressions/*.toml >/dev/null 2>&1; then
+  step "regressions"
+  ci/regressions.sh "$bin"
+fi
+
+step "all checks passed"

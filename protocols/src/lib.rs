@@ -2,9 +2,12 @@
 //! invariants, checkers and bug knobs, and the registry that maps a scenario's
 //! `protocol = "..."` to the code that runs it.
 
+pub mod check;
 pub mod echo;
 pub mod idle;
+pub mod kv;
 pub mod pingpong;
+pub mod raft;
 pub mod registry;
 
 pub use registry::{

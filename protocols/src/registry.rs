@@ -27,7 +27,7 @@ pub struct ProtocolEntry {
     pub run: fn(&Scenario, u64, RunOptions) -> Result<RunReport, ScenarioError>,
 }
 
-pub static PROTOCOLS: &[ProtocolEntry] = &[crate::pingpong::ENTRY, crate::echo::ENTRY];
+pub static PROTOCOLS: &[ProtocolEntry] = &[crate::pingpong::ENTRY, crate::echo::ENTRY, crate::raft::ENTRY];
 
 pub fn find(name: &str) -> Option<&'static ProtocolEntry> {
     PROTOCOLS.iter().find(|p| p.name == name)

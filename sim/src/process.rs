@@ -257,6 +257,10 @@ impl<'a, P: Process> Ctx<'a, P> {
     pub fn count(&mut self, name: &'static str, delta: u64) {
         self.metrics.count(name, delta);
     }
+    /// Raises a named counter to `value` if it is higher (a peak gauge).
+    pub fn observe_max(&mut self, name: &'static str, value: u64) {
+        self.metrics.set_max(name, value);
+    }
     /// Records a value in a named histogram.
     pub fn record(&mut self, name: &'static str, value: u64) {
         self.metrics.record(name, value);

@@ -8,6 +8,7 @@
 //! keeps the source so the protocol can deserialize them with the same
 //! spanned errors ([`Scenario::params`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
@@ -195,6 +196,86 @@ impl<'de> Deserialize<'de> for RawNodeRef {
     }
 }
 
+/// A duration in a scenario key: [`Duration::parse`] decides what is valid,
+/// but the mistakes people make — a space before the unit, a spelled-out unit
+/// (`"10sec"`), a minus sign, an empty string — get a message of their own.
+#[derive(Copy, Clone, Debug)]
+struct Dur(Duration);
+
+const DURATION_UNITS: &str = "ns, us, ms, s, m, h";
+
+/// The unit someone who wrote `unit` most likely meant.
+fn unit_alias(unit: &str) -> Option<&'static str> {
+    Some(match unit.to_lowercase().as_str() {
+        "ns" | "nsec" | "nsecs" | "nanos" | "nanosecond" | "nanoseconds" => "ns",
+        "us" | "µs" | "usec" | "usecs" | "micros" | "microsecond" | "microseconds" => "us",
+        "ms" | "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => "ms",
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        _ => return None,
+    })
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration; write it like \"150ms\" or \"2s\"".to_string());
+    }
+    if let Some(rest) = t.strip_prefix('-') {
+        return Err(format!("`{t}` is negative; a duration must be zero or more, like \"{}\"", rest.trim_start()));
+    }
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, rest) = t.split_at(split);
+    let unit = rest.trim_start();
+    if !number.is_empty() && !unit.is_empty() {
+        let valid = matches!(unit, "ns" | "us" | "µs" | "ms" | "s" | "m" | "min" | "h");
+        if !valid {
+            let hint = unit_alias(unit).map_or(String::new(), |u| format!(" (did you mean `{number}{u}`?)"));
+            return Err(format!("unknown unit `{unit}` in `{t}`{hint}; valid units are {DURATION_UNITS}"));
+        }
+        if unit.len() != rest.len() {
+            return Err(format!("`{t}` has a space before the unit; write it as \"{number}{unit}\""));
+        }
+    }
+    Duration::parse(t)
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string like \"150ms\" or \"2s\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dur, E> {
+                parse_duration(v).map(Dur).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dur, E> {
+                if v == 0 {
+                    Ok(Dur(Duration::ZERO))
+                } else {
+                    Err(E::custom(format!(
+                        "a bare number ({v}) has no unit; write it as a string like \"{v}ms\" or \"{v}s\""
+                    )))
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dur, E> {
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Dur, E> {
+                Err(E::custom(format!("a bare number ({v}) has no unit; write it as a string like \"{v}s\"")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// Tables are never wrapped in `Spanned`: toml gives no span for a table made
+// implicitly (`[[network.links]]` with no `[network]`, or dotted keys such as
+// `workload.clients = 2`), and `Spanned<T>` then fails with "expected a
+// borrowed string" (toml-rs/toml#798). Errors point at a key inside instead.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
@@ -203,37 +284,37 @@ struct RawScenario {
     description: String,
     protocol: Spanned<String>,
     nodes: Spanned<i64>,
-    duration: Spanned<Duration>,
+    duration: Spanned<Dur>,
     #[serde(default)]
     seed: Option<Spanned<i64>>,
     #[serde(default)]
     #[allow(dead_code)] // read by the protocol through `Scenario::params`
     params: Option<toml::Table>,
     #[serde(default)]
-    network: Option<Spanned<RawNetwork>>,
+    network: Option<RawNetwork>,
     #[serde(default)]
-    faults: Vec<Spanned<RawFault>>,
+    faults: Vec<RawFault>,
     #[serde(default)]
-    workload: Option<Spanned<RawWorkload>>,
+    workload: Option<RawWorkload>,
     #[serde(default)]
-    liveness: Option<Spanned<RawLiveness>>,
+    liveness: Option<RawLiveness>,
     #[serde(default)]
     limits: Option<RawLimits>,
     #[serde(default)]
-    checks: Option<Spanned<toml::Table>>,
+    checks: Option<BTreeMap<Spanned<String>, toml::Value>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
     kind: Option<Spanned<String>>,
-    latency: Option<Spanned<RawLatency>>,
+    latency: Option<RawLatency>,
     loss: Option<Spanned<Number>>,
     duplicate: Option<Spanned<Number>>,
     reorder: Option<Spanned<Number>>,
-    reorder_delay: Option<Spanned<Duration>>,
+    reorder_delay: Option<Spanned<Dur>>,
     #[serde(default)]
-    links: Vec<Spanned<RawLinkOverride>>,
+    links: Vec<RawLinkOverride>,
 }
 
 #[derive(Deserialize)]
@@ -244,49 +325,49 @@ struct RawLinkOverride {
     #[serde(default)]
     both_ways: bool,
     kind: Option<Spanned<String>>,
-    latency: Option<Spanned<RawLatency>>,
+    latency: Option<RawLatency>,
     loss: Option<Spanned<Number>>,
     duplicate: Option<Spanned<Number>>,
     reorder: Option<Spanned<Number>>,
-    reorder_delay: Option<Spanned<Duration>>,
+    reorder_delay: Option<Spanned<Dur>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLatency {
     dist: Spanned<String>,
-    value: Option<Spanned<Duration>>,
-    min: Option<Spanned<Duration>>,
-    max: Option<Spanned<Duration>>,
-    mean: Option<Spanned<Duration>>,
-    std_dev: Option<Spanned<Duration>>,
-    median: Option<Spanned<Duration>>,
+    value: Option<Spanned<Dur>>,
+    min: Option<Spanned<Dur>>,
+    max: Option<Spanned<Dur>>,
+    mean: Option<Spanned<Dur>>,
+    std_dev: Option<Spanned<Dur>>,
+    median: Option<Spanned<Dur>>,
     sigma: Option<Spanned<Number>>,
-    scale: Option<Spanned<Duration>>,
+    scale: Option<Spanned<Dur>>,
     shape: Option<Spanned<Number>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
-    at: Spanned<Duration>,
+    at: Spanned<Dur>,
     kind: Spanned<String>,
     node: Option<Spanned<RawNodeRef>>,
     groups: Option<Spanned<Vec<Vec<Spanned<i64>>>>>,
     from: Option<Spanned<Vec<Spanned<i64>>>>,
     to: Option<Spanned<Vec<Spanned<i64>>>>,
     rate: Option<Spanned<Number>>,
-    heal_after: Option<Spanned<Duration>>,
-    restart_after: Option<Spanned<Duration>>,
-    resume_after: Option<Spanned<Duration>>,
-    reset_after: Option<Spanned<Duration>>,
+    heal_after: Option<Spanned<Dur>>,
+    restart_after: Option<Spanned<Dur>>,
+    resume_after: Option<Spanned<Dur>>,
+    reset_after: Option<Spanned<Dur>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkload {
     clients: Spanned<i64>,
-    homes: Option<Vec<Spanned<i64>>>,
+    homes: Option<Spanned<Vec<Spanned<i64>>>>,
     concurrency: Option<Spanned<i64>>,
     rate: Option<Spanned<Number>>,
     read_ratio: Option<Spanned<Number>>,
@@ -294,7 +375,7 @@ struct RawWorkload {
     keys: Option<Spanned<i64>>,
     key_distribution: Option<Spanned<String>>,
     zipf_exponent: Option<Spanned<Number>>,
-    timeout: Option<Spanned<Duration>>,
+    timeout: Option<Spanned<Dur>>,
     retries: Option<Spanned<i64>>,
     max_ops_per_client: Option<Spanned<i64>>,
 }
@@ -302,14 +383,14 @@ struct RawWorkload {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLiveness {
-    duration: Spanned<Duration>,
+    duration: Spanned<Dur>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_events: Option<Spanned<i64>>,
-    max_time: Option<Spanned<Duration>>,
+    max_time: Option<Spanned<Dur>>,
 }
 
 /// Only the `[params]` table, for protocols to deserialize with spans.
@@ -328,7 +409,7 @@ struct Locator<'a> {
 
 impl Locator<'_> {
     fn at(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
-        let start = span.start.min(self.source.len());
+        let start = self.floor(span.start);
         let before = &self.source[..start];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -336,12 +417,100 @@ impl Locator<'_> {
         ScenarioError { path: self.path.to_string(), line, column, message: message.into() }
     }
 
-    fn from_toml(&self, e: &toml::de::Error) -> ScenarioError {
-        let message = improve_message(e.message());
-        match e.span() {
-            Some(span) => self.at(span, message),
-            None => ScenarioError { path: self.path.to_string(), line: 0, column: 0, message },
+    /// `offset` clamped to the source and moved back to a char boundary.
+    fn floor(&self, offset: usize) -> usize {
+        let mut at = offset.min(self.source.len());
+        while !self.source.is_char_boundary(at) {
+            at -= 1;
         }
+        at
+    }
+
+    fn toml_error(&self, e: &toml::de::Error) -> ScenarioError {
+        match e.span() {
+            Some(span) => {
+                let (span, message) = self.explain(span, e.message());
+                self.at(span, message)
+            }
+            None => {
+                ScenarioError { path: self.path.to_string(), line: 0, column: 0, message: improve_message(e.message()) }
+            }
+        }
+    }
+
+    /// Rewrites the TOML parser's terser syntax errors using the text they
+    /// point at, and moves the position where the parser noticed a mistake to
+    /// where the user made it.
+    fn explain(&self, span: Range<usize>, raw: &str) -> (Range<usize>, String) {
+        let start = self.floor(span.start);
+        let rest = &self.source[start..];
+        let line_before = &self.source[self.source[..start].rfind('\n').map_or(0, |i| i + 1)..start];
+        let at_line_end = rest.is_empty() || rest.starts_with(['\n', '\r']);
+        let head = raw.lines().next().unwrap_or("").trim();
+        match head {
+            "invalid basic string" | "invalid literal string" if at_line_end => {
+                let quote = if head == "invalid basic string" { '"' } else { '\'' };
+                return (span, format!("unterminated string: the closing `{quote}` is missing"));
+            }
+            "invalid string" => {
+                let word: String =
+                    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+                let message = if at_line_end || rest.starts_with('#') {
+                    "missing value after `=`".to_string()
+                } else if word.eq_ignore_ascii_case("true") || word.eq_ignore_ascii_case("false") {
+                    format!("TOML booleans are lowercase: write {}", word.to_ascii_lowercase())
+                } else if word.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                    format!("`{word}` must be in quotes: write \"{word}\"")
+                } else {
+                    "invalid value: expected a number, a string in quotes, true or false, an array or a table"
+                        .to_string()
+                };
+                return (span, message);
+            }
+            "invalid array" if raw.contains("expected `]`") => {
+                // Noticed at the start of a later line: the array was left
+                // open at the end of the last non-blank line before it.
+                let mut span = span;
+                if line_before.trim().is_empty() {
+                    let end = self.source[..start].trim_end().len();
+                    if end > 0 {
+                        span = end..end;
+                    }
+                }
+                return (span, "unclosed array: expected `]` here (or `,` before another element)".to_string());
+            }
+            "expected `.`, `=`" => return (span, "expected `=` after the key".to_string()),
+            "invalid inline table" if at_line_end => {
+                return (
+                    span,
+                    "unclosed inline table: expected `}` (an inline table must end on the line it starts)".into(),
+                )
+            }
+            "invalid floating-point number" if raw.contains("expected leading digit") => {
+                return (span, "invalid number: write a digit before the decimal point, like 0.5".to_string())
+            }
+            "number too large to fit in target type" => {
+                return (span, format!("number too large: integers must be at most {}", i64::MAX))
+            }
+            "expected newline, `#`" => {
+                return (span, "unexpected text after the value: expected the end of the line or a `#` comment".into())
+            }
+            _ => {}
+        }
+        if raw.trim_end() == "invalid type: map, expected a sequence"
+            && rest.starts_with('[')
+            && !rest.starts_with("[[")
+        {
+            if let Some(name) = rest[1..].split(']').next().map(str::trim).filter(|n| !n.contains('\n')) {
+                return (
+                    span,
+                    format!(
+                        "`[{name}]` is a single table but `{name}` is a list: write `[[{name}]]`, with two brackets"
+                    ),
+                );
+            }
+        }
+        (span, improve_message(raw))
     }
 }
 
@@ -366,26 +535,77 @@ fn one_of(candidates: &[&str]) -> String {
     candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
 }
 
+/// An example to show with "missing required key".
+fn example(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "name" => "name = \"my-scenario\"",
+        "protocol" => "protocol = \"pingpong\"",
+        "nodes" => "nodes = 5",
+        "duration" => "duration = \"10s\"",
+        "clients" => "clients = 4",
+        "at" => "at = \"2s\"",
+        "kind" => "kind = \"crash\"",
+        "dist" => "dist = \"uniform\"",
+        "from" => "from = 0",
+        "to" => "to = 1",
+        _ => return None,
+    })
+}
+
 /// Adds a did-you-mean to serde's unknown-field and unknown-variant errors,
-/// and rewords its type errors for people who write TOML, not Rust.
+/// rewords its type errors for people who write TOML, not Rust, and puts
+/// multi-line parser messages on one line.
 fn improve_message(raw: &str) -> String {
     let raw = raw.trim_end();
     if let Some(rest) = raw.strip_prefix("unknown field `") {
         if let Some((name, tail)) = rest.split_once('`') {
             let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+            if expected.is_empty() {
+                return format!("unknown key `{name}`; this table takes no keys");
+            }
             let hint = did_you_mean(name, &expected);
             return format!("unknown key `{name}`{hint}; valid keys here are {}", one_of(&expected));
         }
     }
     if let Some(rest) = raw.strip_prefix("missing field `") {
         if let Some((name, _)) = rest.split_once('`') {
-            return format!("missing required key `{name}`");
+            return match example(name) {
+                Some(e) => format!("missing required key `{name}` (for example `{e}`)"),
+                None => format!("missing required key `{name}`"),
+            };
         }
     }
-    raw.replace("expected i64", "expected an integer")
-        .replace("expected u64", "expected an integer")
-        .replace("expected a string", "expected a string (in quotes)")
-        .replace("invalid type: ", "wrong type: ")
+    // The parser's messages are a headline and an "expected ..." line.
+    let one_line = raw
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match (l.strip_prefix("expected "), l.rfind(", ")) {
+            (Some(_), Some(i)) => format!("{} or {}", &l[..i], &l[i + 2..]),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ");
+    let mut message = one_line.replace("invalid type: ", "wrong type: ");
+    for (rust, toml) in [
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected f64", "expected a number"),
+        ("expected a borrowed string", "expected a string (in quotes)"),
+        ("expected a string", "expected a string (in quotes)"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+    ] {
+        if message.ends_with(rust) {
+            message.truncate(message.len() - rust.len());
+            message.push_str(toml);
+        }
+    }
+    message
 }
 
 // ------------------------------------------------------------- validation
@@ -422,19 +642,20 @@ const LINK_KINDS: [&str; 2] = ["datagram", "session"];
 const FAULT_KINDS: [&str; 9] =
     ["partition", "partition_oneway", "isolate", "heal", "crash", "restart", "pause", "resume", "clock_rate"];
 
-fn latency(loc: &Locator, raw: &Spanned<RawLatency>) -> Result<Latency, ScenarioError> {
-    let r = raw.get_ref();
+fn latency(loc: &Locator, r: &RawLatency) -> Result<Latency, ScenarioError> {
     let dist = r.dist.get_ref().as_str();
-    let present: [(&str, bool); 9] = [
-        ("value", r.value.is_some()),
-        ("min", r.min.is_some()),
-        ("max", r.max.is_some()),
-        ("mean", r.mean.is_some()),
-        ("std_dev", r.std_dev.is_some()),
-        ("median", r.median.is_some()),
-        ("sigma", r.sigma.is_some()),
-        ("scale", r.scale.is_some()),
-        ("shape", r.shape.is_some()),
+    let span_of = |d: &Option<Spanned<Dur>>| d.as_ref().map(|s| s.span());
+    let span_of_num = |n: &Option<Spanned<Number>>| n.as_ref().map(|s| s.span());
+    let present: [(&str, Option<Range<usize>>); 9] = [
+        ("value", span_of(&r.value)),
+        ("min", span_of(&r.min)),
+        ("max", span_of(&r.max)),
+        ("mean", span_of(&r.mean)),
+        ("std_dev", span_of(&r.std_dev)),
+        ("median", span_of(&r.median)),
+        ("sigma", span_of_num(&r.sigma)),
+        ("scale", span_of(&r.scale)),
+        ("shape", span_of_num(&r.shape)),
     ];
     let keys: &[&str] = match dist {
         "constant" => &["value"],
@@ -454,20 +675,21 @@ fn latency(loc: &Locator, raw: &Spanned<RawLatency>) -> Result<Latency, Scenario
             ))
         }
     };
-    if let Some((extra, _)) = present.iter().find(|(k, on)| *on && !keys.contains(k)) {
-        return Err(
-            loc.at(raw.span(), format!("`{extra}` does not apply to a {dist} latency; it takes {}", one_of(keys)))
-        );
+    for (key, span) in present {
+        if let Some(span) = span {
+            if !keys.contains(&key) {
+                return Err(
+                    loc.at(span, format!("`{key}` does not apply to a {dist} latency; it takes {}", one_of(keys)))
+                );
+            }
+        }
     }
-    let need = |d: &Option<Spanned<Duration>>, key: &str| {
-        d.as_ref()
-            .map(|s| *s.get_ref())
-            .ok_or_else(|| loc.at(raw.span(), format!("a {dist} latency needs `{key}` (it takes {})", one_of(keys))))
-    };
+    // A missing key is reported at `dist`, the one key every latency has.
+    let missing =
+        |key: &str| loc.at(r.dist.span(), format!("a {dist} latency needs `{key}` (it takes {})", one_of(keys)));
+    let need = |d: &Option<Spanned<Dur>>, key: &str| d.as_ref().map(|s| s.get_ref().0).ok_or_else(|| missing(key));
     let need_num = |n: &Option<Spanned<Number>>, key: &str| -> Result<f64, ScenarioError> {
-        let s = n
-            .as_ref()
-            .ok_or_else(|| loc.at(raw.span(), format!("a {dist} latency needs `{key}` (it takes {})", one_of(keys))))?;
+        let s = n.as_ref().ok_or_else(|| missing(key))?;
         let v = s.get_ref().0;
         if !(v.is_finite() && v > 0.0) {
             return Err(loc.at(s.span(), format!("`{key}` must be a positive number; got {v}")));
@@ -479,13 +701,14 @@ fn latency(loc: &Locator, raw: &Spanned<RawLatency>) -> Result<Latency, Scenario
         "uniform" => {
             let (min, max) = (need(&r.min, "min")?, need(&r.max, "max")?);
             if min > max {
-                return Err(loc.at(raw.span(), format!("uniform latency has min {min} above max {max}")));
+                let span = r.min.as_ref().map_or(r.dist.span(), |s| s.span());
+                return Err(loc.at(span, format!("uniform latency `min` ({min}) must not be above `max` ({max})")));
             }
             Latency::Uniform { min, max }
         }
         "normal" => Latency::Normal { mean: need(&r.mean, "mean")?, std_dev: need(&r.std_dev, "std_dev")? },
         "exponential" => Latency::Exponential {
-            min: r.min.as_ref().map_or(Duration::ZERO, |s| *s.get_ref()),
+            min: r.min.as_ref().map_or(Duration::ZERO, |s| s.get_ref().0),
             mean: need(&r.mean, "mean")?,
         },
         "lognormal" => Latency::LogNormal { median: need(&r.median, "median")?, sigma: need_num(&r.sigma, "sigma")? },
@@ -509,11 +732,11 @@ fn apply_link(
     loc: &Locator,
     base: &LinkConfig,
     kind: &Option<Spanned<String>>,
-    lat: &Option<Spanned<RawLatency>>,
+    lat: &Option<RawLatency>,
     loss: &Option<Spanned<Number>>,
     dup: &Option<Spanned<Number>>,
     reorder: &Option<Spanned<Number>>,
-    reorder_delay: &Option<Spanned<Duration>>,
+    reorder_delay: &Option<Spanned<Dur>>,
 ) -> Result<LinkConfig, ScenarioError> {
     let mut link = base.clone();
     if let Some(k) = kind {
@@ -532,12 +755,20 @@ fn apply_link(
         link.reorder = probability(loc, p, "reorder")?;
     }
     if let Some(d) = reorder_delay {
-        link.reorder_delay = *d.get_ref();
+        link.reorder_delay = d.get_ref().0;
     }
     Ok(link)
 }
 
-fn node_ref(loc: &Locator, raw: &Spanned<RawNodeRef>, nodes: u32, roles: &[&str]) -> Result<NodeRef, ScenarioError> {
+/// The nodes and roles a fault may name.
+struct Targets<'a> {
+    nodes: u32,
+    protocol: &'a str,
+    roles: &'a [&'a str],
+}
+
+fn node_ref(loc: &Locator, raw: &Spanned<RawNodeRef>, targets: &Targets) -> Result<NodeRef, ScenarioError> {
+    let Targets { nodes, protocol, roles } = *targets;
     match raw.get_ref() {
         RawNodeRef::Id(i) => Ok(NodeRef::Id(node_id(loc, &Spanned::new(raw.span(), *i), nodes)?)),
         RawNodeRef::Name(name) if name == "random" => Ok(NodeRef::Random),
@@ -545,27 +776,25 @@ fn node_ref(loc: &Locator, raw: &Spanned<RawNodeRef>, nodes: u32, roles: &[&str]
         RawNodeRef::Name(name) => {
             let mut valid: Vec<&str> = roles.to_vec();
             valid.push("random");
-            Err(loc.at(
-                raw.span(),
+            let hint = did_you_mean(name, &valid);
+            let last = nodes - 1;
+            let message = if roles.is_empty() {
                 format!(
-                    "`{name}` is not a node: use a node id 0 to {} or one of {}{}",
-                    nodes - 1,
-                    one_of(&valid),
-                    did_you_mean(name, &valid)
-                ),
-            ))
+                    "unknown node `{name}`{hint}: use a node id 0 to {last} or \"random\" (protocol `{protocol}` has no roles)"
+                )
+            } else {
+                format!(
+                    "unknown node `{name}`{hint}: use a node id 0 to {last}, \"random\", or a role of protocol `{protocol}`: {}",
+                    one_of(roles)
+                )
+            };
+            Err(loc.at(raw.span(), message))
         }
     }
 }
 
-fn fault(
-    loc: &Locator,
-    raw: &Spanned<RawFault>,
-    nodes: u32,
-    duration: Duration,
-    roles: &[&str],
-) -> Result<ScheduledFault, ScenarioError> {
-    let f = raw.get_ref();
+fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> Result<ScheduledFault, ScenarioError> {
+    let nodes = targets.nodes;
     let kind = f.kind.get_ref().as_str();
     if !FAULT_KINDS.contains(&kind) {
         return Err(loc.at(
@@ -573,11 +802,14 @@ fn fault(
             format!("unknown fault kind `{kind}`{}; valid: {}", did_you_mean(kind, &FAULT_KINDS), one_of(&FAULT_KINDS)),
         ));
     }
-    let at = *f.at.get_ref();
+    let at = f.at.get_ref().0;
     if at >= duration {
-        return Err(
-            loc.at(f.at.span(), format!("fault at {at} is not before the end of the scenario's duration ({duration})"))
-        );
+        return Err(loc.at(
+            f.at.span(),
+            format!(
+                "fault at {at} would never happen: the scenario's duration is {duration}, so `at` must be below it"
+            ),
+        ));
     }
     // Which optional keys each kind takes.
     let allowed: &[&str] = match kind {
@@ -609,10 +841,20 @@ fn fault(
             }
         }
     }
-    let missing = |key: &str| loc.at(raw.span(), format!("a `{kind}` fault needs `{key}`"));
+    // A missing key is reported at `kind`, which decides what is needed.
+    let missing = |key: &str| {
+        let e = match key {
+            "node" => "node = 2",
+            "groups" => "groups = [[0, 1], [2, 3, 4]]",
+            "from" => "from = [0]",
+            "to" => "to = [1, 2]",
+            _ => "rate = 0.5",
+        };
+        loc.at(f.kind.span(), format!("a `{kind}` fault needs `{key}` (for example `{e}`)"))
+    };
     let node = |loc: &Locator| -> Result<NodeRef, ScenarioError> {
         let n = f.node.as_ref().ok_or_else(|| missing("node"))?;
-        node_ref(loc, n, nodes, roles)
+        node_ref(loc, n, targets)
     };
     let id_list = |list: &Spanned<Vec<Spanned<i64>>>| -> Result<Vec<u32>, ScenarioError> {
         let ids = list.get_ref().iter().map(|i| node_id(loc, i, nodes)).collect::<Result<Vec<u32>, _>>()?;
@@ -670,22 +912,25 @@ fn fault(
     let undo_after = [&f.heal_after, &f.restart_after, &f.resume_after, &f.reset_after]
         .into_iter()
         .flatten()
-        .map(|d| *d.get_ref())
+        .map(|d| d.get_ref().0)
         .next();
     Ok(ScheduledFault { at: Time::ZERO + at, action, undo_after })
 }
 
-fn workload(loc: &Locator, raw: &Spanned<RawWorkload>, nodes: u32) -> Result<Workload, ScenarioError> {
-    let w = raw.get_ref();
+fn workload(loc: &Locator, w: &RawWorkload, nodes: u32) -> Result<Workload, ScenarioError> {
     let clients = int_in(loc, &w.clients, "clients", 0, i64::from(MAX_CLIENTS))? as u32;
     let homes = match &w.homes {
         Some(list) => {
-            if list.len() != clients as usize {
-                return Err(
-                    loc.at(raw.span(), format!("`homes` lists {} nodes but there are {clients} clients", list.len()))
-                );
+            let listed = list.get_ref().len();
+            if listed != clients as usize {
+                return Err(loc.at(
+                    list.span(),
+                    format!(
+                        "`homes` lists {listed} node(s) but there are {clients} clients; give one home node per client"
+                    ),
+                ));
             }
-            list.iter().map(|h| node_id(loc, h, nodes)).collect::<Result<_, _>>()?
+            list.get_ref().iter().map(|h| node_id(loc, h, nodes)).collect::<Result<_, _>>()?
         }
         None => (0..clients).map(|c| c % nodes).collect(),
     };
@@ -712,9 +957,15 @@ fn workload(loc: &Locator, raw: &Spanned<RawWorkload>, nodes: u32) -> Result<Wor
         .map_or(Ok(Probability::new(0.5).unwrap_or_default()), |p| probability(loc, p, "read_ratio"))?;
     let cas_ratio = w.cas_ratio.as_ref().map_or(Ok(Probability::ZERO), |p| probability(loc, p, "cas_ratio"))?;
     if read_ratio.get() + cas_ratio.get() > 1.0 {
+        let default = if w.read_ratio.is_none() { ", the default" } else { "" };
+        let span = w.cas_ratio.as_ref().or(w.read_ratio.as_ref()).map_or(w.clients.span(), |s| s.span());
         return Err(loc.at(
-            raw.span(),
-            format!("read_ratio + cas_ratio must be at most 1.0; got {}", read_ratio.get() + cas_ratio.get()),
+            span,
+            format!(
+                "`read_ratio` ({}{default}) + `cas_ratio` ({}) is above 1.0; they are shares of all operations (the rest are writes), so together they must be at most 1.0",
+                read_ratio.get(),
+                cas_ratio.get()
+            ),
         ));
     }
     let keys = w.keys.as_ref().map_or(Ok(10), |k| int_in(loc, k, "keys", 1, 1_000_000_000))? as u32;
@@ -725,12 +976,11 @@ fn workload(loc: &Locator, raw: &Spanned<RawWorkload>, nodes: u32) -> Result<Wor
             }
             KeyDistribution::Uniform
         }
-        Some(("zipf", _)) => {
+        Some(("zipf", span)) => {
             let exponent = w.zipf_exponent.as_ref().map_or(1.0, |z| z.get_ref().0);
             if !(exponent.is_finite() && exponent > 0.0 && exponent <= 10.0) {
-                return Err(
-                    loc.at(raw.span(), format!("`zipf_exponent` must be above 0 and at most 10; got {exponent}"))
-                );
+                let span = w.zipf_exponent.as_ref().map_or(span, |z| z.span());
+                return Err(loc.at(span, format!("`zipf_exponent` must be above 0 and at most 10; got {exponent}")));
             }
             KeyDistribution::Zipf { exponent }
         }
@@ -742,11 +992,10 @@ fn workload(loc: &Locator, raw: &Spanned<RawWorkload>, nodes: u32) -> Result<Wor
             ));
         }
     };
-    let timeout = w.timeout.as_ref().map_or(Duration::from_millis(500), |t| *t.get_ref());
-    if timeout == Duration::ZERO {
-        let span = w.timeout.as_ref().map_or(raw.span(), |t| t.span());
-        return Err(loc.at(span, "`timeout` must be above zero"));
+    if let Some(t) = w.timeout.as_ref().filter(|t| t.get_ref().0 == Duration::ZERO) {
+        return Err(loc.at(t.span(), "`timeout` must be above zero"));
     }
+    let timeout = w.timeout.as_ref().map_or(Duration::from_millis(500), |t| t.get_ref().0);
     let retries = w.retries.as_ref().map_or(Ok(3), |r| int_in(loc, r, "retries", 0, 1_000))? as u32;
     let max_ops_per_client = w
         .max_ops_per_client
@@ -771,11 +1020,19 @@ impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
         let shown = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            path: shown.clone(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read scenario file: {e}"),
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
+                _ => e.to_string(),
+            };
+            ScenarioError {
+                path: shown.clone(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read scenario file: {why}"),
+            }
         })?;
         Scenario::parse(&source, &shown, catalog)
     }
@@ -783,7 +1040,7 @@ impl Scenario {
     /// Validates scenario text; `path` is only used in messages.
     pub fn parse(source: &str, path: &str, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
         let loc = Locator { path, source };
-        let raw: RawScenario = toml::from_str(source).map_err(|e| loc.from_toml(&e))?;
+        let raw: RawScenario = toml::from_str(source).map_err(|e| loc.toml_error(&e))?;
 
         let protocols = catalog.protocols();
         let protocol = raw.protocol.get_ref().clone();
@@ -802,7 +1059,7 @@ impl Scenario {
             return Err(loc.at(raw.name.span(), "`name` must not be empty"));
         }
         let nodes = int_in(&loc, &raw.nodes, "nodes", 1, i64::from(MAX_NODES))? as u32;
-        let duration = *raw.duration.get_ref();
+        let duration = raw.duration.get_ref().0;
         if duration == Duration::ZERO {
             return Err(loc.at(raw.duration.span(), "`duration` must be above zero"));
         }
@@ -813,17 +1070,17 @@ impl Scenario {
 
         let mut network = LinkConfig { kind: catalog.default_link_kind(&protocol), ..LinkConfig::default() };
         let mut link_overrides = Vec::new();
-        if let Some(net) = &raw.network {
-            let n = net.get_ref();
-            let l = n;
+        if let Some(n) = &raw.network {
             network =
-                apply_link(&loc, &network, &l.kind, &l.latency, &l.loss, &l.duplicate, &l.reorder, &l.reorder_delay)?;
-            for o in &n.links {
-                let r = o.get_ref();
+                apply_link(&loc, &network, &n.kind, &n.latency, &n.loss, &n.duplicate, &n.reorder, &n.reorder_delay)?;
+            for r in &n.links {
                 let from = node_id(&loc, &r.from, nodes)?;
                 let to = node_id(&loc, &r.to, nodes)?;
                 if from == to {
-                    return Err(loc.at(r.to.span(), "a link override needs two different nodes"));
+                    return Err(loc.at(
+                        r.to.span(),
+                        format!("a link override joins two different nodes, but `from` and `to` are both {to}"),
+                    ));
                 }
                 let link = apply_link(
                     &loc,
@@ -844,18 +1101,18 @@ impl Scenario {
 
         let roles = catalog.roles(&protocol);
         if raw.faults.len() > MAX_FAULTS {
-            return Err(loc.at(raw.faults[MAX_FAULTS].span(), format!("at most {MAX_FAULTS} faults may be listed")));
+            return Err(
+                loc.at(raw.faults[MAX_FAULTS].kind.span(), format!("at most {MAX_FAULTS} faults may be listed"))
+            );
         }
-        let faults =
-            raw.faults.iter().map(|f| fault(&loc, f, nodes, duration, &roles)).collect::<Result<Vec<_>, _>>()?;
+        let targets = Targets { nodes, protocol: &protocol, roles: &roles };
+        let faults = raw.faults.iter().map(|f| fault(&loc, f, duration, &targets)).collect::<Result<Vec<_>, _>>()?;
 
         let workload = raw.workload.as_ref().map(|w| workload(&loc, w, nodes)).transpose()?;
-        let liveness = raw.liveness.as_ref().map(|l| *l.get_ref().duration.get_ref());
-        if let (Some(d), Some(l)) = (liveness, &raw.liveness) {
-            if d == Duration::ZERO {
-                return Err(loc.at(l.get_ref().duration.span(), "the liveness phase `duration` must be above zero"));
-            }
+        if let Some(l) = raw.liveness.as_ref().filter(|l| l.duration.get_ref().0 == Duration::ZERO) {
+            return Err(loc.at(l.duration.span(), "the liveness phase `duration` must be above zero"));
         }
+        let liveness = raw.liveness.as_ref().map(|l| l.duration.get_ref().0);
 
         let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
         let mut limits = Limits { max_time: natural_end, max_events: DEFAULT_MAX_EVENTS };
@@ -864,13 +1121,13 @@ impl Scenario {
                 limits.max_events = int_in(&loc, m, "max_events", 1, i64::MAX)? as u64;
             }
             if let Some(t) = &l.max_time {
-                let cap = Time::ZERO + *t.get_ref();
+                let cap = Time::ZERO + t.get_ref().0;
                 if cap > natural_end {
                     return Err(loc.at(
                         t.span(),
                         format!(
                             "`max_time` ({}) must not exceed duration plus liveness ({})",
-                            t.get_ref(),
+                            t.get_ref().0,
                             natural_end.since(Time::ZERO)
                         ),
                     ));
@@ -883,8 +1140,8 @@ impl Scenario {
         let mut enabled: Vec<String> = supported.iter().map(|s| s.to_string()).collect();
         let mut history_budget_steps = 20_000_000;
         if let Some(table) = &raw.checks {
-            for (key, value) in table.get_ref() {
-                let span = table.span();
+            for (spanned_key, value) in table {
+                let (key, span) = (spanned_key.get_ref(), spanned_key.span());
                 if key == "history_budget_steps" {
                     match value.as_integer() {
                         Some(v) if v >= 1 => history_budget_steps = v as u64,
@@ -941,13 +1198,27 @@ impl Scenario {
     /// located errors; a missing table gives `P::default()`.
     pub fn params<P: DeserializeOwned + Default>(&self) -> Result<P, ScenarioError> {
         let loc = Locator { path: &self.path, source: &self.source };
-        let only: ParamsOnly<P> = toml::from_str(&self.source).map_err(|e| loc.from_toml(&e))?;
+        let only: ParamsOnly<P> = toml::from_str(&self.source).map_err(|e| loc.toml_error(&e))?;
         Ok(only.params.unwrap_or_default())
     }
 
     /// A located error at a byte span of this scenario's source.
     pub fn error_at(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
         Locator { path: &self.path, source: &self.source }.at(span, message)
+    }
+
+    /// An error about `[params].key`, located at that key when the scenario
+    /// sets it (protocols use this for checks serde cannot express).
+    pub fn param_error(&self, key: &str, message: impl Into<String>) -> ScenarioError {
+        #[derive(Deserialize)]
+        struct KeysOnly {
+            params: Option<BTreeMap<Spanned<String>, serde::de::IgnoredAny>>,
+        }
+        let keys = toml::from_str::<KeysOnly>(&self.source).ok().and_then(|k| k.params).unwrap_or_default();
+        match keys.keys().find(|k| k.get_ref() == key) {
+            Some(k) => self.error_at(k.span(), message),
+            None => self.error(message),
+        }
     }
 
     /// An error about the scenario as a whole (no position).

@@ -66,6 +66,8 @@ pub struct Violation {
 pub trait Monitor<N: Process> {
     fn on_note(&mut self, now: Time, node: NodeId, note: &N::Note) -> Option<Violation>;
     fn on_crash(&mut self, _now: Time, _node: NodeId) {}
+    /// Called once when the run ends, to record what the monitor measured.
+    fn finish(&mut self, _now: Time, _metrics: &mut Metrics) {}
 }
 
 /// Network counters.
@@ -361,6 +363,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
 
     pub fn outcome(&mut self, end: EndReason) -> RunOutcome {
         let _ = self.trace.finish();
+        if let Some(m) = self.monitor.as_mut() {
+            m.finish(self.now, &mut self.metrics);
+        }
         RunOutcome {
             end,
             events: self.events,

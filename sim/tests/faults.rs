@@ -176,7 +176,8 @@ fn inversions(seqs: &[u32]) -> usize {
 
 #[test]
 fn reordering_is_observed() {
-    let constant = LinkConfig { latency: Latency::Constant { value: Duration::from_millis(5) }, ..LinkConfig::default() };
+    let constant =
+        LinkConfig { latency: Latency::Constant { value: Duration::from_millis(5) }, ..LinkConfig::default() };
     let control = run(&Setup { link: constant.clone(), ..Setup::default() });
     assert_eq!(inversions(&received(&control, 1)), 0, "a constant latency keeps order");
     let reordering = LinkConfig { reorder: prob(0.3), reorder_delay: Duration::from_millis(10), ..constant };

@@ -1,0 +1,331 @@
+//! The simulated key-value client, shared by every protocol that serves the
+//! store. It issues get / put / compare-and-set operations drawn from the
+//! scenario's workload, finds the leader (following redirects, rotating
+//! through nodes when it has no hint), times out and retries under the same
+//! operation id, and records every operation in its history: invoke time,
+//! completion time and result — or "unknown" when it gave up without learning
+//! whether the operation took effect.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use faultline_sim::report::client_metrics;
+use faultline_sim::rng::poisson_gap;
+use faultline_sim::scenario::{KeyDistribution, LoadMode, Workload};
+use faultline_sim::{Addr, Ctx, Duration, Message, Process, Time, TimerId};
+use rand::Rng;
+
+use super::{Command, KvResult, OpId, Reply, Request, Value};
+use crate::check::history::{Operation, Outcome};
+
+/// How a protocol's message type carries client traffic.
+pub trait KvMessage: Message {
+    fn request(request: Request) -> Self;
+    fn as_reply(&self) -> Option<&Reply>;
+}
+
+/// The most operations one client keeps outstanding (open loop); arrivals
+/// beyond it are counted as shed, not queued without bound.
+pub const MAX_OUTSTANDING: usize = 1_000;
+/// Redirects one attempt follows before it waits for its timeout.
+const MAX_REDIRECTS_PER_ATTEMPT: u32 = 8;
+
+#[derive(Clone, Debug, Hash)]
+pub enum ClientTimer {
+    /// Attempt `attempt` of operation `seq` ran out of time.
+    Timeout { seq: u64, attempt: u32 },
+    /// Try operation `seq` again after a short back-off (no leader known).
+    Backoff { seq: u64, attempt: u32 },
+    /// Open loop: the next operation arrives.
+    Arrival,
+}
+
+struct Pending {
+    seq: u64,
+    command: Command,
+    invoked: Time,
+    attempt: u32,
+    redirects: u32,
+    timer: TimerId,
+}
+
+/// Cumulative key weights for Zipf-distributed keys, shared by all clients.
+#[derive(Debug)]
+pub struct KeyChooser {
+    keys: u32,
+    zipf_cdf: Option<Vec<f64>>,
+}
+
+impl KeyChooser {
+    pub fn new(workload: &Workload) -> KeyChooser {
+        let zipf_cdf = match workload.key_distribution {
+            KeyDistribution::Uniform => None,
+            KeyDistribution::Zipf { exponent } => {
+                let mut total = 0.0;
+                let mut cdf: Vec<f64> = (1..=workload.keys)
+                    .map(|rank| {
+                        total += 1.0 / libm::pow(f64::from(rank), exponent);
+                        total
+                    })
+                    .collect();
+                cdf.iter_mut().for_each(|c| *c /= total);
+                Some(cdf)
+            }
+        };
+        KeyChooser { keys: workload.keys, zipf_cdf }
+    }
+
+    fn pick(&self, rng: &mut faultline_sim::SimRng) -> u64 {
+        match &self.zipf_cdf {
+            None => rng.gen_range(0..u64::from(self.keys)),
+            Some(cdf) => {
+                let u: f64 = rng.gen();
+                cdf.partition_point(|&c| c < u).min(cdf.len() - 1) as u64
+            }
+        }
+    }
+}
+
+pub struct KvClient<M> {
+    id: u32,
+    workload: Arc<Workload>,
+    keys: Arc<KeyChooser>,
+    /// The node this client believes leads; starts at its home node.
+    target: u32,
+    next_seq: u64,
+    pending: Vec<Pending>,
+    /// Last value this client saw per key, to give compare-and-set a chance.
+    seen: std::collections::BTreeMap<u64, Value>,
+    history: Vec<Operation>,
+    _msg: PhantomData<M>,
+}
+
+impl<M: KvMessage> KvClient<M> {
+    pub fn new(id: u32, home: u32, workload: Arc<Workload>, keys: Arc<KeyChooser>) -> KvClient<M> {
+        KvClient {
+            id,
+            workload,
+            keys,
+            target: home,
+            next_seq: 0,
+            pending: Vec::new(),
+            seen: Default::default(),
+            history: Vec::new(),
+            _msg: PhantomData,
+        }
+    }
+
+    /// Every operation this client invoked, in invocation order.
+    pub fn history(&self) -> &[Operation] {
+        &self.history
+    }
+
+    /// Operations still outstanding when the run ended count as unknown.
+    pub fn history_at_end(&self) -> Vec<Operation> {
+        let mut ops = self.history.clone();
+        for p in &self.pending {
+            ops.push(Operation {
+                client: self.id,
+                invoke_ns: p.invoked.as_nanos(),
+                complete_ns: None,
+                kind: p.command.clone(),
+                outcome: Outcome::Unknown,
+            });
+        }
+        ops
+    }
+
+    fn may_start(&self) -> bool {
+        self.workload.max_ops_per_client.is_none_or(|m| self.next_seq < m)
+    }
+
+    fn draw_command(&mut self, ctx: &mut Ctx<'_, Self>) -> Command {
+        let key = self.keys.pick(ctx.rng());
+        let roll: f64 = ctx.rng().gen();
+        // Values are unique per (client, seq), which keeps the history
+        // checker precise and fast.
+        let value = (u64::from(self.id) + 1) << 40 | (self.next_seq + 1);
+        let read = self.workload.read_ratio.get();
+        if roll < read {
+            Command::Get { key }
+        } else if roll < read + self.workload.cas_ratio.get() {
+            Command::Cas { key, expected: self.seen.get(&key).copied().unwrap_or(0), new: value }
+        } else {
+            Command::Put { key, value }
+        }
+    }
+
+    fn first_outstanding(&self) -> u64 {
+        self.pending.iter().map(|p| p.seq).min().unwrap_or(self.next_seq)
+    }
+
+    fn start_op(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if !self.may_start() {
+            return;
+        }
+        if self.pending.len() >= MAX_OUTSTANDING {
+            ctx.count("client_ops_shed", 1);
+            return;
+        }
+        let command = self.draw_command(ctx);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        ctx.client_invoke(seq);
+        let timer = ctx.set_timer(self.workload.timeout, ClientTimer::Timeout { seq, attempt: 0 });
+        self.pending.push(Pending { seq, command, invoked: ctx.true_now(), attempt: 0, redirects: 0, timer });
+        self.send(ctx, seq);
+    }
+
+    fn send(&mut self, ctx: &mut Ctx<'_, Self>, seq: u64) {
+        let first_outstanding = self.first_outstanding();
+        if let Some(p) = self.pending.iter().find(|p| p.seq == seq) {
+            let request = Request { op: OpId { client: self.id, seq }, command: p.command.clone(), first_outstanding };
+            ctx.send(Addr::node(self.target), M::request(request));
+        }
+    }
+
+    fn rotate_target(&mut self, ctx: &Ctx<'_, Self>) {
+        self.target = (self.target + 1) % ctx.node_count();
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, index: usize, outcome: Outcome) {
+        let p = self.pending.swap_remove(index);
+        ctx.cancel_timer(p.timer);
+        ctx.client_complete(p.seq);
+        let now = ctx.true_now();
+        let complete_ns = match outcome {
+            Outcome::Unknown => None,
+            _ => Some(now.as_nanos()),
+        };
+        match outcome {
+            Outcome::Unknown => ctx.count(client_metrics::UNKNOWN, 1),
+            Outcome::Failed => ctx.count(client_metrics::FAILED, 1),
+            _ => {
+                ctx.count(client_metrics::OK, 1);
+                ctx.record(client_metrics::LATENCY_US, now.since(p.invoked).as_nanos() / 1_000);
+            }
+        }
+        if let Outcome::Read { value: Some(v) } = outcome {
+            self.seen.insert(p.command.key(), v);
+        }
+        self.history.push(Operation {
+            client: self.id,
+            invoke_ns: p.invoked.as_nanos(),
+            complete_ns,
+            kind: p.command,
+            outcome,
+        });
+        if matches!(self.workload.mode, LoadMode::Closed { .. }) {
+            self.start_op(ctx);
+        }
+    }
+
+    fn schedule_arrival(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let LoadMode::Open { rate_per_sec } = self.workload.mode {
+            let gap = poisson_gap(ctx.rng(), rate_per_sec);
+            ctx.set_timer(gap, ClientTimer::Arrival);
+        }
+    }
+
+    /// Back-off before retrying when no leader is known: a tenth of the
+    /// timeout, so a client probes a few nodes per timeout.
+    fn backoff(&self) -> Duration {
+        Duration::from_nanos((self.workload.timeout.as_nanos() / 10).max(1_000_000))
+    }
+}
+
+impl<M: KvMessage> Process for KvClient<M> {
+    type Msg = M;
+    type Timer = ClientTimer;
+    type Durable = ();
+    type Note = ();
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        match self.workload.mode {
+            LoadMode::Closed { concurrency } => {
+                for _ in 0..concurrency {
+                    self.start_op(ctx);
+                }
+            }
+            LoadMode::Open { .. } => self.schedule_arrival(ctx),
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: M) {
+        let Some(reply) = msg.as_reply() else { return };
+        match reply {
+            Reply::Done { op, result } => {
+                // Late or duplicate replies for finished operations are ignored.
+                let Some(i) = self.pending.iter().position(|p| p.seq == op.seq) else { return };
+                if let Addr::Node(n) = from {
+                    self.target = n.0;
+                }
+                let outcome = match (&self.pending[i].command, result) {
+                    (Command::Get { .. }, KvResult::Read(_))
+                    | (Command::Put { .. }, KvResult::Written)
+                    | (Command::Cas { .. }, KvResult::Cas(_)) => result.outcome(),
+                    // A reply that does not fit the request is a protocol
+                    // bug; recording it as unknown would hide it, so record
+                    // what was said and let the checker judge.
+                    _ => result.outcome(),
+                };
+                self.finish(ctx, i, outcome);
+            }
+            Reply::Redirect { op, leader } => {
+                let Some(i) = self.pending.iter().position(|p| p.seq == op.seq) else { return };
+                let (seq, attempt) = (self.pending[i].seq, self.pending[i].attempt);
+                self.pending[i].redirects += 1;
+                if self.pending[i].redirects > MAX_REDIRECTS_PER_ATTEMPT {
+                    return; // wait for the timeout
+                }
+                match leader {
+                    Some(l) if l.0 != self.target => {
+                        self.target = l.0;
+                        self.send(ctx, seq);
+                    }
+                    _ => {
+                        self.rotate_target(ctx);
+                        let backoff = self.backoff();
+                        ctx.set_timer(backoff, ClientTimer::Backoff { seq, attempt });
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: ClientTimer) {
+        match timer {
+            ClientTimer::Arrival => {
+                self.start_op(ctx);
+                if self.may_start() {
+                    self.schedule_arrival(ctx);
+                }
+            }
+            ClientTimer::Backoff { seq, attempt } => {
+                if self.pending.iter().any(|p| p.seq == seq && p.attempt == attempt) {
+                    self.send(ctx, seq);
+                }
+            }
+            ClientTimer::Timeout { seq, attempt } => {
+                let Some(i) = self.pending.iter().position(|p| p.seq == seq && p.attempt == attempt) else {
+                    return;
+                };
+                if attempt < self.workload.retries {
+                    let next = attempt + 1;
+                    let p = &mut self.pending[i];
+                    p.attempt = next;
+                    p.redirects = 0;
+                    p.timer = ctx.set_timer(self.workload.timeout, ClientTimer::Timeout { seq, attempt: next });
+                    ctx.count("client_retries", 1);
+                    self.rotate_target(ctx);
+                    self.send(ctx, seq);
+                } else {
+                    // Giving up without an answer: any attempt may have taken
+                    // effect (even one that was redirected can arrive twice),
+                    // so the honest outcome is unknown.
+                    self.finish(ctx, i, Outcome::Unknown);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Raft's messages (Figure 2 of the Raft paper, plus PreVote, ReadIndex
+//! rounds and InstallSnapshot), and the client traffic it carries.
+
+use std::sync::Arc;
+
+use faultline_sim::Message;
+
+use super::log::{Entry, Snapshot};
+use crate::kv::client::KvMessage;
+use crate::kv::{Reply, Request};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum RaftMsg {
+    RequestVote {
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+        /// A PreVote probe (§9.6 of Ongaro's dissertation): no term change.
+        pre_vote: bool,
+    },
+    Vote {
+        term: u64,
+        granted: bool,
+        pre_vote: bool,
+    },
+    Append {
+        term: u64,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+        /// Heartbeat round, echoed back; confirms leadership for ReadIndex.
+        round: u64,
+    },
+    AppendReply {
+        term: u64,
+        success: bool,
+        /// On success: the last index this request made match the leader.
+        match_index: u64,
+        /// On failure: where the leader should look next (fast back-off).
+        conflict_index: u64,
+        conflict_term: Option<u64>,
+        round: u64,
+    },
+    InstallSnapshot {
+        term: u64,
+        snapshot: Arc<Snapshot>,
+        round: u64,
+    },
+    SnapshotReply {
+        term: u64,
+        last_index: u64,
+        round: u64,
+    },
+    Client(Request),
+    ClientReply(Reply),
+}
+
+impl Message for RaftMsg {
+    fn label(&self) -> &'static str {
+        match self {
+            RaftMsg::RequestVote { pre_vote: true, .. } => "PreVote",
+            RaftMsg::RequestVote { .. } => "RequestVote",
+            RaftMsg::Vote { pre_vote: true, .. } => "PreVoteReply",
+            RaftMsg::Vote { .. } => "Vote",
+            RaftMsg::Append { entries, .. } if entries.is_empty() => "Heartbeat",
+            RaftMsg::Append { .. } => "AppendEntries",
+            RaftMsg::AppendReply { .. } => "AppendReply",
+            RaftMsg::InstallSnapshot { .. } => "InstallSnapshot",
+            RaftMsg::SnapshotReply { .. } => "SnapshotReply",
+            RaftMsg::Client(_) => "ClientRequest",
+            RaftMsg::ClientReply(_) => "ClientReply",
+        }
+    }
+}
+
+impl KvMessage for RaftMsg {
+    fn request(request: Request) -> Self {
+        RaftMsg::Client(request)
+    }
+    fn as_reply(&self) -> Option<&Reply> {
+        match self {
+            RaftMsg::ClientReply(r) => Some(r),
+            _ => None,
+        }
+    }
+}

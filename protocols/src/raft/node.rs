@@ -1,0 +1,897 @@
+//! The Raft node: a sans-I/O state machine. Role behaviour lives in the
+//! `step_*` / `become_*` methods; everything that must survive a crash —
+//! currentTerm, votedFor and the log — lives in [`RaftDisk`], written before
+//! any reply that depends on it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use faultline_sim::{Addr, Ctx, Duration, NodeId, Process, Role, Time, TimerId};
+
+use super::log::{Entry, LogCommand, RaftLog};
+use super::messages::RaftMsg;
+use super::{Params, ReadMode};
+use crate::kv::{Command, KvResult, KvStore, OpId, Reply, Request};
+
+/// What survives a crash.
+#[derive(Debug, Default)]
+pub struct RaftDisk {
+    pub term: u64,
+    pub voted_for: Option<u32>,
+    pub log: RaftLog,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RaftRole {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum RaftTimer {
+    Election,
+    Heartbeat,
+}
+
+/// Facts reported to the invariant monitor.
+#[derive(Clone, Debug)]
+pub enum RaftNote {
+    /// Became leader; `log` is (term, chain) of each entry after `base_index`.
+    BecameLeader {
+        term: u64,
+        base_index: u64,
+        log: Vec<(u64, u64)>,
+    },
+    SteppedDown {
+        term: u64,
+    },
+    Appended {
+        index: u64,
+        term: u64,
+        chain: u64,
+    },
+    Committed {
+        index: u64,
+        term: u64,
+        chain: u64,
+    },
+    Applied {
+        index: u64,
+        chain: u64,
+    },
+    Truncated {
+        from: u64,
+        as_leader: bool,
+    },
+    Compacted {
+        index: u64,
+    },
+}
+
+/// A linearizable read waiting for its ReadIndex round.
+struct PendingRead {
+    client: Addr,
+    op: OpId,
+    key: u64,
+    /// The commit index when the read arrived; `None` until this leader has
+    /// committed an entry of its own term.
+    read_index: Option<u64>,
+    round: u64,
+}
+
+/// Leader-only state, dropped on stepping down.
+struct LeaderState {
+    next_index: Vec<u64>,
+    match_index: Vec<u64>,
+    /// Latest heartbeat round each follower answered in this term.
+    acked_round: Vec<u64>,
+    /// When each follower last answered (local clock), for CheckQuorum.
+    last_ack: Vec<Time>,
+    /// First index of this term: reads wait until it commits.
+    term_start: u64,
+    round: u64,
+    /// Client to answer when an index is applied.
+    replies: BTreeMap<u64, (Addr, OpId)>,
+    /// When each index was appended, for commit latency.
+    appended_at: BTreeMap<u64, Time>,
+    reads: Vec<PendingRead>,
+    /// A heartbeat round sent for reads and not yet confirmed by a majority.
+    read_round_in_flight: Option<u64>,
+    /// Per follower: the last index of an unanswered AppendEntries (0: none).
+    /// New entries wait for its reply, or for the next heartbeat if it was
+    /// lost, so entries are batched instead of re-sent with every request.
+    in_flight: Vec<u64>,
+    heartbeat: Option<TimerId>,
+}
+
+pub struct RaftNode {
+    id: u32,
+    n: u32,
+    params: Arc<Params>,
+    role: RaftRole,
+    leader: Option<u32>,
+    commit_index: u64,
+    last_applied: u64,
+    store: KvStore,
+    election_timer: Option<TimerId>,
+    votes: Vec<bool>,
+    /// Local time a valid leader was last heard from.
+    last_leader_contact: Option<Time>,
+    lead: Option<LeaderState>,
+    /// State captured for the next snapshot, installed once the log has
+    /// moved half a snapshot interval past it: the log keeps a tail that
+    /// slightly lagging followers catch up from without a snapshot transfer.
+    pending_snapshot: Option<(u64, KvStore)>,
+    /// Bug knob `volatile_vote`: currentTerm and votedFor kept here instead
+    /// of on disk.
+    volatile_term: u64,
+    volatile_vote: Option<u32>,
+}
+
+impl RaftNode {
+    /// Builds a node from its durable state: a fresh disk at the start, the
+    /// surviving one after a crash.
+    pub fn recover(id: NodeId, n: u32, params: Arc<Params>, disk: &RaftDisk) -> RaftNode {
+        let (store, applied) = match disk.log.snapshot() {
+            Some(s) => (s.store.clone(), s.last_index),
+            None => (KvStore::default(), 0),
+        };
+        RaftNode {
+            id: id.0,
+            n,
+            params,
+            role: RaftRole::Follower,
+            leader: None,
+            commit_index: applied,
+            last_applied: applied,
+            store,
+            election_timer: None,
+            votes: vec![false; n as usize],
+            last_leader_contact: None,
+            lead: None,
+            pending_snapshot: None,
+            volatile_term: 0,
+            volatile_vote: None,
+        }
+    }
+
+    pub fn raft_role(&self) -> RaftRole {
+        self.role
+    }
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index
+    }
+
+    fn majority(&self) -> usize {
+        self.n as usize / 2 + 1
+    }
+
+    // ---- durable term and vote (or volatile, with the bug knob) ----
+
+    fn term(&self, ctx: &Ctx<'_, Self>) -> u64 {
+        if self.params.bugs.volatile_vote {
+            self.volatile_term
+        } else {
+            ctx.durable().term
+        }
+    }
+
+    fn voted_for(&self, ctx: &Ctx<'_, Self>) -> Option<u32> {
+        if self.params.bugs.volatile_vote {
+            self.volatile_vote
+        } else {
+            ctx.durable().voted_for
+        }
+    }
+
+    fn persist_term_and_vote(&mut self, ctx: &mut Ctx<'_, Self>, term: u64, vote: Option<u32>) {
+        if self.params.bugs.volatile_vote {
+            self.volatile_term = term;
+            self.volatile_vote = vote;
+        } else {
+            let disk = ctx.durable_mut();
+            disk.term = term;
+            disk.voted_for = vote;
+        }
+        ctx.observe_max("max_term", term);
+    }
+
+    // ---- timers ----
+
+    fn reset_election_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        let timeout = ctx.random_between(self.params.election_timeout_min, self.params.election_timeout_max);
+        self.election_timer = Some(ctx.set_timer(timeout, RaftTimer::Election));
+    }
+
+    // ---- role changes ----
+
+    fn become_follower(&mut self, ctx: &mut Ctx<'_, Self>, term: u64, leader: Option<u32>) {
+        let current = self.term(ctx);
+        if term > current {
+            self.persist_term_and_vote(ctx, term, None);
+        }
+        if self.role == RaftRole::Leader {
+            ctx.note(RaftNote::SteppedDown { term: current });
+            if let Some(lead) = self.lead.take() {
+                if let Some(t) = lead.heartbeat {
+                    ctx.cancel_timer(t);
+                }
+            }
+        }
+        self.role = RaftRole::Follower;
+        self.leader = leader;
+        if self.election_timer.is_none() {
+            self.reset_election_timer(ctx);
+        }
+    }
+
+    fn start_election(&mut self, ctx: &mut Ctx<'_, Self>, pre_vote: bool) {
+        self.votes.iter_mut().for_each(|v| *v = false);
+        self.votes[self.id as usize] = true;
+        self.leader = None;
+        let term = if pre_vote {
+            self.role = RaftRole::PreCandidate;
+            ctx.count("pre_votes", 1);
+            self.term(ctx) + 1
+        } else {
+            self.role = RaftRole::Candidate;
+            ctx.count("elections", 1);
+            let term = self.term(ctx) + 1;
+            self.persist_term_and_vote(ctx, term, Some(self.id));
+            term
+        };
+        self.reset_election_timer(ctx);
+        if self.majority() == 1 {
+            return self.won_votes(ctx, pre_vote);
+        }
+        let log = &ctx.durable().log;
+        let msg =
+            RaftMsg::RequestVote { term, last_log_index: log.last_index(), last_log_term: log.last_term(), pre_vote };
+        ctx.broadcast(msg);
+    }
+
+    fn won_votes(&mut self, ctx: &mut Ctx<'_, Self>, pre_vote: bool) {
+        if pre_vote {
+            self.start_election(ctx, false);
+        } else {
+            self.become_leader(ctx);
+        }
+    }
+
+    fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let term = self.term(ctx);
+        self.role = RaftRole::Leader;
+        self.leader = Some(self.id);
+        ctx.count("leaders_elected", 1);
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        let log = &ctx.durable().log;
+        let (base_index, digest, last) = (log.base_index(), log.digest(), log.last_index());
+        ctx.note(RaftNote::BecameLeader { term, base_index, log: digest });
+        let n = self.n as usize;
+        let now = ctx.now();
+        self.lead = Some(LeaderState {
+            next_index: vec![last + 1; n],
+            match_index: vec![0; n],
+            acked_round: vec![0; n],
+            last_ack: vec![now; n],
+            term_start: last + 1,
+            round: 0,
+            replies: BTreeMap::new(),
+            appended_at: BTreeMap::new(),
+            reads: Vec::new(),
+            read_round_in_flight: None,
+            in_flight: vec![0; n],
+            heartbeat: None,
+        });
+        // A no-op of the new term commits everything before it (§5.4.2, §8).
+        self.append(ctx, LogCommand::Noop);
+        self.broadcast_append(ctx);
+        self.arm_heartbeat(ctx);
+    }
+
+    fn arm_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let interval = self.params.heartbeat_interval;
+        if let Some(lead) = self.lead.as_mut() {
+            lead.heartbeat = Some(ctx.set_timer(interval, RaftTimer::Heartbeat));
+        }
+    }
+
+    // ---- leader: log and replication ----
+
+    fn append(&mut self, ctx: &mut Ctx<'_, Self>, command: LogCommand) -> u64 {
+        let term = self.term(ctx);
+        let (index, chain) = ctx.durable_mut().log.append(Entry { term, command });
+        ctx.note(RaftNote::Appended { index, term, chain });
+        ctx.observe_max("peak_log_len", ctx.durable().log.len() as u64);
+        let now = ctx.true_now();
+        if let Some(lead) = self.lead.as_mut() {
+            lead.match_index[self.id as usize] = index;
+            lead.appended_at.insert(index, now);
+        }
+        if self.majority() == 1 {
+            self.advance_commit(ctx);
+        }
+        index
+    }
+
+    /// Starts a heartbeat round: followers with nothing in flight get what
+    /// they miss; the others get an empty AppendEntries anchored at their
+    /// matchIndex, which confirms leadership without resending entries.
+    fn broadcast_append(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if let Some(lead) = self.lead.as_mut() {
+            lead.round += 1;
+        }
+        for peer in 0..self.n {
+            if peer == self.id {
+                continue;
+            }
+            let busy = self.lead.as_ref().is_some_and(|l| l.in_flight[peer as usize] != 0);
+            if busy {
+                self.send_heartbeat(ctx, peer);
+            } else {
+                self.send_append(ctx, peer);
+            }
+        }
+    }
+
+    fn send_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>, peer: u32) {
+        let term = self.term(ctx);
+        let Some(lead) = self.lead.as_ref() else { return };
+        let prev_index = lead.match_index[peer as usize];
+        let round = lead.round;
+        match ctx.durable().log.term_at(prev_index) {
+            Some(prev_term) => {
+                let msg = RaftMsg::Append {
+                    term,
+                    prev_index,
+                    prev_term,
+                    entries: Vec::new(),
+                    leader_commit: self.commit_index,
+                    round,
+                };
+                ctx.send(Addr::node(peer), msg);
+            }
+            None => self.send_append(ctx, peer),
+        }
+    }
+
+    /// Sends `peer` the entries it misses from nextIndex on (or the snapshot
+    /// when they are compacted away).
+    fn send_append(&mut self, ctx: &mut Ctx<'_, Self>, peer: u32) {
+        let term = self.term(ctx);
+        let Some(lead) = self.lead.as_ref() else { return };
+        let next = lead.next_index[peer as usize];
+        let round = lead.round;
+        let log = &ctx.durable().log;
+        let msg = if next <= log.base_index() {
+            match log.snapshot() {
+                Some(snapshot) => RaftMsg::InstallSnapshot { term, snapshot: snapshot.clone(), round },
+                None => return,
+            }
+        } else {
+            let prev_index = next - 1;
+            let Some(prev_term) = log.term_at(prev_index) else { return };
+            let entries = log.entries_from(next, self.params.max_entries_per_append);
+            let last_sent = prev_index + entries.len() as u64;
+            if let Some(lead) = self.lead.as_mut() {
+                lead.in_flight[peer as usize] = if entries.is_empty() { 0 } else { last_sent };
+            }
+            RaftMsg::Append { term, prev_index, prev_term, entries, leader_commit: self.commit_index, round }
+        };
+        ctx.send(Addr::node(peer), msg);
+    }
+
+    /// Sends new entries to every follower that has none in flight.
+    fn replicate(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let last = ctx.durable().log.last_index();
+        for peer in 0..self.n {
+            let idle = self
+                .lead
+                .as_ref()
+                .is_some_and(|l| l.in_flight[peer as usize] == 0 && l.next_index[peer as usize] <= last);
+            if peer != self.id && idle {
+                self.send_append(ctx, peer);
+            }
+        }
+    }
+
+    fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let term = self.term(ctx);
+        let Some(lead) = self.lead.as_ref() else { return };
+        let mut matched = lead.match_index.clone();
+        matched[self.id as usize] = ctx.durable().log.last_index();
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let candidate = matched[self.majority() - 1];
+        if candidate <= self.commit_index {
+            return;
+        }
+        let log = &ctx.durable().log;
+        // Only entries of the current term commit by counting replicas;
+        // earlier ones commit through them (§5.4.2, Figure 8).
+        let own_term = log.term_at(candidate) == Some(term);
+        if own_term || self.params.bugs.commit_previous_term_by_count {
+            self.commit_to(ctx, candidate);
+        }
+    }
+
+    fn commit_to(&mut self, ctx: &mut Ctx<'_, Self>, index: u64) {
+        let index = index.min(ctx.durable().log.last_index());
+        if index <= self.commit_index {
+            return;
+        }
+        let now = ctx.true_now();
+        for i in self.commit_index + 1..=index {
+            let log = &ctx.durable().log;
+            if let (Some(term), Some(chain)) = (log.term_at(i), log.chain_at(i)) {
+                ctx.note(RaftNote::Committed { index: i, term, chain });
+            }
+            if let Some(appended) = self.lead.as_mut().and_then(|l| l.appended_at.remove(&i)) {
+                ctx.record("commit_latency_us", now.since(appended).as_nanos() / 1_000);
+            }
+        }
+        self.commit_index = index;
+        self.apply_committed(ctx);
+        self.serve_reads(ctx);
+    }
+
+    fn apply_committed(&mut self, ctx: &mut Ctx<'_, Self>) {
+        while self.last_applied < self.commit_index {
+            let index = self.last_applied + 1;
+            let log = &ctx.durable().log;
+            let Some(entry) = log.entry(index) else { break };
+            let chain = log.chain_at(index).unwrap_or(0);
+            let result = match &entry.command {
+                LogCommand::Noop => None,
+                LogCommand::Client(request) => {
+                    let request = request.clone();
+                    Some((request.op, self.store.apply(&request, !self.params.bugs.no_dedup)))
+                }
+            };
+            self.last_applied = index;
+            ctx.note(RaftNote::Applied { index, chain });
+            ctx.count("applied", 1);
+            if let (Some((op, result)), Some(lead)) = (result, self.lead.as_mut()) {
+                if let Some((client, waiting)) = lead.replies.remove(&index) {
+                    if waiting == op {
+                        ctx.send(client, RaftMsg::ClientReply(Reply::Done { op, result }));
+                    }
+                }
+            }
+        }
+        self.maybe_snapshot(ctx);
+    }
+
+    fn maybe_snapshot(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let every = self.params.snapshot_every;
+        if every == 0 {
+            return;
+        }
+        let base = ctx.durable().log.base_index();
+        match self.pending_snapshot.take() {
+            None if self.last_applied >= base + every => {
+                self.pending_snapshot = Some((self.last_applied, self.store.clone()));
+            }
+            Some((index, store)) if self.last_applied >= index + every / 2 && index > base => {
+                ctx.durable_mut().log.compact(index, store);
+                ctx.note(RaftNote::Compacted { index });
+                ctx.count("snapshots", 1);
+            }
+            // Still waiting, or a snapshot install overtook the capture.
+            other => self.pending_snapshot = other.filter(|(index, _)| *index > base),
+        }
+    }
+
+    // ---- leader: reads ----
+
+    fn serve_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let majority = self.majority();
+        let (applied, commit, id) = (self.last_applied, self.commit_index, self.id as usize);
+        let Some(lead) = self.lead.as_mut() else { return };
+        let term_committed = commit >= lead.term_start;
+        let acked = &lead.acked_round;
+        let mut answered = Vec::new();
+        lead.reads.retain_mut(|read| {
+            if read.read_index.is_none() && term_committed {
+                read.read_index = Some(commit);
+            }
+            let confirmed = acked.iter().enumerate().filter(|&(f, &r)| f == id || r >= read.round).count() >= majority;
+            match read.read_index {
+                Some(ri) if confirmed && applied >= ri => {
+                    answered.push((read.client, read.op, read.key));
+                    false
+                }
+                _ => true,
+            }
+        });
+        let confirmed =
+            |round: u64| acked.iter().enumerate().filter(|&(f, &r)| f == id || r >= round).count() >= majority;
+        if lead.read_round_in_flight.is_some_and(confirmed) {
+            lead.read_round_in_flight = None;
+        }
+        let needs_round = lead.reads.iter().any(|r| r.round > lead.round);
+        let start_round = needs_round && lead.read_round_in_flight.is_none();
+        if start_round {
+            lead.read_round_in_flight = Some(lead.round + 1);
+        }
+        for (client, op, key) in answered {
+            let result = KvResult::Read(self.store.get(key));
+            ctx.send(client, RaftMsg::ClientReply(Reply::Done { op, result }));
+        }
+        if start_round {
+            self.broadcast_append(ctx);
+        }
+    }
+
+    // ---- handlers ----
+
+    fn on_client(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, request: Request) {
+        if self.role != RaftRole::Leader {
+            let leader = self.leader.map(NodeId);
+            ctx.send(from, RaftMsg::ClientReply(Reply::Redirect { op: request.op, leader }));
+            return;
+        }
+        if let Command::Get { key } = request.command {
+            if self.params.bugs.local_reads {
+                // Bug: answer from local state without confirming leadership.
+                let result = KvResult::Read(self.store.get(key));
+                ctx.send(from, RaftMsg::ClientReply(Reply::Done { op: request.op, result }));
+                return;
+            }
+            if self.params.read_mode == ReadMode::ReadIndex {
+                let Some(lead) = self.lead.as_mut() else { return };
+                // The read needs a round sent after it arrived; reads that
+                // arrive while one is in flight share the next one.
+                let round = lead.round + 1;
+                lead.reads.push(PendingRead { client: from, op: request.op, key, read_index: None, round });
+                self.serve_reads(ctx);
+                return;
+            }
+        }
+        let op = request.op;
+        let index = self.append(ctx, LogCommand::Client(request));
+        if let Some(lead) = self.lead.as_mut() {
+            lead.replies.insert(index, (from, op));
+        }
+        self.replicate(ctx);
+    }
+
+    fn on_request_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, msg: (u64, u64, u64, bool)) {
+        let (term, last_log_index, last_log_term, pre_vote) = msg;
+        let current = self.term(ctx);
+        // Leader stickiness (§4.2.3 / §9.6): while a leader is heard from,
+        // ignore candidates. Always for PreVote; for real votes with CheckQuorum.
+        let now = ctx.now();
+        let heard_recently = self.last_leader_contact.is_some_and(|t| now.since(t) < self.params.election_timeout_min)
+            && self.leader.is_some();
+        if heard_recently && (pre_vote || self.params.check_quorum) && term > current {
+            ctx.send(Addr::node(from), RaftMsg::Vote { term: current, granted: false, pre_vote });
+            return;
+        }
+        if !pre_vote && term > current {
+            self.become_follower(ctx, term, None);
+        }
+        let current = self.term(ctx);
+        let log = &ctx.durable().log;
+        let up_to_date = (last_log_term, last_log_index) >= (log.last_term(), log.last_index());
+        let log_ok = up_to_date || self.params.bugs.vote_without_log_check;
+        let granted = if pre_vote {
+            term > current && log_ok
+        } else {
+            term == current && log_ok && self.voted_for(ctx).is_none_or(|v| v == from)
+        };
+        if granted && !pre_vote {
+            self.persist_term_and_vote(ctx, current, Some(from));
+            self.reset_election_timer(ctx);
+        }
+        let reply_term = if pre_vote { term } else { current };
+        ctx.send(Addr::node(from), RaftMsg::Vote { term: reply_term, granted, pre_vote });
+    }
+
+    fn on_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, term: u64, granted: bool, pre_vote: bool) {
+        let current = self.term(ctx);
+        if !pre_vote && term > current {
+            self.become_follower(ctx, term, None);
+            return;
+        }
+        let expected_role = if pre_vote { RaftRole::PreCandidate } else { RaftRole::Candidate };
+        let expected_term = if pre_vote { current + 1 } else { current };
+        if self.role != expected_role || term != expected_term || !granted {
+            return;
+        }
+        self.votes[from as usize] = true;
+        if self.votes.iter().filter(|v| **v).count() >= self.majority() {
+            self.won_votes(ctx, pre_vote);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_append(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: u32,
+        term: u64,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+        round: u64,
+    ) {
+        let current = self.term(ctx);
+        let reply = |ctx: &mut Ctx<'_, Self>, term, success, match_index, conflict_index, conflict_term| {
+            let msg = RaftMsg::AppendReply { term, success, match_index, conflict_index, conflict_term, round };
+            ctx.send(Addr::node(from), msg);
+        };
+        if term < current {
+            return reply(ctx, current, false, 0, 0, None);
+        }
+        if self.role != RaftRole::Follower || term > current || self.leader != Some(from) {
+            self.become_follower(ctx, term, Some(from));
+        }
+        self.last_leader_contact = Some(ctx.now());
+        self.reset_election_timer(ctx);
+        let log = &ctx.durable().log;
+        let base = log.base_index();
+        if prev_index > log.last_index() {
+            return reply(ctx, term, false, 0, log.last_index() + 1, None);
+        }
+        // Entries at or below the snapshot are committed and match: skip them.
+        let (prev_index, entries) = if prev_index < base {
+            let skip = (base - prev_index) as usize;
+            if skip >= entries.len() {
+                return reply(ctx, term, true, base, 0, None);
+            }
+            (base, entries[skip..].to_vec())
+        } else {
+            (prev_index, entries)
+        };
+        let log = &ctx.durable().log;
+        match log.term_at(prev_index) {
+            Some(t) if t == prev_term => {}
+            Some(t) => {
+                let first = log.first_index_of_term(t, prev_index);
+                return reply(ctx, term, false, 0, first, Some(t));
+            }
+            None => return reply(ctx, term, false, 0, base + 1, None),
+        }
+        let last_new = prev_index + entries.len() as u64;
+        if self.params.bugs.truncate_on_any_append && prev_index < ctx.durable().log.last_index() {
+            // Bug: drop everything after prev_index, even entries that match
+            // (a stale or reordered AppendEntries then erases newer ones).
+            ctx.durable_mut().log.truncate_from(prev_index + 1);
+            ctx.note(RaftNote::Truncated { from: prev_index + 1, as_leader: false });
+        }
+        for (k, entry) in entries.into_iter().enumerate() {
+            let index = prev_index + 1 + k as u64;
+            let log = &ctx.durable().log;
+            match log.term_at(index) {
+                Some(t) if t == entry.term => continue,
+                Some(_) => {
+                    // First real conflict: truncate from here only (§5.3).
+                    ctx.durable_mut().log.truncate_from(index);
+                    ctx.note(RaftNote::Truncated { from: index, as_leader: false });
+                }
+                None => {}
+            }
+            let term_of = entry.term;
+            let (i, chain) = ctx.durable_mut().log.append(entry);
+            debug_assert_eq!(i, index);
+            ctx.note(RaftNote::Appended { index: i, term: term_of, chain });
+        }
+        ctx.observe_max("peak_log_len", ctx.durable().log.len() as u64);
+        if leader_commit > self.commit_index {
+            let cap = if self.params.bugs.commit_without_cap { ctx.durable().log.last_index() } else { last_new };
+            self.commit_to(ctx, leader_commit.min(cap));
+        }
+        reply(ctx, term, true, last_new, 0, None);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_append_reply(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: u32,
+        term: u64,
+        success: bool,
+        match_index: u64,
+        conflict_index: u64,
+        conflict_term: Option<u64>,
+        round: u64,
+    ) {
+        let current = self.term(ctx);
+        if term > current {
+            return self.become_follower(ctx, term, None);
+        }
+        if term < current || self.role != RaftRole::Leader {
+            return;
+        }
+        let now = ctx.now();
+        let last = ctx.durable().log.last_index();
+        let f = from as usize;
+        let next = {
+            let log = &ctx.durable().log;
+            let Some(lead) = self.lead.as_mut() else { return };
+            lead.acked_round[f] = lead.acked_round[f].max(round);
+            lead.last_ack[f] = now;
+            if success {
+                lead.match_index[f] = lead.match_index[f].max(match_index);
+                lead.next_index[f] = lead.next_index[f].max(lead.match_index[f] + 1);
+                if lead.match_index[f] >= lead.in_flight[f] {
+                    lead.in_flight[f] = 0;
+                }
+            } else {
+                lead.in_flight[f] = 0;
+                // Fast back-off with the follower's conflict hint (§5.3).
+                let hinted = match conflict_term.and_then(|t| log.last_index_of_term(t)) {
+                    Some(i) => i + 1,
+                    None => conflict_index,
+                };
+                lead.next_index[f] = hinted.clamp(lead.match_index[f] + 1, last + 1);
+            }
+            lead.next_index[f]
+        };
+        if success {
+            self.advance_commit(ctx);
+        }
+        self.serve_reads(ctx);
+        let idle = self.lead.as_ref().is_some_and(|l| l.in_flight[f] == 0);
+        if idle && next <= ctx.durable().log.last_index() {
+            self.send_append(ctx, from);
+        }
+    }
+
+    fn on_install_snapshot(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        from: u32,
+        term: u64,
+        snapshot: Arc<super::log::Snapshot>,
+        round: u64,
+    ) {
+        let current = self.term(ctx);
+        if term < current {
+            ctx.send(Addr::node(from), RaftMsg::SnapshotReply { term: current, last_index: 0, round });
+            return;
+        }
+        if self.role != RaftRole::Follower || term > current || self.leader != Some(from) {
+            self.become_follower(ctx, term, Some(from));
+        }
+        self.last_leader_contact = Some(ctx.now());
+        self.reset_election_timer(ctx);
+        let last_index = snapshot.last_index;
+        if last_index > self.commit_index {
+            ctx.note(RaftNote::Committed { index: last_index, term: snapshot.last_term, chain: snapshot.chain });
+            self.store = snapshot.store.clone();
+            self.pending_snapshot = None;
+            ctx.durable_mut().log.install(snapshot);
+            ctx.note(RaftNote::Compacted { index: last_index });
+            self.commit_index = last_index;
+            self.last_applied = last_index;
+            ctx.count("snapshots_installed", 1);
+        }
+        ctx.send(Addr::node(from), RaftMsg::SnapshotReply { term, last_index, round });
+    }
+
+    fn on_snapshot_reply(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, term: u64, last_index: u64, round: u64) {
+        let current = self.term(ctx);
+        if term > current {
+            return self.become_follower(ctx, term, None);
+        }
+        if term < current || self.role != RaftRole::Leader {
+            return;
+        }
+        let now = ctx.now();
+        if let Some(lead) = self.lead.as_mut() {
+            let f = from as usize;
+            lead.acked_round[f] = lead.acked_round[f].max(round);
+            lead.last_ack[f] = now;
+            lead.match_index[f] = lead.match_index[f].max(last_index);
+            lead.next_index[f] = lead.match_index[f] + 1;
+        }
+        self.advance_commit(ctx);
+        self.send_append(ctx, from);
+    }
+
+    fn on_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.role != RaftRole::Leader {
+            return;
+        }
+        if self.params.check_quorum {
+            // Step down if a majority has not answered within an election
+            // timeout: a partitioned leader stops serving (§6.2).
+            let now = ctx.now();
+            let window = self.params.election_timeout_max;
+            if let Some(lead) = self.lead.as_ref() {
+                let id = self.id as usize;
+                let alive =
+                    lead.last_ack.iter().enumerate().filter(|&(f, &t)| f == id || now.since(t) <= window).count();
+                if alive < self.majority() {
+                    ctx.count("check_quorum_step_downs", 1);
+                    let term = self.term(ctx);
+                    self.become_follower(ctx, term, None);
+                    return;
+                }
+            }
+        }
+        // An append unanswered for a whole heartbeat interval is presumed
+        // lost: this round resends it.
+        if let Some(lead) = self.lead.as_mut() {
+            lead.in_flight.iter_mut().for_each(|f| *f = 0);
+        }
+        self.broadcast_append(ctx);
+        self.arm_heartbeat(ctx);
+    }
+}
+
+impl Process for RaftNode {
+    type Msg = RaftMsg;
+    type Timer = RaftTimer;
+    type Durable = RaftDisk;
+    type Note = RaftNote;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.reset_election_timer(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: RaftMsg) {
+        let peer = match from {
+            Addr::Node(n) => Some(n.0),
+            Addr::Client(_) => None,
+        };
+        match (msg, peer) {
+            (RaftMsg::Client(request), _) => self.on_client(ctx, from, request),
+            (RaftMsg::RequestVote { term, last_log_index, last_log_term, pre_vote }, Some(p)) => {
+                self.on_request_vote(ctx, p, (term, last_log_index, last_log_term, pre_vote))
+            }
+            (RaftMsg::Vote { term, granted, pre_vote }, Some(p)) => self.on_vote(ctx, p, term, granted, pre_vote),
+            (RaftMsg::Append { term, prev_index, prev_term, entries, leader_commit, round }, Some(p)) => {
+                self.on_append(ctx, p, term, prev_index, prev_term, entries, leader_commit, round)
+            }
+            (RaftMsg::AppendReply { term, success, match_index, conflict_index, conflict_term, round }, Some(p)) => {
+                self.on_append_reply(ctx, p, term, success, match_index, conflict_index, conflict_term, round)
+            }
+            (RaftMsg::InstallSnapshot { term, snapshot, round }, Some(p)) => {
+                self.on_install_snapshot(ctx, p, term, snapshot, round)
+            }
+            (RaftMsg::SnapshotReply { term, last_index, round }, Some(p)) => {
+                self.on_snapshot_reply(ctx, p, term, last_index, round)
+            }
+            // Node-to-node messages from a client, or replies sent to a node,
+            // are not part of the protocol: ignore them.
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: RaftTimer) {
+        match timer {
+            RaftTimer::Election => {
+                self.election_timer = None;
+                if self.role == RaftRole::Leader {
+                    return;
+                }
+                self.start_election(ctx, self.params.pre_vote);
+            }
+            RaftTimer::Heartbeat => self.on_heartbeat(ctx),
+        }
+    }
+
+    fn role(&self) -> Role {
+        match self.role {
+            RaftRole::Follower => "follower",
+            RaftRole::PreCandidate => "pre_candidate",
+            RaftRole::Candidate => "candidate",
+            RaftRole::Leader => "leader",
+        }
+    }
+}
+
+/// Convenience for tests: the election timeout range as durations.
+pub fn timeouts(params: &Params) -> (Duration, Duration) {
+    (params.election_timeout_min, params.election_timeout_max)
+}

@@ -23,6 +23,20 @@ pub enum Command {
     },
     /// Measure the engine: pingpong, 5 nodes, 1,000 messages in flight.
     Bench(BenchArgs),
+    /// Check a JSON history of key-value operations for linearizability.
+    ///
+    /// Exit codes: 0 linearizable, 1 not linearizable, 2 bad input,
+    /// 3 unknown (the search budget ran out).
+    CheckHistory {
+        /// The history file (format: see README, "History format").
+        file: PathBuf,
+        /// Search budget in steps; past it the verdict is "unknown".
+        #[arg(long, default_value_t = 10_000_000)]
+        budget: u64,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the protocols a scenario can name.
     Protocols,
 }

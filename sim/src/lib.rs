@@ -4,6 +4,7 @@
 //! fires their timers on a virtual clock, applies scheduled faults, and feeds
 //! every event into a fingerprint. One seed rules a run.
 
+pub mod chaos;
 pub mod fault;
 pub mod metrics;
 pub mod net;

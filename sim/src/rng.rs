@@ -23,6 +23,8 @@ pub enum Stream {
     Client(u32),
     /// Per-seed choices outside the run itself (e.g. swarm fault mixes).
     Explore,
+    /// The random fault schedule of a `[chaos]` section.
+    Chaos,
 }
 
 impl Stream {
@@ -33,6 +35,7 @@ impl Stream {
             Stream::Node(i) => (3, u64::from(i)),
             Stream::Client(i) => (4, u64::from(i)),
             Stream::Explore => (5, 0),
+            Stream::Chaos => (6, 0),
         }
     }
 }

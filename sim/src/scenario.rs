@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::chaos::{ChaosConfig, CHAOS_KINDS};
 use crate::fault::{FaultAction, NodeRef, ScheduledFault};
 use crate::net::{LinkConfig, LinkKind};
 use crate::rng::{Latency, Probability};
@@ -134,6 +135,8 @@ pub struct Scenario {
     pub network: LinkConfig,
     pub link_overrides: Vec<(u32, u32, LinkConfig)>,
     pub faults: Vec<ScheduledFault>,
+    /// Faults at random times, drawn per seed.
+    pub chaos: Option<ChaosConfig>,
     pub workload: Option<Workload>,
     pub limits: Limits,
     pub checks: Checks,
@@ -297,6 +300,8 @@ struct RawScenario {
     #[serde(default)]
     workload: Option<RawWorkload>,
     #[serde(default)]
+    chaos: Option<RawChaos>,
+    #[serde(default)]
     liveness: Option<RawLiveness>,
     #[serde(default)]
     limits: Option<RawLimits>,
@@ -378,6 +383,17 @@ struct RawWorkload {
     timeout: Option<Spanned<Dur>>,
     retries: Option<Spanned<i64>>,
     max_ops_per_client: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChaos {
+    start: Option<Spanned<Dur>>,
+    mean_interval: Spanned<Dur>,
+    kinds: Spanned<Vec<Spanned<String>>>,
+    fault_duration_min: Option<Spanned<Dur>>,
+    fault_duration_max: Option<Spanned<Dur>>,
+    leader_bias: Option<Spanned<Number>>,
 }
 
 #[derive(Deserialize)]
@@ -1016,6 +1032,57 @@ fn workload(loc: &Locator, w: &RawWorkload, nodes: u32) -> Result<Workload, Scen
     })
 }
 
+fn chaos(loc: &Locator, c: &RawChaos, duration: Duration, roles: &[&str]) -> Result<ChaosConfig, ScenarioError> {
+    let mean_interval = c.mean_interval.get_ref().0;
+    if mean_interval == Duration::ZERO {
+        return Err(loc.at(c.mean_interval.span(), "`mean_interval` must be above zero"));
+    }
+    let start = c.start.as_ref().map_or(Duration::ZERO, |s| s.get_ref().0);
+    if let Some(s) = c.start.as_ref().filter(|_| start >= duration) {
+        return Err(
+            loc.at(s.span(), format!("chaos `start` ({start}) must be before the end of the duration ({duration})"))
+        );
+    }
+    let mut kinds = Vec::new();
+    for k in c.kinds.get_ref() {
+        let name = k.get_ref().as_str();
+        if !CHAOS_KINDS.contains(&name) {
+            return Err(loc.at(
+                k.span(),
+                format!(
+                    "unknown chaos kind `{name}`{}; valid: {}",
+                    did_you_mean(name, &CHAOS_KINDS),
+                    one_of(&CHAOS_KINDS)
+                ),
+            ));
+        }
+        kinds.push(name.to_string());
+    }
+    if kinds.is_empty() {
+        return Err(loc.at(c.kinds.span(), format!("`kinds` is empty; list some of {}", one_of(&CHAOS_KINDS))));
+    }
+    let min = c.fault_duration_min.as_ref().map_or(Duration::from_millis(100), |d| d.get_ref().0);
+    let max = c.fault_duration_max.as_ref().map_or(Duration::from_secs(1), |d| d.get_ref().0);
+    if min > max {
+        let span = c.fault_duration_min.as_ref().or(c.fault_duration_max.as_ref()).map(|d| d.span());
+        return Err(loc.at(
+            span.unwrap_or(c.mean_interval.span()),
+            format!("`fault_duration_min` ({min}) must not be above `fault_duration_max` ({max})"),
+        ));
+    }
+    let leader_bias = match &c.leader_bias {
+        Some(b) => {
+            let p = probability(loc, b, "leader_bias")?;
+            if !p.is_zero() && !roles.contains(&"leader") {
+                return Err(loc.at(b.span(), "`leader_bias` needs a protocol whose nodes report a \"leader\" role"));
+            }
+            p
+        }
+        None => Probability::ZERO,
+    };
+    Ok(ChaosConfig { start, mean_interval, kinds, fault_duration_min: min, fault_duration_max: max, leader_bias })
+}
+
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
@@ -1113,6 +1180,7 @@ impl Scenario {
             return Err(loc.at(l.duration.span(), "the liveness phase `duration` must be above zero"));
         }
         let liveness = raw.liveness.as_ref().map(|l| l.duration.get_ref().0);
+        let chaos = raw.chaos.as_ref().map(|c| chaos(&loc, c, duration, &roles)).transpose()?;
 
         let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
         let mut limits = Limits { max_time: natural_end, max_events: DEFAULT_MAX_EVENTS };
@@ -1188,6 +1256,7 @@ impl Scenario {
             network,
             link_overrides,
             faults,
+            chaos,
             workload,
             limits,
             checks: Checks { enabled, history_budget_steps },
@@ -1233,13 +1302,17 @@ impl Scenario {
 
     /// The engine configuration for one seed.
     pub fn world_config(&self, seed: u64) -> WorldConfig {
+        let mut faults = self.faults.clone();
+        if let Some(c) = &self.chaos {
+            faults.extend(crate::chaos::schedule(c, self.nodes, self.duration, seed));
+        }
         WorldConfig {
             seed,
             nodes: self.nodes,
             client_homes: self.workload.as_ref().map(|w| w.homes.clone()).unwrap_or_default(),
             default_link: self.network.clone(),
             link_overrides: self.link_overrides.clone(),
-            faults: self.faults.clone(),
+            faults,
             limits: self.limits,
             liveness_from: self.liveness_from(),
         }

@@ -1,6 +1,7 @@
 //! One module per command; `dispatch` routes to them.
 
 mod bench;
+mod check_history;
 mod run;
 
 use std::fmt;
@@ -13,6 +14,8 @@ pub enum Outcome {
     Ok,
     /// A check failed (exit 1).
     CheckFailed,
+    /// A checker ran out of budget without a verdict (exit 3).
+    Unknown,
 }
 
 impl Outcome {
@@ -20,6 +23,7 @@ impl Outcome {
         match self {
             Outcome::Ok => ExitCode::SUCCESS,
             Outcome::CheckFailed => ExitCode::from(1),
+            Outcome::Unknown => ExitCode::from(3),
         }
     }
 }
@@ -65,6 +69,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Run(args) => run::run(&args),
         Command::Validate { files } => run::validate(&files),
         Command::Bench(args) => bench::bench(&args),
+        Command::CheckHistory { file, budget, json } => check_history::check_history(&file, budget, json),
         Command::Protocols => {
             for p in faultline_protocols::PROTOCOLS {
                 println!("{:<12} {}", p.name, p.summary);

@@ -66,12 +66,20 @@ pub enum Reply {
 /// client never acknowledged them (bounds memory under a misbehaving client).
 pub const MAX_SESSION_RESULTS: usize = 1_024;
 
+/// One client's session: results it may still retry, and the watermark
+/// below which every operation is acknowledged and must never run again.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
+struct Session {
+    acknowledged_below: u64,
+    results: BTreeMap<u64, KvResult>,
+}
+
 /// The deterministic state machine: a map of registers plus, per client, the
 /// results of operations it may still retry.
 #[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
 pub struct KvStore {
     data: BTreeMap<Key, Value>,
-    sessions: BTreeMap<u32, BTreeMap<u64, KvResult>>,
+    sessions: BTreeMap<u32, Session>,
 }
 
 impl KvStore {
@@ -80,29 +88,35 @@ impl KvStore {
     }
 
     /// Applies `command` once: a retry of an operation already applied
-    /// returns the first result without applying again — unless `dedup` is
-    /// off (a bug knob).
-    pub fn apply(&mut self, request: &Request, dedup: bool) -> KvResult {
+    /// returns the first result without applying again, and a late duplicate
+    /// of one the client has acknowledged does nothing and returns `None` —
+    /// unless `dedup` is off (a bug knob), when every copy executes.
+    pub fn apply(&mut self, request: &Request, dedup: bool) -> Option<KvResult> {
+        if !dedup {
+            return Some(self.execute(&request.command));
+        }
         let OpId { client, seq } = request.op;
-        if dedup {
-            let session = self.sessions.entry(client).or_default();
-            // Forget results the client has acknowledged.
-            while session.first_key_value().is_some_and(|(&s, _)| s < request.first_outstanding) {
-                session.pop_first();
-            }
-            if let Some(result) = session.get(&seq) {
-                return result.clone();
-            }
+        let session = self.sessions.entry(client).or_default();
+        if seq < session.acknowledged_below {
+            return None;
+        }
+        if request.first_outstanding > session.acknowledged_below {
+            session.acknowledged_below = request.first_outstanding;
+            let keep = session.results.split_off(&request.first_outstanding);
+            session.results = keep;
+        }
+        if let Some(result) = session.results.get(&seq) {
+            return Some(result.clone());
         }
         let result = self.execute(&request.command);
-        if dedup && !matches!(request.command, Command::Get { .. }) {
+        if !matches!(request.command, Command::Get { .. }) {
             let session = self.sessions.entry(client).or_default();
-            session.insert(seq, result.clone());
-            while session.len() > MAX_SESSION_RESULTS {
-                session.pop_first();
+            session.results.insert(seq, result.clone());
+            while session.results.len() > MAX_SESSION_RESULTS {
+                session.results.pop_first();
             }
         }
-        result
+        Some(result)
     }
 
     fn execute(&mut self, command: &Command) -> KvResult {
@@ -144,14 +158,25 @@ mod tests {
         let mut kv = KvStore::default();
         let cas = req(1, 0, Command::Cas { key: 1, expected: 0, new: 5 });
         kv.apply(&req(2, 0, Command::Put { key: 1, value: 0 }), true);
-        assert_eq!(kv.apply(&cas, true), KvResult::Cas(true));
+        assert_eq!(kv.apply(&cas, true), Some(KvResult::Cas(true)));
         kv.apply(&req(2, 1, Command::Put { key: 1, value: 0 }), true);
         // The retry returns the first result and does not swap again.
-        assert_eq!(kv.apply(&cas, true), KvResult::Cas(true));
+        assert_eq!(kv.apply(&cas, true), Some(KvResult::Cas(true)));
         assert_eq!(kv.get(1), Some(0));
         // Without deduplication the retry applies a second time.
-        assert_eq!(kv.apply(&cas, false), KvResult::Cas(true));
+        assert_eq!(kv.apply(&cas, false), Some(KvResult::Cas(true)));
         assert_eq!(kv.get(1), Some(5));
+    }
+
+    #[test]
+    fn a_late_duplicate_of_an_acknowledged_write_does_nothing() {
+        let mut kv = KvStore::default();
+        let old = req(1, 0, Command::Put { key: 1, value: 10 });
+        kv.apply(&old, true);
+        // Seq 1 tells the store that seq 0 is acknowledged.
+        kv.apply(&req(1, 1, Command::Put { key: 1, value: 11 }), true);
+        assert_eq!(kv.apply(&old, true), None);
+        assert_eq!(kv.get(1), Some(11), "the old write must not run again");
     }
 
     #[test]
@@ -160,6 +185,6 @@ mod tests {
         for seq in 0..10 {
             kv.apply(&req(1, seq, Command::Put { key: seq, value: seq }), true);
         }
-        assert_eq!(kv.sessions[&1].len(), 1, "each request acknowledged everything before it");
+        assert_eq!(kv.sessions[&1].results.len(), 1, "each request acknowledged everything before it");
     }
 }

@@ -26,8 +26,9 @@ pub struct RaftMonitor {
     leader_of_term: BTreeMap<u64, u32>,
     /// (index, term) -> chain hash of the prefix, from every append.
     appended: BTreeMap<(u64, u64), (u64, u32)>,
-    /// index -> (term, chain, node) of the entry committed there.
-    committed: BTreeMap<u64, (u64, u64, u32)>,
+    /// index -> (term, chain, node, earliest term it was known committed in)
+    /// of the entry committed there.
+    committed: BTreeMap<u64, (u64, u64, u32, u64)>,
     /// index -> (chain, node) of the entry applied there.
     applied: BTreeMap<u64, (u64, u32)>,
     /// Per node: index its snapshot covers; history below every node's
@@ -110,8 +111,13 @@ impl Monitor<RaftNode> for RaftMonitor {
                 if let Some(crashed) = self.leader_crashed_at.take() {
                     self.failovers_us.push(now.since(crashed).as_nanos() / 1_000);
                 }
-                // Leader Completeness: every committed entry is in its log.
-                for (&index, &(c_term, chain, by)) in self.committed.range(base_index + 1..) {
+                // Leader Completeness: every entry committed in an earlier
+                // term is in its log (a leader of an older term, elected
+                // late, need not hold entries committed after its term).
+                for (&index, &(c_term, chain, by, in_term)) in self.committed.range(base_index + 1..) {
+                    if in_term >= *term {
+                        continue;
+                    }
                     let held = log.get((index - base_index - 1) as usize);
                     if held.map(|&(_, c)| c) != Some(chain) {
                         return Self::violation(
@@ -153,12 +159,12 @@ impl Monitor<RaftNode> for RaftMonitor {
                     }
                 }
             }
-            RaftNote::Committed { index, term, chain } => {
+            RaftNote::Committed { index, term, chain, in_term } => {
                 if *index < self.forgotten_below {
                     return None;
                 }
-                match self.committed.get(index) {
-                    Some(&(other_term, other_chain, other)) if other_chain != *chain => {
+                match self.committed.get_mut(index) {
+                    Some(&mut (other_term, other_chain, other, _)) if other_chain != *chain => {
                         return Self::violation(
                             "committed_prefix",
                             now,
@@ -169,9 +175,9 @@ impl Monitor<RaftNode> for RaftMonitor {
                             ),
                         );
                     }
-                    Some(_) => {}
+                    Some(entry) => entry.3 = entry.3.min(*in_term),
                     None => {
-                        self.committed.insert(*index, (*term, *chain, n));
+                        self.committed.insert(*index, (*term, *chain, n, *in_term));
                     }
                 }
             }

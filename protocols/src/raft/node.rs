@@ -52,10 +52,12 @@ pub enum RaftNote {
         term: u64,
         chain: u64,
     },
+    /// `in_term`: the committing node's term when it learned of the commit.
     Committed {
         index: u64,
         term: u64,
         chain: u64,
+        in_term: u64,
     },
     Applied {
         index: u64,
@@ -427,10 +429,11 @@ impl RaftNode {
             return;
         }
         let now = ctx.true_now();
+        let in_term = self.term(ctx);
         for i in self.commit_index + 1..=index {
             let log = &ctx.durable().log;
             if let (Some(term), Some(chain)) = (log.term_at(i), log.chain_at(i)) {
-                ctx.note(RaftNote::Committed { index: i, term, chain });
+                ctx.note(RaftNote::Committed { index: i, term, chain, in_term });
             }
             if let Some(appended) = self.lead.as_mut().and_then(|l| l.appended_at.remove(&i)) {
                 ctx.record("commit_latency_us", now.since(appended).as_nanos() / 1_000);
@@ -451,7 +454,7 @@ impl RaftNode {
                 LogCommand::Noop => None,
                 LogCommand::Client(request) => {
                     let request = request.clone();
-                    Some((request.op, self.store.apply(&request, !self.params.bugs.no_dedup)))
+                    self.store.apply(&request, !self.params.bugs.no_dedup).map(|result| (request.op, result))
                 }
             };
             self.last_applied = index;
@@ -714,34 +717,43 @@ impl RaftNode {
         let now = ctx.now();
         let last = ctx.durable().log.last_index();
         let f = from as usize;
-        let next = {
+        // Whether this reply told the leader something new. A duplicate or
+        // stale reply must not trigger a send: each such send would start a
+        // chain of replies and sends that duplication keeps alive forever.
+        let news = {
             let log = &ctx.durable().log;
             let Some(lead) = self.lead.as_mut() else { return };
             lead.acked_round[f] = lead.acked_round[f].max(round);
             lead.last_ack[f] = now;
             if success {
+                let advanced = match_index > lead.match_index[f];
                 lead.match_index[f] = lead.match_index[f].max(match_index);
                 lead.next_index[f] = lead.next_index[f].max(lead.match_index[f] + 1);
                 if lead.match_index[f] >= lead.in_flight[f] {
                     lead.in_flight[f] = 0;
                 }
+                advanced
             } else {
-                lead.in_flight[f] = 0;
                 // Fast back-off with the follower's conflict hint (§5.3).
                 let hinted = match conflict_term.and_then(|t| log.last_index_of_term(t)) {
                     Some(i) => i + 1,
                     None => conflict_index,
                 };
-                lead.next_index[f] = hinted.clamp(lead.match_index[f] + 1, last + 1);
+                let next = hinted.clamp(lead.match_index[f] + 1, last + 1);
+                // Unmoved means a stale reply (or a follower that lost
+                // entries it acknowledged): the heartbeat retries.
+                let moved = next != lead.next_index[f];
+                lead.next_index[f] = next;
+                lead.in_flight[f] = 0;
+                moved
             }
-            lead.next_index[f]
         };
         if success {
             self.advance_commit(ctx);
         }
         self.serve_reads(ctx);
-        let idle = self.lead.as_ref().is_some_and(|l| l.in_flight[f] == 0);
-        if idle && next <= ctx.durable().log.last_index() {
+        let (idle, next) = self.lead.as_ref().map_or((false, 0), |l| (l.in_flight[f] == 0, l.next_index[f]));
+        if news && idle && next <= ctx.durable().log.last_index() {
             self.send_append(ctx, from);
         }
     }
@@ -766,7 +778,13 @@ impl RaftNode {
         self.reset_election_timer(ctx);
         let last_index = snapshot.last_index;
         if last_index > self.commit_index {
-            ctx.note(RaftNote::Committed { index: last_index, term: snapshot.last_term, chain: snapshot.chain });
+            let note = RaftNote::Committed {
+                index: last_index,
+                term: snapshot.last_term,
+                chain: snapshot.chain,
+                in_term: term,
+            };
+            ctx.note(note);
             self.store = snapshot.store.clone();
             self.pending_snapshot = None;
             ctx.durable_mut().log.install(snapshot);

@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// Run twice and fail unless both runs have the same fingerprint.
     #[arg(long)]
     pub check_determinism: bool,
+    /// Write the clients' history as JSON (the `check-history` format).
+    #[arg(long, value_name = "FILE")]
+    pub history_out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -10,7 +10,20 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Output piped into `head` or a pager that quits early must end the
+/// program quietly, as it does for other command-line tools, instead of
+/// failing on every later write.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting a signal disposition to its default at startup, before
+    // any other thread exists, has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -7,11 +7,28 @@ use std::path::Path;
 use faultline_sim::scenario::{Catalog, Scenario, ScenarioError};
 use faultline_sim::{LinkKind, RunReport};
 
+/// Receives a run's client history.
+pub type HistorySink = Box<dyn FnMut(&crate::check::history::History)>;
+
 /// Per-run options that are not part of the scenario.
 #[derive(Default)]
 pub struct RunOptions {
     /// Write every event as a JSON line here.
     pub trace: Option<Box<dyn Write + Send>>,
+    /// Called as a run moves from one phase to the next ("simulated" when
+    /// the world has run, "checked" when the history checks are done), so a
+    /// caller can time the phases; protocols themselves never read a clock.
+    pub on_phase: Option<Box<dyn FnMut(&'static str)>>,
+    /// Receives the clients' combined history (protocols with clients).
+    pub history_out: Option<HistorySink>,
+}
+
+impl RunOptions {
+    pub fn phase(&mut self, name: &'static str) {
+        if let Some(f) = self.on_phase.as_mut() {
+            f(name);
+        }
+    }
 }
 
 pub struct ProtocolEntry {

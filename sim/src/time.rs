@@ -155,7 +155,7 @@ fn fmt_ns(ns: u64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     if ns == 0 {
         return write!(f, "0s");
     }
-    let (unit, scale) = if ns % 1_000_000_000 == 0 || ns >= 10_000_000_000 {
+    let (unit, scale) = if ns.is_multiple_of(1_000_000_000) || ns >= 10_000_000_000 {
         ("s", 1e9)
     } else if ns >= 1_000_000 {
         ("ms", 1e6)
@@ -180,42 +180,6 @@ impl fmt::Display for Duration {
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:.6}s", self.0 as f64 / 1e9)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_human_durations() {
-        let cases = [
-            ("150ms", 150_000_000),
-            ("2s", 2_000_000_000),
-            ("1.5s", 1_500_000_000),
-            ("250us", 250_000),
-            ("10ns", 10),
-            ("3m", 180_000_000_000),
-            ("0", 0),
-            ("0.001ms", 1_000),
-        ];
-        for (text, ns) in cases {
-            assert_eq!(Duration::parse(text), Ok(Duration::from_nanos(ns)), "{text}");
-        }
-    }
-
-    #[test]
-    fn rejects_bad_durations() {
-        for text in ["150", "ms", "1.2.3s", "5 parsecs", "0.5ns", "99999999999999h"] {
-            assert!(Duration::parse(text).is_err(), "{text} should be rejected");
-        }
-    }
-
-    #[test]
-    fn displays_readably() {
-        assert_eq!(Duration::from_millis(150).to_string(), "150ms");
-        assert_eq!(Duration::from_secs(2).to_string(), "2s");
-        assert_eq!(Duration::from_micros(1500).to_string(), "1.500ms");
     }
 }
 
@@ -259,5 +223,41 @@ impl<'de> serde::Deserialize<'de> for Duration {
 impl serde::Serialize for Time {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_human_durations() {
+        let cases = [
+            ("150ms", 150_000_000),
+            ("2s", 2_000_000_000),
+            ("1.5s", 1_500_000_000),
+            ("250us", 250_000),
+            ("10ns", 10),
+            ("3m", 180_000_000_000),
+            ("0", 0),
+            ("0.001ms", 1_000),
+        ];
+        for (text, ns) in cases {
+            assert_eq!(Duration::parse(text), Ok(Duration::from_nanos(ns)), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_durations() {
+        for text in ["150", "ms", "1.2.3s", "5 parsecs", "0.5ns", "99999999999999h"] {
+            assert!(Duration::parse(text).is_err(), "{text} should be rejected");
+        }
+    }
+
+    #[test]
+    fn displays_readably() {
+        assert_eq!(Duration::from_millis(150).to_string(), "150ms");
+        assert_eq!(Duration::from_secs(2).to_string(), "2s");
+        assert_eq!(Duration::from_micros(1500).to_string(), "1.500ms");
     }
 }

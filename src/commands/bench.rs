@@ -2,8 +2,6 @@
 //! 5 nodes, 1,000 messages always in flight, latency uniform 1–2 ms — in
 //! events per second and simulated seconds per wall second.
 
-use std::time::Instant;
-
 use faultline_protocols::{pingpong, Registry};
 use faultline_sim::scenario::Scenario;
 use serde_json::json;
@@ -38,7 +36,7 @@ pub fn bench(args: &BenchArgs) -> Result<Outcome, CliError> {
     let mut speeds = Vec::new();
     for i in 0..args.repeat {
         let mut world = pingpong::build(&scenario, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let started = Instant::now();
+        let started = crate::output::wall_now();
         let outcome = world.run();
         let wall = started.elapsed().as_secs_f64();
         let rate = outcome.events as f64 / wall;

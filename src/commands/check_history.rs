@@ -2,7 +2,6 @@
 //! anywhere, in the JSON format documented in `protocols/src/check/history.rs`.
 
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::anyhow;
 use faultline_protocols::check::history::History;
@@ -21,7 +20,7 @@ pub fn check_history(file: &Path, budget_steps: u64, json: bool) -> Result<Outco
     if budget_steps == 0 {
         return Err(CliError::input(anyhow!("--budget must be at least 1")));
     }
-    let started = Instant::now();
+    let started = crate::output::wall_now();
     let report = check(&history, &Budget { max_steps: budget_steps });
     let wall = started.elapsed();
     let (verdict, detail, outcome) = match &report.verdict {

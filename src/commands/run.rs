@@ -1,9 +1,11 @@
 //! `faultline run` and `faultline validate`.
 
+use std::cell::RefCell;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use faultline_protocols::{load_scenario, run_scenario, RunOptions};
@@ -39,33 +41,80 @@ pub fn validate(files: &[PathBuf]) -> Result<Outcome, CliError> {
     )))
 }
 
-fn one_run(scenario: &Scenario, seed: u64, trace: Option<&Path>) -> Result<(RunReport, std::time::Duration), CliError> {
+/// Wall-clock time of a run's phases.
+pub struct Timing {
+    pub total: Duration,
+    /// Simulation alone, when the protocol reports its phases.
+    pub simulate: Option<Duration>,
+    /// History checks alone.
+    pub check: Option<Duration>,
+}
+
+fn create(path: &Path, what: &str) -> Result<BufWriter<File>, CliError> {
+    File::create(path)
+        .with_context(|| format!("cannot create {what} {}", path.display()))
+        .map(BufWriter::new)
+        .map_err(CliError::input)
+}
+
+fn one_run(
+    scenario: &Scenario,
+    seed: u64,
+    trace: Option<&Path>,
+    history_out: Option<&Path>,
+) -> Result<(RunReport, Timing), CliError> {
     let mut options = RunOptions::default();
     if let Some(path) = trace {
-        let file = File::create(path)
-            .with_context(|| format!("cannot create trace file {}", path.display()))
-            .map_err(CliError::input)?;
-        options.trace = Some(Box::new(BufWriter::new(file)));
+        options.trace = Some(Box::new(create(path, "trace file")?));
     }
-    let started = Instant::now();
+    let history_error = Rc::new(RefCell::new(None));
+    if let Some(path) = history_out {
+        let mut file = create(path, "history file")?;
+        let error = history_error.clone();
+        options.history_out = Some(Box::new(move |history| {
+            let written = history
+                .to_json_string()
+                .map_err(std::io::Error::other)
+                .and_then(|json| file.write_all(json.as_bytes()).and_then(|()| file.flush()));
+            if let Err(e) = written {
+                *error.borrow_mut() = Some(e);
+            }
+        }));
+    }
+    let marks: Rc<RefCell<Vec<(&'static str, Instant)>>> = Rc::default();
+    let sink = marks.clone();
+    options.on_phase = Some(Box::new(move |phase| sink.borrow_mut().push((phase, crate::output::wall_now()))));
+    let started = crate::output::wall_now();
     let report = run_scenario(scenario, seed, options).map_err(CliError::input)?;
-    Ok((report, started.elapsed()))
+    let total = started.elapsed();
+    if let Some(e) = history_error.borrow_mut().take() {
+        return Err(CliError::from(anyhow::anyhow!("cannot write the history file: {e}")));
+    }
+    let marks = marks.borrow();
+    let at = |name: &str| marks.iter().find(|(p, _)| *p == name).map(|(_, t)| *t);
+    let simulated = at("simulated");
+    let timing = Timing {
+        total,
+        simulate: simulated.map(|t| t - started),
+        check: simulated.zip(at("checked")).map(|(a, b)| b - a),
+    };
+    Ok((report, timing))
 }
 
 pub fn run(args: &RunArgs) -> Result<Outcome, CliError> {
     let scenario = load(&args.file)?;
     let seed = args.seed.unwrap_or(scenario.seed);
-    let (report, wall) = one_run(&scenario, seed, args.trace.as_deref())?;
+    let (report, timing) = one_run(&scenario, seed, args.trace.as_deref(), args.history_out.as_deref())?;
     let mut determinism = None;
     if args.check_determinism {
-        let (again, _) = one_run(&scenario, seed, None)?;
+        let (again, _) = one_run(&scenario, seed, None, None)?;
         determinism = Some(again.fingerprint);
     }
     let reproduce = format!("faultline run {} --seed {seed}", args.file.display());
     if args.json {
-        print_json(&scenario, &report, wall, determinism, &reproduce);
+        print_json(&scenario, &report, &timing, determinism, &reproduce);
     } else {
-        print_summary(&scenario, &report, wall, determinism, &reproduce);
+        print_summary(&scenario, &report, &timing, determinism, &reproduce);
     }
     if let Some(other) = determinism {
         if other != report.fingerprint {
@@ -91,28 +140,45 @@ fn latency(report: &RunReport) -> Option<Latency> {
     Some(Latency { p50: ms(0.5), p99: ms(0.99), p999: ms(0.999), count: h.len() })
 }
 
-fn sim_speed(report: &RunReport, wall: std::time::Duration) -> f64 {
+fn sim_speed(report: &RunReport, wall: Duration) -> f64 {
     report.virtual_time.as_secs_f64() / wall.as_secs_f64().max(1e-9)
 }
 
-fn print_summary(
-    scenario: &Scenario,
-    r: &RunReport,
-    wall: std::time::Duration,
-    determinism: Option<u64>,
-    reproduce: &str,
-) {
+/// Peak resident memory of this process, from /proc (Linux); `None` elsewhere.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn print_summary(scenario: &Scenario, r: &RunReport, timing: &Timing, determinism: Option<u64>, reproduce: &str) {
     let m = &r.metrics;
+    let wall = timing.simulate.unwrap_or(timing.total);
     println!("scenario     {} ({}, {} nodes) from {}", scenario.name, scenario.protocol, scenario.nodes, scenario.path);
     println!("seed         {}", r.seed);
     println!("ended        {} at {} virtual", r.end.describe(), r.virtual_time);
     println!(
-        "events       {}  wall {:.3}s  {:.1}x real time  {:.2}M events/s",
+        "events       {}  simulated in {:.3}s wall  {:.1}x real time  {:.2}M events/s",
         thousands(r.events),
         wall.as_secs_f64(),
         sim_speed(r, wall),
         r.events as f64 / wall.as_secs_f64().max(1e-9) / 1e6
     );
+    match (timing.check, peak_rss_bytes()) {
+        (Some(check), Some(rss)) => println!(
+            "wall time    checks {:.3}s  total {:.3}s  peak RSS {:.1} MiB",
+            check.as_secs_f64(),
+            timing.total.as_secs_f64(),
+            rss as f64 / 1048576.0
+        ),
+        (check, rss) => println!(
+            "wall time    {}total {:.3}s{}",
+            check.map(|c| format!("checks {:.3}s  ", c.as_secs_f64())).unwrap_or_default(),
+            timing.total.as_secs_f64(),
+            rss.map(|b| format!("  peak RSS {:.1} MiB", b as f64 / 1048576.0)).unwrap_or_default()
+        ),
+    }
     let n = &r.net;
     println!(
         "network      sent {}  delivered {}  dropped {} (loss {}, partition {}, crashed {}, session {})  duplicated {}",
@@ -192,14 +258,9 @@ fn print_summary(
     }
 }
 
-fn print_json(
-    scenario: &Scenario,
-    r: &RunReport,
-    wall: std::time::Duration,
-    determinism: Option<u64>,
-    reproduce: &str,
-) {
+fn print_json(scenario: &Scenario, r: &RunReport, timing: &Timing, determinism: Option<u64>, reproduce: &str) {
     let m = &r.metrics;
+    let wall = timing.simulate.unwrap_or(timing.total);
     let lat = latency(r);
     let counters: serde_json::Map<String, serde_json::Value> =
         m.counters().map(|(k, v)| (k.to_string(), json!(v))).collect();
@@ -212,7 +273,10 @@ fn print_json(
         "end": r.end,
         "events": r.events,
         "virtual_time_s": r.virtual_time.as_secs_f64(),
-        "wall_time_s": wall.as_secs_f64(),
+        "wall_time_s": timing.total.as_secs_f64(),
+        "simulate_wall_time_s": wall.as_secs_f64(),
+        "check_wall_time_s": timing.check.map(|c| c.as_secs_f64()),
+        "peak_rss_bytes": peak_rss_bytes(),
         "sim_seconds_per_wall_second": sim_speed(r, wall),
         "network": r.net,
         "client_ops": {

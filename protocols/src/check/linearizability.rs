@@ -1517,7 +1517,6 @@ fn describe_violation(history: &History, key: Key, problem: &KeyProblem, dead_en
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::time::Instant;
 
     // ---------------------------------------------------------------
     // Builders.
@@ -2185,14 +2184,8 @@ mod tests {
             sequential: false,
         };
         let h = generate(42, params);
-        let started = Instant::now();
         let report = check(&h, &Budget::default());
-        eprintln!(
-            "60k ops / 100 keys / 20 clients: {:?}, {} steps, {:?}",
-            report.verdict,
-            report.steps,
-            started.elapsed()
-        );
+        eprintln!("60k ops / 100 keys / 20 clients: {:?}, {} steps", report.verdict, report.steps);
         assert_eq!(report.verdict, Verdict::Ok);
         assert_eq!(report.keys_checked, 100);
         assert!(report.steps <= 10_000_000);
@@ -2213,9 +2206,8 @@ mod tests {
             sequential: false,
         };
         let h = generate(1, params);
-        let started = Instant::now();
         let report = check(&h, &Budget::default());
-        eprintln!("5k ops / 1 key / 40 clients: {:?}, {} steps, {:?}", report.verdict, report.steps, started.elapsed());
+        eprintln!("5k ops / 1 key / 40 clients: {:?}, {} steps", report.verdict, report.steps);
         assert_eq!(report.verdict, Verdict::Ok);
     }
 
@@ -2234,14 +2226,8 @@ mod tests {
             sequential: false,
         };
         let h = generate(4242, params);
-        let started = Instant::now();
         let report = check(&h, &Budget::default());
-        eprintln!(
-            "20k ops / 2 keys / 20 clients: {:?}, {} steps, {:?}",
-            report.verdict,
-            report.steps,
-            started.elapsed()
-        );
+        eprintln!("20k ops / 2 keys / 20 clients: {:?}, {} steps", report.verdict, report.steps);
         assert_eq!(report.verdict, Verdict::Ok);
     }
 

@@ -201,7 +201,7 @@ fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunReport, ScenarioError> {
+fn run(scenario: &Scenario, seed: u64, mut options: RunOptions) -> Result<RunReport, ScenarioError> {
     validate(scenario)?;
     let Some(workload) = scenario.workload.clone() else {
         return Err(scenario.error("echo needs a [workload] with at least one client"));
@@ -212,10 +212,11 @@ fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunReport,
     if scenario.checks.is_on("replies_match") {
         world.set_monitor(Box::new(RepliesMatch { clients: workload.clients, max_ops: workload.max_ops_per_client }));
     }
-    if let Some(sink) = options.trace {
+    if let Some(sink) = options.trace.take() {
         world.set_trace_sink(sink);
     }
     let outcome = world.run();
+    options.phase("simulated");
     let mut checks = Vec::new();
     if scenario.checks.is_on("replies_match") {
         checks.push(match &outcome.violation {

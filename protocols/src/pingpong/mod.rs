@@ -121,12 +121,13 @@ fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunReport, ScenarioError> {
+fn run(scenario: &Scenario, seed: u64, mut options: RunOptions) -> Result<RunReport, ScenarioError> {
     let mut world = build(scenario, seed)?;
-    if let Some(sink) = options.trace {
+    if let Some(sink) = options.trace.take() {
         world.set_trace_sink(sink);
     }
     let outcome = world.run();
+    options.phase("simulated");
     Ok(RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, world.metrics().clone(), Vec::new()))
 }
 

@@ -193,8 +193,9 @@ pub fn build(scenario: &Scenario, seed: u64) -> Result<RaftWorld, ScenarioError>
 }
 
 /// Runs the world and judges it: online invariants, the history, liveness.
-pub fn judge(scenario: &Scenario, seed: u64, world: &mut RaftWorld) -> RunReport {
+pub fn judge(scenario: &Scenario, seed: u64, world: &mut RaftWorld, options: &mut RunOptions) -> RunReport {
     let outcome = world.run();
+    options.phase("simulated");
     let mut checks = Vec::new();
     if scenario.checks.is_on("invariants") {
         checks.push(match &outcome.violation {
@@ -206,6 +207,9 @@ pub fn judge(scenario: &Scenario, seed: u64, world: &mut RaftWorld) -> RunReport
         });
     }
     let ops: Vec<_> = world.clients().flat_map(|c| c.history_at_end()).collect();
+    if let Some(out) = options.history_out.as_mut() {
+        out(&check::history::History { ops: ops.clone() });
+    }
     let complete = outcome.end == EndReason::TimeLimit || outcome.end == EndReason::Quiescent;
     if scenario.checks.is_on("linearizability") {
         if outcome.violation.is_some() {
@@ -226,17 +230,18 @@ pub fn judge(scenario: &Scenario, seed: u64, world: &mut RaftWorld) -> RunReport
             checks.push(check::liveness(&ops, from, outcome.virtual_time, complete && outcome.violation.is_none()));
         }
     }
+    options.phase("checked");
     let mut metrics = world.metrics().clone();
     metrics.count("client_ops_total", ops.len() as u64);
     RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, metrics, checks)
 }
 
-fn run(scenario: &Scenario, seed: u64, options: RunOptions) -> Result<RunReport, ScenarioError> {
+fn run(scenario: &Scenario, seed: u64, mut options: RunOptions) -> Result<RunReport, ScenarioError> {
     let mut world = build(scenario, seed)?;
-    if let Some(sink) = options.trace {
+    if let Some(sink) = options.trace.take() {
         world.set_trace_sink(sink);
     }
-    Ok(judge(scenario, seed, &mut world))
+    Ok(judge(scenario, seed, &mut world, &mut options))
 }
 
 pub const ENTRY: ProtocolEntry = ProtocolEntry {

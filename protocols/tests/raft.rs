@@ -1,0 +1,110 @@
+//! Raft end to end, through the same scenario loader and runner the CLI uses.
+
+use std::path::{Path, PathBuf};
+
+use faultline_protocols::{load_scenario, run_scenario, RunOptions};
+use faultline_sim::scenario::Scenario;
+use faultline_sim::{RunReport, Verdict};
+
+fn scenario(relative: &str) -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);
+    load_scenario(Path::new(&path)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(s: &Scenario, seed: u64) -> RunReport {
+    run_scenario(s, seed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Each bug knob's shipped scenario fails the named check at a seed in
+/// 1..=2000; the scenario's own `seed` is the first such seed.
+#[test]
+fn every_bug_knob_is_caught_by_its_check() {
+    let cases = [
+        ("scenarios/raft/bugs/commit-previous-term.toml", "invariants", "leader_completeness"),
+        ("scenarios/raft/bugs/volatile-vote.toml", "invariants", "election_safety"),
+        ("scenarios/raft/bugs/truncate-on-any-append.toml", "invariants", "leader_completeness"),
+        ("scenarios/raft/bugs/vote-without-log-check.toml", "invariants", "leader_completeness"),
+        ("scenarios/raft/bugs/commit-without-cap.toml", "invariants", "committed_prefix"),
+        ("scenarios/raft/bugs/local-reads.toml", "linearizability", "linearizability"),
+        ("scenarios/raft/bugs/no-dedup.toml", "linearizability", "linearizability"),
+    ];
+    for (file, check, invariant) in cases {
+        let s = scenario(file);
+        let first = (1..=2000u64)
+            .find(|&seed| run(&s, seed).failure().is_some())
+            .unwrap_or_else(|| panic!("{file}: no seed in 1..=2000 is caught"));
+        assert_eq!(first, s.seed, "{file}: the scenario's seed should be the first failing one");
+        let report = run(&s, first);
+        let failed = report.failure().expect("fails");
+        assert_eq!(failed.name, check, "{file}");
+        let violation = failed.violation.as_ref().expect("a violation is attached");
+        assert_eq!(violation.check, invariant, "{file}: {}", violation.message);
+    }
+}
+
+/// The correct protocol survives the chaos scenario (the acceptance run
+/// covers 2000 seeds; the test suite keeps to 200).
+#[test]
+fn correct_raft_survives_chaos() {
+    let s = scenario("scenarios/raft/chaos.toml");
+    for seed in 1..=200 {
+        let report = run(&s, seed);
+        for c in &report.checks {
+            assert_eq!(c.verdict, Verdict::Pass, "seed {seed}: {} {}: {}", c.name, c.verdict.as_str(), c.detail);
+        }
+    }
+}
+
+/// Every fault scenario passes at its own seed, with every check run.
+#[test]
+fn shipped_raft_scenarios_pass() {
+    for file in [
+        "scenarios/raft/basic.toml",
+        "scenarios/raft/lossy.toml",
+        "scenarios/raft/crash-loop.toml",
+        "scenarios/raft/minority-partition.toml",
+        "scenarios/raft/majority-partition.toml",
+        "scenarios/raft/asymmetric-partition.toml",
+    ] {
+        let s = scenario(file);
+        let report = run(&s, s.seed);
+        let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["invariants", "linearizability", "liveness"], "{file}");
+        for c in &report.checks {
+            assert_eq!(c.verdict, Verdict::Pass, "{file}: {} {}", c.name, c.detail);
+        }
+    }
+}
+
+/// A leader-targeted crash hits whichever node leads at that moment.
+#[test]
+fn faults_can_target_the_current_leader() {
+    let s = scenario("scenarios/raft/crash-loop.toml");
+    let report = run(&s, s.seed);
+    let crashes: Vec<_> = report.faults.iter().filter(|f| f.kind == "crash").collect();
+    assert_eq!(crashes.len(), 9);
+    assert!(crashes.iter().all(|f| f.description.contains("(the leader)")));
+    // Failover was measured for each crash of a leader.
+    let failovers = report.metrics.histogram("failover_us").map_or(0, |h| h.len());
+    assert!(failovers >= 8, "failovers measured: {failovers}");
+}
+
+/// Golden fingerprints pin behaviour: a change here means runs replay
+/// differently, which must be deliberate (update the figures with the
+/// change that explains it).
+#[test]
+fn golden_fingerprints() {
+    let cases = [
+        ("scenarios/pingpong.toml", 0xdfe1_f042_be4e_1918_u64),
+        ("scenarios/raft/basic.toml", 0xe3d0_3674_625b_ba15),
+        ("scenarios/raft/chaos.toml", 0x50f4_1a29_96ef_6b7a),
+    ];
+    for (file, expected) in cases {
+        let s = scenario(file);
+        let a = run(&s, s.seed).fingerprint;
+        let b = run(&s, s.seed).fingerprint;
+        assert_eq!(a, b, "{file}: same seed, same fingerprint");
+        assert_eq!(a, expected, "{file}: fingerprint {a:016x}");
+        assert_ne!(run(&s, s.seed + 1).fingerprint, a, "{file}: another seed, another run");
+    }
+}

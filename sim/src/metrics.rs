@@ -18,27 +18,50 @@ pub fn new_histogram() -> Histogram<u64> {
 
 #[derive(Default, Clone, Debug)]
 pub struct Metrics {
-    counters: BTreeMap<&'static str, u64>,
+    /// Few counters, updated in hot loops: a vector scanned with a pointer
+    /// comparison first (a literal's address is stable) beats a map keyed by
+    /// string comparison. Iteration sorts by name, so order never depends on
+    /// insertion.
+    counters: Vec<(&'static str, u64)>,
     histograms: BTreeMap<&'static str, Histogram<u64>>,
 }
 
 impl Metrics {
+    #[inline]
+    fn counter_mut(&mut self, name: &'static str) -> &mut u64 {
+        let found = self
+            .counters
+            .iter()
+            .position(|(k, _)| std::ptr::eq(k.as_ptr(), name.as_ptr()) && k.len() == name.len())
+            .or_else(|| self.counters.iter().position(|(k, _)| *k == name));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                self.counters.push((name, 0));
+                self.counters.len() - 1
+            }
+        };
+        &mut self.counters[i].1
+    }
     pub fn count(&mut self, name: &'static str, delta: u64) {
-        let c = self.counters.entry(name).or_insert(0);
+        let c = self.counter_mut(name);
         *c = c.saturating_add(delta);
     }
     pub fn set_max(&mut self, name: &'static str, value: u64) {
-        let c = self.counters.entry(name).or_insert(0);
+        let c = self.counter_mut(name);
         *c = (*c).max(value);
     }
     pub fn record(&mut self, name: &'static str, value: u64) {
         self.histograms.entry(name).or_insert_with(new_histogram).saturating_record(value.clamp(1, HISTOGRAM_MAX));
     }
     pub fn counter(&self, name: &str) -> u64 {
-        self.counters.get(name).copied().unwrap_or(0)
+        self.counters.iter().find(|(k, _)| *k == name).map_or(0, |(_, v)| *v)
     }
+    /// Every counter, sorted by name.
     pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        self.counters.iter().map(|(k, v)| (*k, *v))
+        let mut sorted = self.counters.clone();
+        sorted.sort_unstable_by_key(|(k, _)| *k);
+        sorted.into_iter()
     }
     pub fn histogram(&self, name: &str) -> Option<&Histogram<u64>> {
         self.histograms.get(name)

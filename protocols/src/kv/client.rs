@@ -32,8 +32,9 @@ const MAX_REDIRECTS_PER_ATTEMPT: u32 = 8;
 
 #[derive(Clone, Debug, Hash)]
 pub enum ClientTimer {
-    /// Attempt `attempt` of operation `seq` ran out of time.
-    Timeout { seq: u64, attempt: u32 },
+    /// The earliest attempt deadline may have passed. One such timer per
+    /// client, re-armed for the next deadline, instead of one per attempt.
+    Deadline,
     /// Try operation `seq` again after a short back-off (no leader known).
     Backoff { seq: u64, attempt: u32 },
     /// Open loop: the next operation arrives.
@@ -46,7 +47,8 @@ struct Pending {
     invoked: Time,
     attempt: u32,
     redirects: u32,
-    timer: TimerId,
+    /// When the current attempt times out (true time).
+    deadline: Time,
 }
 
 /// Cumulative key weights for Zipf-distributed keys, shared by all clients.
@@ -97,11 +99,23 @@ pub struct KvClient<M> {
     /// Last value this client saw per key, to give compare-and-set a chance.
     seen: std::collections::BTreeMap<u64, Value>,
     history: Vec<Operation>,
+    record_history: bool,
+    /// When the deadline timer fires, and its handle.
+    armed: Option<Time>,
+    armed_timer: Option<TimerId>,
     _msg: PhantomData<M>,
 }
 
 impl<M: KvMessage> KvClient<M> {
-    pub fn new(id: u32, home: u32, workload: Arc<Workload>, keys: Arc<KeyChooser>) -> KvClient<M> {
+    /// `record_history`: keep every operation for the history checkers;
+    /// off, memory stays flat however long the run.
+    pub fn new(
+        id: u32,
+        home: u32,
+        workload: Arc<Workload>,
+        keys: Arc<KeyChooser>,
+        record_history: bool,
+    ) -> KvClient<M> {
         KvClient {
             id,
             workload,
@@ -111,6 +125,9 @@ impl<M: KvMessage> KvClient<M> {
             pending: Vec::new(),
             seen: Default::default(),
             history: Vec::new(),
+            record_history,
+            armed: None,
+            armed_timer: None,
             _msg: PhantomData,
         }
     }
@@ -133,6 +150,18 @@ impl<M: KvMessage> KvClient<M> {
             });
         }
         ops
+    }
+
+    /// Makes sure a deadline timer fires no later than `deadline`.
+    fn arm_deadline(&mut self, ctx: &mut Ctx<'_, Self>, deadline: Time) {
+        if self.armed.is_some_and(|at| at <= deadline) {
+            return;
+        }
+        if let Some(old) = self.armed_timer.take() {
+            ctx.cancel_timer(old);
+        }
+        self.armed = Some(deadline);
+        self.armed_timer = Some(ctx.set_timer(deadline.since(ctx.true_now()), ClientTimer::Deadline));
     }
 
     fn may_start(&self) -> bool {
@@ -171,8 +200,9 @@ impl<M: KvMessage> KvClient<M> {
         let seq = self.next_seq;
         self.next_seq += 1;
         ctx.client_invoke(seq);
-        let timer = ctx.set_timer(self.workload.timeout, ClientTimer::Timeout { seq, attempt: 0 });
-        self.pending.push(Pending { seq, command, invoked: ctx.true_now(), attempt: 0, redirects: 0, timer });
+        let deadline = ctx.true_now() + self.workload.timeout;
+        self.pending.push(Pending { seq, command, invoked: ctx.true_now(), attempt: 0, redirects: 0, deadline });
+        self.arm_deadline(ctx, deadline);
         self.send(ctx, seq);
     }
 
@@ -190,7 +220,6 @@ impl<M: KvMessage> KvClient<M> {
 
     fn finish(&mut self, ctx: &mut Ctx<'_, Self>, index: usize, outcome: Outcome) {
         let p = self.pending.swap_remove(index);
-        ctx.cancel_timer(p.timer);
         ctx.client_complete(p.seq);
         let now = ctx.true_now();
         let complete_ns = match outcome {
@@ -207,6 +236,12 @@ impl<M: KvMessage> KvClient<M> {
         }
         if let Outcome::Read { value: Some(v) } = outcome {
             self.seen.insert(p.command.key(), v);
+        }
+        if !self.record_history {
+            if matches!(self.workload.mode, LoadMode::Closed { .. }) {
+                self.start_op(ctx);
+            }
+            return;
         }
         self.history.push(Operation {
             client: self.id,
@@ -306,24 +341,32 @@ impl<M: KvMessage> Process for KvClient<M> {
                     self.send(ctx, seq);
                 }
             }
-            ClientTimer::Timeout { seq, attempt } => {
-                let Some(i) = self.pending.iter().position(|p| p.seq == seq && p.attempt == attempt) else {
-                    return;
-                };
-                if attempt < self.workload.retries {
-                    let next = attempt + 1;
-                    let p = &mut self.pending[i];
-                    p.attempt = next;
-                    p.redirects = 0;
-                    p.timer = ctx.set_timer(self.workload.timeout, ClientTimer::Timeout { seq, attempt: next });
-                    ctx.count("client_retries", 1);
-                    self.rotate_target(ctx);
-                    self.send(ctx, seq);
-                } else {
-                    // Giving up without an answer: any attempt may have taken
-                    // effect (even one that was redirected can arrive twice),
-                    // so the honest outcome is unknown.
-                    self.finish(ctx, i, Outcome::Unknown);
+            ClientTimer::Deadline => {
+                self.armed = None;
+                self.armed_timer = None;
+                let now = ctx.true_now();
+                // Expired attempts, oldest operation first.
+                let mut expired: Vec<u64> = self.pending.iter().filter(|p| p.deadline <= now).map(|p| p.seq).collect();
+                expired.sort_unstable();
+                for seq in expired {
+                    let Some(i) = self.pending.iter().position(|p| p.seq == seq) else { continue };
+                    if self.pending[i].attempt < self.workload.retries {
+                        let p = &mut self.pending[i];
+                        p.attempt += 1;
+                        p.redirects = 0;
+                        p.deadline = now + self.workload.timeout;
+                        ctx.count("client_retries", 1);
+                        self.rotate_target(ctx);
+                        self.send(ctx, seq);
+                    } else {
+                        // Giving up without an answer: any attempt may have
+                        // taken effect (even one that was redirected can
+                        // arrive twice), so the honest outcome is unknown.
+                        self.finish(ctx, i, Outcome::Unknown);
+                    }
+                }
+                if let Some(next) = self.pending.iter().map(|p| p.deadline).min() {
+                    self.arm_deadline(ctx, next);
                 }
             }
         }

@@ -102,8 +102,9 @@ impl KvStore {
         }
         if request.first_outstanding > session.acknowledged_below {
             session.acknowledged_below = request.first_outstanding;
-            let keep = session.results.split_off(&request.first_outstanding);
-            session.results = keep;
+            while session.results.first_key_value().is_some_and(|(&s, _)| s < request.first_outstanding) {
+                session.results.pop_first();
+            }
         }
         if let Some(result) = session.results.get(&seq) {
             return Some(result.clone());

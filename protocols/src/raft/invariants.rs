@@ -21,16 +21,51 @@ use faultline_sim::{NodeId, Time};
 
 use super::node::{RaftNode, RaftNote};
 
+/// Facts per log index, stored densely from `base` on: log indices grow by
+/// one, so a vector beats a map in the hot path.
+struct ByIndex<T> {
+    base: u64,
+    slots: std::collections::VecDeque<T>,
+}
+
+impl<T: Default> ByIndex<T> {
+    fn new() -> Self {
+        ByIndex { base: 0, slots: Default::default() }
+    }
+    fn slot(&mut self, index: u64) -> &mut T {
+        let i = (index - self.base) as usize;
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, T::default);
+        }
+        &mut self.slots[i]
+    }
+    /// Drops everything below `index`.
+    fn forget_below(&mut self, index: u64) {
+        while self.base < index && !self.slots.is_empty() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        self.base = self.base.max(index);
+    }
+    fn iter_from(&self, index: u64) -> impl Iterator<Item = (u64, &T)> {
+        let skip = index.saturating_sub(self.base) as usize;
+        self.slots.iter().enumerate().skip(skip).map(move |(i, t)| (self.base + i as u64, t))
+    }
+}
+
+/// What was committed at one index: (term, chain, node, earliest term it
+/// was known committed in).
+type CommitFact = Option<(u64, u64, u32, u64)>;
+
 pub struct RaftMonitor {
     nodes: u32,
     leader_of_term: BTreeMap<u64, u32>,
-    /// (index, term) -> chain hash of the prefix, from every append.
-    appended: BTreeMap<(u64, u64), (u64, u32)>,
-    /// index -> (term, chain, node, earliest term it was known committed in)
-    /// of the entry committed there.
-    committed: BTreeMap<u64, (u64, u64, u32, u64)>,
-    /// index -> (chain, node) of the entry applied there.
-    applied: BTreeMap<u64, (u64, u32)>,
+    /// Per index: (term, chain hash of the prefix, node) from every append;
+    /// usually one term per index, a few after leader changes.
+    appended: ByIndex<Vec<(u64, u64, u32)>>,
+    committed: ByIndex<CommitFact>,
+    /// Per index: (chain, node) of the entry applied there.
+    applied: ByIndex<Option<(u64, u32)>>,
     /// Per node: index its snapshot covers; history below every node's
     /// snapshot can never be contradicted again and is forgotten.
     compacted: Vec<u64>,
@@ -48,9 +83,9 @@ impl RaftMonitor {
         RaftMonitor {
             nodes,
             leader_of_term: BTreeMap::new(),
-            appended: BTreeMap::new(),
-            committed: BTreeMap::new(),
-            applied: BTreeMap::new(),
+            appended: ByIndex::new(),
+            committed: ByIndex::new(),
+            applied: ByIndex::new(),
             compacted: vec![0; nodes as usize],
             forgotten_below: 0,
             leaders: BTreeSet::new(),
@@ -73,9 +108,9 @@ impl RaftMonitor {
             return;
         }
         self.forgotten_below = floor;
-        self.appended = self.appended.split_off(&(floor, 0));
-        self.committed = self.committed.split_off(&floor);
-        self.applied = self.applied.split_off(&floor);
+        self.appended.forget_below(floor);
+        self.committed.forget_below(floor);
+        self.applied.forget_below(floor);
         // Terms far below every node's snapshot cannot see another election.
         if self.leader_of_term.len() > 10_000 {
             let keep_from = *self.leader_of_term.keys().nth(self.leader_of_term.len() - 10_000).unwrap_or(&0);
@@ -114,7 +149,8 @@ impl Monitor<RaftNode> for RaftMonitor {
                 // Leader Completeness: every entry committed in an earlier
                 // term is in its log (a leader of an older term, elected
                 // late, need not hold entries committed after its term).
-                for (&index, &(c_term, chain, by, in_term)) in self.committed.range(base_index + 1..) {
+                for (index, fact) in self.committed.iter_from(base_index + 1) {
+                    let Some((c_term, chain, by, in_term)) = *fact else { continue };
                     if in_term >= *term {
                         continue;
                     }
@@ -141,8 +177,9 @@ impl Monitor<RaftNode> for RaftMonitor {
                 if *index < self.forgotten_below {
                     return None;
                 }
-                match self.appended.get(&(*index, *term)) {
-                    Some(&(other_chain, other)) if other_chain != *chain => {
+                let seen = self.appended.slot(*index);
+                match seen.iter().find(|(t, _, _)| t == term) {
+                    Some(&(_, other_chain, other)) if other_chain != *chain => {
                         return Self::violation(
                             "log_matching",
                             now,
@@ -154,17 +191,16 @@ impl Monitor<RaftNode> for RaftMonitor {
                         );
                     }
                     Some(_) => {}
-                    None => {
-                        self.appended.insert((*index, *term), (*chain, n));
-                    }
+                    None => seen.push((*term, *chain, n)),
                 }
             }
             RaftNote::Committed { index, term, chain, in_term } => {
                 if *index < self.forgotten_below {
                     return None;
                 }
-                match self.committed.get_mut(index) {
-                    Some(&mut (other_term, other_chain, other, _)) if other_chain != *chain => {
+                match self.committed.slot(*index) {
+                    Some((other_term, other_chain, other, _)) if *other_chain != *chain => {
+                        let (other_term, other) = (*other_term, *other);
                         return Self::violation(
                             "committed_prefix",
                             now,
@@ -175,18 +211,17 @@ impl Monitor<RaftNode> for RaftMonitor {
                             ),
                         );
                     }
-                    Some(entry) => entry.3 = entry.3.min(*in_term),
-                    None => {
-                        self.committed.insert(*index, (*term, *chain, n, *in_term));
-                    }
+                    Some(fact) => fact.3 = fact.3.min(*in_term),
+                    slot @ None => *slot = Some((*term, *chain, n, *in_term)),
                 }
             }
             RaftNote::Applied { index, chain } => {
                 if *index < self.forgotten_below {
                     return None;
                 }
-                match self.applied.get(index) {
-                    Some(&(other_chain, other)) if other_chain != *chain => {
+                match self.applied.slot(*index) {
+                    Some((other_chain, other)) if *other_chain != *chain => {
+                        let other = *other;
                         return Self::violation(
                             "state_machine_safety",
                             now,
@@ -195,9 +230,7 @@ impl Monitor<RaftNode> for RaftMonitor {
                         );
                     }
                     Some(_) => {}
-                    None => {
-                        self.applied.insert(*index, (*chain, n));
-                    }
+                    slot @ None => *slot = Some((*chain, n)),
                 }
             }
             RaftNote::Truncated { from, as_leader } => {

@@ -168,6 +168,7 @@ pub type RaftWorld = World<RaftNode, KvClient<RaftMsg>>;
 pub fn build(scenario: &Scenario, seed: u64) -> Result<RaftWorld, ScenarioError> {
     let params = Arc::new(params(scenario)?);
     let n = scenario.nodes;
+    let record_history = scenario.checks.is_on("linearizability") || scenario.checks.is_on("liveness");
     let clients = match &scenario.workload {
         Some(w) => {
             let workload = Arc::new(w.clone());
@@ -175,7 +176,7 @@ pub fn build(scenario: &Scenario, seed: u64) -> Result<RaftWorld, ScenarioError>
             w.homes
                 .iter()
                 .enumerate()
-                .map(|(i, &home)| KvClient::new(i as u32, home, workload.clone(), keys.clone()))
+                .map(|(i, &home)| KvClient::new(i as u32, home, workload.clone(), keys.clone(), record_history))
                 .collect()
         }
         None => Vec::new(),

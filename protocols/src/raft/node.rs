@@ -117,7 +117,11 @@ pub struct RaftNode {
     commit_index: u64,
     last_applied: u64,
     store: KvStore,
+    /// The armed election timer, if any; it may fire before `election_deadline`
+    /// and then re-arms for the rest, so a heartbeat only moves the deadline
+    /// instead of cancelling and re-arming a timer.
     election_timer: Option<TimerId>,
+    election_deadline: Time,
     votes: Vec<bool>,
     /// Local time a valid leader was last heard from.
     last_leader_contact: Option<Time>,
@@ -126,6 +130,8 @@ pub struct RaftNode {
     /// moved half a snapshot interval past it: the log keeps a tail that
     /// slightly lagging followers catch up from without a snapshot transfer.
     pending_snapshot: Option<(u64, KvStore)>,
+    /// Longest in-memory log this incarnation has reported.
+    peak_log_len: u64,
     /// Bug knob `volatile_vote`: currentTerm and votedFor kept here instead
     /// of on disk.
     volatile_term: u64,
@@ -150,10 +156,12 @@ impl RaftNode {
             last_applied: applied,
             store,
             election_timer: None,
+            election_deadline: Time::ZERO,
             votes: vec![false; n as usize],
             last_leader_contact: None,
             lead: None,
             pending_snapshot: None,
+            peak_log_len: 0,
             volatile_term: 0,
             volatile_vote: None,
         }
@@ -200,14 +208,35 @@ impl RaftNode {
         ctx.observe_max("max_term", term);
     }
 
+    fn report_log_len(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let len = ctx.durable().log.len() as u64;
+        if len > self.peak_log_len {
+            self.peak_log_len = len;
+            ctx.observe_max("peak_log_len", len);
+        }
+    }
+
     // ---- timers ----
 
     fn reset_election_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let timeout = ctx.random_between(self.params.election_timeout_min, self.params.election_timeout_max);
+        let deadline = ctx.now() + timeout;
+        // An armed timer set for later than the new deadline would fire late.
+        if self.election_timer.is_some() && deadline < self.election_deadline {
+            if let Some(t) = self.election_timer.take() {
+                ctx.cancel_timer(t);
+            }
+        }
+        self.election_deadline = deadline;
+        if self.election_timer.is_none() {
+            self.election_timer = Some(ctx.set_timer(timeout, RaftTimer::Election));
+        }
+    }
+
+    fn cancel_election_timer(&mut self, ctx: &mut Ctx<'_, Self>) {
         if let Some(t) = self.election_timer.take() {
             ctx.cancel_timer(t);
         }
-        let timeout = ctx.random_between(self.params.election_timeout_min, self.params.election_timeout_max);
-        self.election_timer = Some(ctx.set_timer(timeout, RaftTimer::Election));
     }
 
     // ---- role changes ----
@@ -270,9 +299,7 @@ impl RaftNode {
         self.role = RaftRole::Leader;
         self.leader = Some(self.id);
         ctx.count("leaders_elected", 1);
-        if let Some(t) = self.election_timer.take() {
-            ctx.cancel_timer(t);
-        }
+        self.cancel_election_timer(ctx);
         let log = &ctx.durable().log;
         let (base_index, digest, last) = (log.base_index(), log.digest(), log.last_index());
         ctx.note(RaftNote::BecameLeader { term, base_index, log: digest });
@@ -311,7 +338,7 @@ impl RaftNode {
         let term = self.term(ctx);
         let (index, chain) = ctx.durable_mut().log.append(Entry { term, command });
         ctx.note(RaftNote::Appended { index, term, chain });
-        ctx.observe_max("peak_log_len", ctx.durable().log.len() as u64);
+        self.report_log_len(ctx);
         let now = ctx.true_now();
         if let Some(lead) = self.lead.as_mut() {
             lead.match_index[self.id as usize] = index;
@@ -407,10 +434,14 @@ impl RaftNode {
     fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
         let term = self.term(ctx);
         let Some(lead) = self.lead.as_ref() else { return };
-        let mut matched = lead.match_index.clone();
+        // The highest index a majority stores: the majority-th largest
+        // matchIndex (the leader counts with its own last index). At most 64
+        // nodes, so this sorts on the stack.
+        let n = self.n as usize;
+        let mut matched = [0u64; 64];
+        matched[..n].copy_from_slice(&lead.match_index);
         matched[self.id as usize] = ctx.durable().log.last_index();
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.majority() - 1];
+        let candidate = kth_largest(&mut matched[..n], self.majority());
         if candidate <= self.commit_index {
             return;
         }
@@ -493,29 +524,39 @@ impl RaftNode {
 
     // ---- leader: reads ----
 
+    /// The highest heartbeat round a majority has answered (the leader
+    /// counts as answering every round it sent).
+    fn confirmed_round(&self, lead: &LeaderState) -> u64 {
+        let n = self.n as usize;
+        let mut rounds = [0u64; 64];
+        rounds[..n].copy_from_slice(&lead.acked_round);
+        rounds[self.id as usize] = lead.round;
+        kth_largest(&mut rounds[..n], self.majority())
+    }
+
     fn serve_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let majority = self.majority();
-        let (applied, commit, id) = (self.last_applied, self.commit_index, self.id as usize);
+        let (applied, commit) = (self.last_applied, self.commit_index);
+        let Some(lead) = self.lead.as_ref() else { return };
+        if lead.reads.is_empty() && lead.read_round_in_flight.is_none() {
+            return;
+        }
+        let confirmed = self.confirmed_round(lead);
         let Some(lead) = self.lead.as_mut() else { return };
         let term_committed = commit >= lead.term_start;
-        let acked = &lead.acked_round;
         let mut answered = Vec::new();
         lead.reads.retain_mut(|read| {
             if read.read_index.is_none() && term_committed {
                 read.read_index = Some(commit);
             }
-            let confirmed = acked.iter().enumerate().filter(|&(f, &r)| f == id || r >= read.round).count() >= majority;
             match read.read_index {
-                Some(ri) if confirmed && applied >= ri => {
+                Some(ri) if read.round <= confirmed && applied >= ri => {
                     answered.push((read.client, read.op, read.key));
                     false
                 }
                 _ => true,
             }
         });
-        let confirmed =
-            |round: u64| acked.iter().enumerate().filter(|&(f, &r)| f == id || r >= round).count() >= majority;
-        if lead.read_round_in_flight.is_some_and(confirmed) {
+        if lead.read_round_in_flight.is_some_and(|r| r <= confirmed) {
             lead.read_round_in_flight = None;
         }
         let needs_round = lead.reads.iter().any(|r| r.round > lead.round);
@@ -687,7 +728,7 @@ impl RaftNode {
             debug_assert_eq!(i, index);
             ctx.note(RaftNote::Appended { index: i, term: term_of, chain });
         }
-        ctx.observe_max("peak_log_len", ctx.durable().log.len() as u64);
+        self.report_log_len(ctx);
         if leader_commit > self.commit_index {
             let cap = if self.params.bugs.commit_without_cap { ctx.durable().log.last_index() } else { last_new };
             self.commit_to(ctx, leader_commit.min(cap));
@@ -893,6 +934,13 @@ impl Process for RaftNode {
                 if self.role == RaftRole::Leader {
                     return;
                 }
+                let now = ctx.now();
+                if now < self.election_deadline {
+                    // The deadline moved while this timer was armed.
+                    let rest = self.election_deadline.since(now);
+                    self.election_timer = Some(ctx.set_timer(rest, RaftTimer::Election));
+                    return;
+                }
                 self.start_election(ctx, self.params.pre_vote);
             }
             RaftTimer::Heartbeat => self.on_heartbeat(ctx),
@@ -907,6 +955,20 @@ impl Process for RaftNode {
             RaftRole::Leader => "leader",
         }
     }
+}
+
+/// The `k`-th largest value (1-based): with `k` a majority, the highest value
+/// a majority reaches. Insertion sort: clusters are small and this runs on
+/// every reply, where a general sort's set-up cost dominates.
+fn kth_largest(values: &mut [u64], k: usize) -> u64 {
+    for i in 1..values.len() {
+        let mut j = i;
+        while j > 0 && values[j - 1] < values[j] {
+            values.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    values[k - 1]
 }
 
 /// Convenience for tests: the election timeout range as durations.

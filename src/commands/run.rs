@@ -26,7 +26,14 @@ pub fn validate(files: &[PathBuf]) -> Result<Outcome, CliError> {
     let mut errors = Vec::new();
     for file in files {
         match load_scenario(file) {
-            Ok(s) => println!("{}: ok ({}, {} nodes, {} faults)", file.display(), s.protocol, s.nodes, s.faults.len()),
+            Ok(s) => println!(
+                "{}: ok ({}, {} nodes, {} scheduled faults{})",
+                file.display(),
+                s.protocol,
+                s.nodes,
+                s.faults.len(),
+                if s.chaos.is_some() { ", chaos" } else { "" }
+            ),
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -211,6 +218,25 @@ fn print_summary(scenario: &Scenario, r: &RunReport, timing: &Timing, determinis
             thousands(unknown)
         ),
     }
+    if ok > 0 {
+        let secs = r.virtual_time.as_secs_f64().max(1e-9);
+        println!(
+            "throughput   {:.1} ops/s (virtual)  {:.1} messages per successful op",
+            ok as f64 / secs,
+            r.net.sent as f64 / ok as f64
+        );
+    }
+    for (name, h) in m.histograms().filter(|(k, _)| *k != client_metrics::LATENCY_US) {
+        let ms = |v: u64| v as f64 / 1000.0;
+        println!(
+            "{:<12} p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  (n={})",
+            name.trim_end_matches("_us"),
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+            h.len()
+        );
+    }
     println!("faults       {} applied", r.faults.len());
     for f in r.faults.iter().take(20) {
         println!("             {}  {}", f.at, f.description);
@@ -285,6 +311,12 @@ fn print_json(scenario: &Scenario, r: &RunReport, timing: &Timing, determinism: 
             "unknown": m.counter(client_metrics::UNKNOWN),
         },
         "latency_ms": lat.as_ref().map(|l| json!({"p50": l.p50, "p99": l.p99, "p999": l.p999, "count": l.count})),
+        "histograms_ms": m.histograms().map(|(k, h)| (k.to_string(), json!({
+            "p50": h.value_at_quantile(0.5) as f64 / 1000.0,
+            "p99": h.value_at_quantile(0.99) as f64 / 1000.0,
+            "max": h.max() as f64 / 1000.0,
+            "count": h.len(),
+        }))).collect::<serde_json::Map<String, serde_json::Value>>(),
         "faults": r.faults,
         "metrics": counters,
         "checks": r.checks,

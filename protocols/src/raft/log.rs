@@ -168,3 +168,90 @@ impl RaftLog {
         self.entries.iter().zip(&self.chains).map(|(e, c)| (e.term, *c)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{Command, OpId};
+
+    fn entry(term: u64, seq: u64) -> Entry {
+        let op = OpId { client: 0, seq };
+        Entry { term, command: LogCommand::Client(Request { op, command: Command::Get { key: seq }, first_outstanding: 0 }) }
+    }
+
+    fn log_of(terms: &[u64]) -> RaftLog {
+        let mut log = RaftLog::default();
+        for (i, &t) in terms.iter().enumerate() {
+            log.append(entry(t, i as u64));
+        }
+        log
+    }
+
+    #[test]
+    fn terms_and_bounds() {
+        let log = log_of(&[1, 1, 2, 3]);
+        let cases = [(0, Some(0)), (1, Some(1)), (3, Some(2)), (4, Some(3)), (5, None)];
+        for (index, term) in cases {
+            assert_eq!(log.term_at(index), term, "index {index}");
+        }
+        assert_eq!((log.last_index(), log.last_term()), (4, 3));
+    }
+
+    /// Log Matching (§5.3): equal entries at equal indices give equal chain
+    /// hashes; a different entry anywhere before changes every later hash.
+    #[test]
+    fn chain_hashes_cover_the_whole_prefix() {
+        let a = log_of(&[1, 1, 2, 2]);
+        let b = log_of(&[1, 1, 2, 2]);
+        let mut c = log_of(&[1, 2]);
+        c.append(entry(2, 2));
+        c.append(entry(2, 3));
+        assert_eq!(a.chain_at(4), b.chain_at(4));
+        assert_ne!(a.chain_at(4), c.chain_at(4), "same last entry, different prefix");
+    }
+
+    /// The conflict hint of the fast back-off (§5.3): the first index of the
+    /// conflicting term, and the leader's last index of a term.
+    #[test]
+    fn conflict_hints() {
+        let log = log_of(&[1, 1, 4, 4, 4, 5]);
+        let cases = [(4, 5, 3), (4, 3, 3), (1, 2, 1), (5, 6, 6)];
+        for (term, from, first) in cases {
+            assert_eq!(log.first_index_of_term(term, from), first, "term {term} from {from}");
+        }
+        assert_eq!(log.last_index_of_term(4), Some(5));
+        assert_eq!(log.last_index_of_term(2), None);
+    }
+
+    #[test]
+    fn truncation_removes_the_suffix_only() {
+        let mut log = log_of(&[1, 1, 2, 3]);
+        let chain2 = log.chain_at(2);
+        log.truncate_from(3);
+        assert_eq!(log.last_index(), 2);
+        assert_eq!(log.chain_at(2), chain2);
+    }
+
+    /// Compaction (§7) keeps terms and chains at and after the snapshot.
+    #[test]
+    fn compaction_and_installation() {
+        let mut log = log_of(&[1, 1, 2, 2, 3]);
+        let chain5 = log.chain_at(5);
+        log.compact(3, KvStore::default());
+        assert_eq!(log.base_index(), 3);
+        assert_eq!(log.term_at(3), Some(2));
+        assert_eq!(log.term_at(2), None, "compacted away");
+        assert_eq!(log.entries_from(4, 10).len(), 2);
+        assert_eq!(log.chain_at(5), chain5);
+
+        // A snapshot that agrees with the log keeps the entries after it.
+        let snap = log.snapshot().cloned().unwrap();
+        let mut follower = log_of(&[1, 1, 2, 2, 3]);
+        follower.install(snap.clone());
+        assert_eq!(follower.last_index(), 5);
+        // One that disagrees discards the whole log.
+        let mut divergent = log_of(&[1, 1, 9, 9, 9, 9]);
+        divergent.install(snap);
+        assert_eq!((divergent.base_index(), divergent.last_index()), (3, 3));
+    }
+}

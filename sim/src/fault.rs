@@ -87,6 +87,18 @@ pub struct AppliedFault {
     pub kind: &'static str,
     pub nodes: Vec<u32>,
     pub description: String,
+    /// For a partition or isolation: the groups that can no longer reach each
+    /// other (every node in exactly one). Empty for other faults.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Vec<u32>>,
+}
+
+impl AppliedFault {
+    /// Whether this fault ends every partition (a heal, or the start of the
+    /// liveness phase).
+    pub fn heals(&self) -> bool {
+        self.kind == "heal" || self.kind == "liveness"
+    }
 }
 
 impl FaultAction {

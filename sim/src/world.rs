@@ -692,7 +692,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     fn record_fault(&mut self, kind: &'static str, nodes: Vec<u32>, description: String) {
         let hash = stable_hash(&(kind, &nodes));
         self.trace.event(self.now, EventKind::Fault, None, None, kind, hash, || description.clone());
-        self.applied.push(AppliedFault { at: self.now, kind, nodes, description });
+        self.applied.push(AppliedFault { at: self.now, kind, nodes, description, groups: Vec::new() });
     }
 
     fn apply_fault(&mut self, idx: usize) {
@@ -725,6 +725,12 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                     (0..n).collect(),
                     format!("partition {groups:?} (unlisted nodes form their own group)"),
                 );
+                let mut sides: Vec<Vec<u32>> = groups.iter().filter(|g| !g.is_empty()).cloned().collect();
+                let unlisted: Vec<u32> = (0..n).filter(|&i| group_of[i as usize] == groups.len()).collect();
+                if !unlisted.is_empty() {
+                    sides.push(unlisted);
+                }
+                self.set_groups(sides);
                 self.notify_broken(broken);
                 undo(self, FaultAction::Heal);
             }
@@ -743,6 +749,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 let mut broken = self.net.cut_oneway(&[target], &others);
                 broken.extend(self.net.cut_oneway(&others, &[target]));
                 self.record_fault("isolate", vec![target], format!("isolate n{target}{}", via(node)));
+                self.set_groups(vec![vec![target], others]);
                 self.notify_broken(broken);
                 undo(self, FaultAction::Heal);
             }
@@ -792,6 +799,12 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.record_fault("clock_rate", vec![target], format!("n{target} clock runs at {rate}x{}", via(node)));
                 undo(self, FaultAction::ClockRate { node: NodeRef::Id(target), rate: 1.0 });
             }
+        }
+    }
+
+    fn set_groups(&mut self, groups: Vec<Vec<u32>>) {
+        if let Some(last) = self.applied.last_mut() {
+            last.groups = groups;
         }
     }
 

@@ -1,6 +1,7 @@
 //! Checkers that read what a run recorded — client histories — and judge it.
 //! They live apart from the nodes and never look inside them.
 
+pub mod cap;
 pub mod history;
 pub mod linearizability;
 

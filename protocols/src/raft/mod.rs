@@ -234,6 +234,8 @@ pub fn judge(scenario: &Scenario, seed: u64, world: &mut RaftWorld, options: &mu
     options.phase("checked");
     let mut metrics = world.metrics().clone();
     metrics.count("client_ops_total", ops.len() as u64);
+    let homes = scenario.workload.as_ref().map(|w| w.homes.clone()).unwrap_or_default();
+    check::cap::analyse(&ops, &homes, scenario.nodes, &outcome.faults, outcome.virtual_time).record(&mut metrics);
     RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, metrics, checks)
 }
 

@@ -15,6 +15,16 @@ pub struct Cli {
 pub enum Command {
     /// Run one scenario for one seed and print a summary.
     Run(RunArgs),
+    /// Run scenarios for a range of seeds in parallel into a batch directory:
+    /// results.csv, timings.csv and merged histograms.
+    ///
+    /// Running the same command again resumes an interrupted batch. Exit
+    /// codes: 0 every run passed or was unknown, 1 a run failed a check,
+    /// 2 bad input.
+    Batch(BatchArgs),
+    /// Combine the shard directories of a batch into what one unsharded
+    /// batch would have written.
+    Merge(MergeArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files to check.
@@ -73,4 +83,38 @@ pub struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct BatchArgs {
+    /// Scenario files; results come out in this order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Seeds to run every scenario with: `A..=B`, `A..B` (B excluded) or one seed `N`.
+    #[arg(long, value_name = "A..=B")]
+    pub seeds: faultline_reports::SeedRange,
+    /// Runs at once (default: the available cores).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// The batch directory. Running the same command with it again resumes the batch.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Run only the K-th of N disjoint slices of the work (1 <= K <= N); `faultline merge`
+    /// combines the slices. Without it, K is read from SLURM_ARRAY_TASK_ID (offset by
+    /// SLURM_ARRAY_TASK_MIN when set) or JOB_COMPLETION_INDEX (0-based), if set.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<faultline_reports::Shard>,
+    /// N for a shard index read from the environment (SLURM_ARRAY_TASK_COUNT also gives it).
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u64>,
+}
+
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// Batch directories, one per shard (`faultline batch --shard K/N`).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged batch.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }

@@ -1,1 +1,20 @@
-pub fn _x() {}
+//! faultline-reports: what a batch of runs leaves behind. One record per run
+//! ([`RunRecord`], a line of `runs.jsonl`), from which a tidy results.csv,
+//! a timings.csv and per-scenario merged HdrHistograms are rebuilt; the
+//! batch directory's manifest, resume and shard merging. Knows no protocol.
+
+pub mod atomic;
+pub mod batch_dir;
+pub mod error;
+pub mod histograms;
+pub mod manifest;
+pub mod record;
+pub mod results;
+pub mod runlog;
+pub mod work;
+
+pub use batch_dir::{merge, open_batch, pending, write_reports, Merged, OpenBatch};
+pub use error::ReportError;
+pub use manifest::{Manifest, ScenarioFile};
+pub use record::{RunRecord, RunVerdict, Tally};
+pub use work::{SeedRange, Shard, WorkItem, WorkSpecError};

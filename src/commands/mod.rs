@@ -1,7 +1,9 @@
 //! One module per command; `dispatch` routes to them.
 
+mod batch;
 mod bench;
 mod check_history;
+mod merge;
 mod run;
 
 use std::fmt;
@@ -67,6 +69,8 @@ impl From<anyhow::Error> for CliError {
 pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Batch(args) => batch::batch(&args),
+        Command::Merge(args) => merge::merge(&args),
         Command::Validate { files } => run::validate(&files),
         Command::Bench(args) => bench::bench(&args),
         Command::CheckHistory { file, budget, json } => check_history::check_history(&file, budget, json),

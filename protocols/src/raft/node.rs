@@ -748,11 +748,7 @@ impl RaftNode {
         conflict_term: Option<u64>,
         round: u64,
     ) {
-        let current = self.term(ctx);
-        if term > current {
-            return self.become_follower(ctx, term, None);
-        }
-        if term < current || self.role != RaftRole::Leader {
+        if !self.reply_is_for_current_leadership(ctx, term) {
             return;
         }
         let now = ctx.now();
@@ -799,6 +795,17 @@ impl RaftNode {
         }
     }
 
+    /// A reply to something this node sent as leader: a newer term deposes
+    /// it (§5.1); only replies of its current term while still leading count.
+    fn reply_is_for_current_leadership(&mut self, ctx: &mut Ctx<'_, Self>, term: u64) -> bool {
+        let current = self.term(ctx);
+        if term > current {
+            self.become_follower(ctx, term, None);
+            return false;
+        }
+        term == current && self.role == RaftRole::Leader
+    }
+
     fn on_install_snapshot(
         &mut self,
         ctx: &mut Ctx<'_, Self>,
@@ -838,11 +845,7 @@ impl RaftNode {
     }
 
     fn on_snapshot_reply(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, term: u64, last_index: u64, round: u64) {
-        let current = self.term(ctx);
-        if term > current {
-            return self.become_follower(ctx, term, None);
-        }
-        if term < current || self.role != RaftRole::Leader {
+        if !self.reply_is_for_current_leadership(ctx, term) {
             return;
         }
         let now = ctx.now();

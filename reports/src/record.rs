@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use faultline_sim::report::client_metrics;
-use faultline_sim::{RunReport, Verdict};
+use faultline_sim::{FaultWindow, RunReport, Timeline, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ReportError;
@@ -92,6 +92,12 @@ pub struct RunRecord {
     pub counters: BTreeMap<String, u64>,
     /// Every histogram the run recorded, by metric name, as [`histograms::encode`] text.
     pub histograms: BTreeMap<String, String>,
+    /// Client operations over virtual time (empty without clients).
+    #[serde(default, skip_serializing_if = "Timeline::is_empty")]
+    pub timeline: Timeline,
+    /// When each fault was in force, for shading plots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fault_windows: Vec<FaultWindow>,
     pub wall_time_s: f64,
 }
 
@@ -144,6 +150,8 @@ impl RunRecord {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             histograms,
+            timeline: report.timeline.clone(),
+            fault_windows: faultline_sim::fault::windows(&report.faults, report.virtual_time),
             wall_time_s,
         })
     }
@@ -182,6 +190,8 @@ impl RunRecord {
             latency_us: None,
             counters: BTreeMap::new(),
             histograms: BTreeMap::new(),
+            timeline: Timeline::default(),
+            fault_windows: Vec::new(),
             wall_time_s,
         }
     }

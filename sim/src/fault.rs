@@ -116,3 +116,54 @@ impl FaultAction {
         }
     }
 }
+
+/// A span of virtual time during which a fault was in force, for shading
+/// plots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FaultWindow {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub kind: String,
+    pub nodes: Vec<u32>,
+}
+
+/// Pairs each fault with what undid it: partitions with the next heal,
+/// crashes with the node's restart, pauses with its resume, clock changes
+/// with the reset; whatever is still in force at `end` runs to it.
+pub fn windows(applied: &[AppliedFault], end: Time) -> Vec<FaultWindow> {
+    let mut out = Vec::new();
+    let mut open: Vec<(u64, &'static str, Vec<u32>)> = Vec::new();
+    for f in applied {
+        let at = f.at.as_nanos();
+        let closes = |kind: &str, nodes: &[u32]| -> bool {
+            match f.kind {
+                "heal" | "liveness" => {
+                    matches!(kind, "partition" | "partition_oneway" | "isolate") || f.kind == "liveness"
+                }
+                "restart" => kind == "crash" && nodes == f.nodes.as_slice(),
+                "resume" => kind == "pause" && nodes == f.nodes.as_slice(),
+                "clock_rate" => kind == "clock_rate" && nodes == f.nodes.as_slice(),
+                _ => false,
+            }
+        };
+        let mut still = Vec::new();
+        for (start, kind, nodes) in open.drain(..) {
+            if closes(kind, &nodes) {
+                out.push(FaultWindow { start_ns: start, end_ns: at, kind: kind.to_string(), nodes });
+            } else {
+                still.push((start, kind, nodes));
+            }
+        }
+        open = still;
+        if matches!(f.kind, "partition" | "partition_oneway" | "isolate" | "crash" | "pause")
+            || (f.kind == "clock_rate" && !f.description.contains(" at 1x"))
+        {
+            open.push((at, f.kind, f.nodes.clone()));
+        }
+    }
+    for (start, kind, nodes) in open {
+        out.push(FaultWindow { start_ns: start, end_ns: end.as_nanos(), kind: kind.to_string(), nodes });
+    }
+    out.sort_by_key(|w| (w.start_ns, w.end_ns));
+    out
+}

@@ -61,6 +61,40 @@ pub mod client_metrics {
     pub const LATENCY_US: &str = "client_latency_us";
 }
 
+/// Client operations over virtual time, in equal buckets: what a
+/// throughput-and-success-rate-over-time plot needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Timeline {
+    pub bucket_ns: u64,
+    /// Operations invoked in each bucket ...
+    pub invoked: Vec<u32>,
+    /// ... and how many of those succeeded.
+    pub succeeded: Vec<u32>,
+    /// Successful completions in each bucket (throughput).
+    pub completed: Vec<u32>,
+}
+
+/// The most buckets a timeline has.
+pub const TIMELINE_BUCKETS: u64 = 200;
+
+impl Timeline {
+    /// Buckets `(invoke_ns, complete_ns if it succeeded)` pairs over `[0, end_ns)`.
+    pub fn from_ops(end_ns: u64, ops: impl Iterator<Item = (u64, Option<u64>)>) -> Timeline {
+        let bucket_ns = end_ns.div_ceil(TIMELINE_BUCKETS).max(1_000_000);
+        let n = end_ns.div_ceil(bucket_ns).max(1) as usize;
+        let mut t = Timeline { bucket_ns, invoked: vec![0; n], succeeded: vec![0; n], completed: vec![0; n] };
+        let at = |ns: u64| ((ns / bucket_ns) as usize).min(n - 1);
+        for (invoke, complete) in ops {
+            t.invoked[at(invoke)] += 1;
+            if let Some(c) = complete {
+                t.succeeded[at(invoke)] += 1;
+                t.completed[at(c)] += 1;
+            }
+        }
+        t
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     pub scenario: String,
@@ -75,6 +109,15 @@ pub struct RunReport {
     pub checks: Vec<CheckResult>,
     #[serde(skip)]
     pub metrics: Metrics,
+    /// Empty for protocols without clients.
+    #[serde(skip_serializing_if = "Timeline::is_empty")]
+    pub timeline: Timeline,
+}
+
+impl Timeline {
+    pub fn is_empty(&self) -> bool {
+        self.invoked.is_empty()
+    }
 }
 
 impl RunReport {
@@ -98,6 +141,7 @@ impl RunReport {
             faults: outcome.faults,
             checks,
             metrics,
+            timeline: Timeline::default(),
         }
     }
 

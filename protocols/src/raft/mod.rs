@@ -236,7 +236,15 @@ pub fn judge(scenario: &Scenario, seed: u64, world: &mut RaftWorld, options: &mu
     metrics.count("client_ops_total", ops.len() as u64);
     let homes = scenario.workload.as_ref().map(|w| w.homes.clone()).unwrap_or_default();
     check::cap::analyse(&ops, &homes, scenario.nodes, &outcome.faults, outcome.virtual_time).record(&mut metrics);
-    RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, metrics, checks)
+    let end = outcome.virtual_time.as_nanos();
+    let mut report = RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, metrics, checks);
+    let succeeded = |o: &check::history::Operation| {
+        (!matches!(o.outcome, check::history::Outcome::Unknown | check::history::Outcome::Failed))
+            .then_some(o.complete_ns)
+            .flatten()
+    };
+    report.timeline = faultline_sim::Timeline::from_ops(end, ops.iter().map(|o| (o.invoke_ns, succeeded(o))));
+    report
 }
 
 fn run(scenario: &Scenario, seed: u64, mut options: RunOptions) -> Result<RunReport, ScenarioError> {

@@ -167,3 +167,38 @@ pub fn windows(applied: &[AppliedFault], end: Time) -> Vec<FaultWindow> {
     out.sort_by_key(|w| (w.start_ns, w.end_ns));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(ms: u64, kind: &'static str, nodes: &[u32], description: &str) -> AppliedFault {
+        AppliedFault {
+            at: Time::from_nanos(ms * 1_000_000),
+            kind,
+            nodes: nodes.to_vec(),
+            description: description.into(),
+            groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn faults_pair_with_what_undid_them() {
+        let faults = [
+            applied(100, "partition", &[0, 1, 2], ""),
+            applied(150, "crash", &[2], ""),
+            applied(200, "heal", &[], ""),
+            applied(250, "crash", &[1], ""),
+            applied(300, "restart", &[2], ""),
+            applied(400, "pause", &[0], ""),
+        ];
+        let w = windows(&faults, Time::from_nanos(1_000_000_000));
+        let spans: Vec<(u64, u64, &str)> =
+            w.iter().map(|w| (w.start_ns / 1_000_000, w.end_ns / 1_000_000, w.kind.as_str())).collect();
+        assert_eq!(
+            spans,
+            [(100, 200, "partition"), (150, 300, "crash"), (250, 1000, "crash"), (400, 1000, "pause")],
+            "n1's crash and n0's pause run to the end; n2's crash ends at its restart"
+        );
+    }
+}

@@ -37,9 +37,4 @@ for s in "${scenarios[@]}"; do
   echo "deterministic: $s"
 done
 
-if [ -d scenarios/regressions ] && ls scenarios/regressions/*.toml >/dev/null 2>&1; then
-  step "regressions"
-  ci/regressions.sh "$bin"
-fi
-
 step "all checks passed"

@@ -102,6 +102,17 @@ pub enum KeyDistribution {
     Zipf { exponent: f64 },
 }
 
+/// The outcome a regression scenario pins: its verdict at its own seed, the
+/// check that fails (if it fails), and the fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Expect {
+    /// "pass", "fail" or "unknown".
+    pub verdict: String,
+    pub failed_check: Option<String>,
+    /// 16 hex digits.
+    pub fingerprint: Option<String>,
+}
+
 /// Which checks run, with their budgets.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Checks {
@@ -137,6 +148,8 @@ pub struct Scenario {
     pub faults: Vec<ScheduledFault>,
     /// Faults at random times, drawn per seed.
     pub chaos: Option<ChaosConfig>,
+    /// What a run at `seed` must produce (regression scenarios).
+    pub expect: Option<Expect>,
     pub workload: Option<Workload>,
     pub limits: Limits,
     pub checks: Checks,
@@ -302,6 +315,8 @@ struct RawScenario {
     #[serde(default)]
     chaos: Option<RawChaos>,
     #[serde(default)]
+    expect: Option<RawExpect>,
+    #[serde(default)]
     liveness: Option<RawLiveness>,
     #[serde(default)]
     limits: Option<RawLimits>,
@@ -383,6 +398,14 @@ struct RawWorkload {
     timeout: Option<Spanned<Dur>>,
     retries: Option<Spanned<i64>>,
     max_ops_per_client: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    verdict: Spanned<String>,
+    failed_check: Option<Spanned<String>>,
+    fingerprint: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1032,6 +1055,30 @@ fn workload(loc: &Locator, w: &RawWorkload, nodes: u32) -> Result<Workload, Scen
     })
 }
 
+fn expect(loc: &Locator, e: &RawExpect) -> Result<Expect, ScenarioError> {
+    const VERDICTS: [&str; 3] = ["pass", "fail", "unknown"];
+    let verdict = e.verdict.get_ref().as_str();
+    if !VERDICTS.contains(&verdict) {
+        return Err(loc.at(e.verdict.span(), format!("unknown verdict `{verdict}`; valid: {}", one_of(&VERDICTS))));
+    }
+    if let Some(f) = &e.fingerprint {
+        let hex = f.get_ref();
+        if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(
+                loc.at(f.span(), format!("`fingerprint` must be 16 hex digits, as `run` prints it; got `{hex}`"))
+            );
+        }
+    }
+    if let (Some(c), "pass") = (&e.failed_check, verdict) {
+        return Err(loc.at(c.span(), "`failed_check` only goes with verdict = \"fail\""));
+    }
+    Ok(Expect {
+        verdict: verdict.to_string(),
+        failed_check: e.failed_check.as_ref().map(|c| c.get_ref().clone()),
+        fingerprint: e.fingerprint.as_ref().map(|f| f.get_ref().to_ascii_lowercase()),
+    })
+}
+
 fn chaos(loc: &Locator, c: &RawChaos, duration: Duration, roles: &[&str]) -> Result<ChaosConfig, ScenarioError> {
     let mean_interval = c.mean_interval.get_ref().0;
     if mean_interval == Duration::ZERO {
@@ -1181,6 +1228,7 @@ impl Scenario {
         }
         let liveness = raw.liveness.as_ref().map(|l| l.duration.get_ref().0);
         let chaos = raw.chaos.as_ref().map(|c| chaos(&loc, c, duration, &roles)).transpose()?;
+        let expect = raw.expect.as_ref().map(|e| expect(&loc, e)).transpose()?;
 
         let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
         let mut limits = Limits { max_time: natural_end, max_events: DEFAULT_MAX_EVENTS };
@@ -1257,6 +1305,7 @@ impl Scenario {
             link_overrides,
             faults,
             chaos,
+            expect,
             workload,
             limits,
             checks: Checks { enabled, history_budget_steps },

@@ -278,6 +278,35 @@ fn print_summary(scenario: &Scenario, r: &RunReport, timing: &Timing, determinis
         );
     }
     println!("fingerprint  {}", r.fingerprint_hex());
+    if let Some(expect) = &scenario.expect {
+        let verdict = if r.failure().is_some() {
+            "fail"
+        } else if r.checks.iter().any(|c| c.verdict == Verdict::Unknown) {
+            "unknown"
+        } else {
+            "pass"
+        };
+        let mut misses = Vec::new();
+        if verdict != expect.verdict {
+            misses.push(format!("verdict {verdict}, expected {}", expect.verdict));
+        }
+        let failed = r.failure().map(|c| c.name.as_str());
+        if expect.failed_check.is_some() && failed != expect.failed_check.as_deref() {
+            misses.push(format!(
+                "failed check {}, expected {}",
+                failed.unwrap_or("none"),
+                expect.failed_check.as_deref().unwrap_or("")
+            ));
+        }
+        if expect.fingerprint.as_ref().is_some_and(|f| *f != r.fingerprint_hex()) {
+            misses.push(format!("fingerprint expected {}", expect.fingerprint.as_deref().unwrap_or("")));
+        }
+        if misses.is_empty() {
+            println!("expected     {}", paint("met ([expect] in the scenario)", "32"));
+        } else {
+            println!("expected     {}: {}", paint("NOT met", "31;1"), misses.join("; "));
+        }
+    }
     if r.failure().is_some() {
         println!("reproduce    {reproduce}");
         info(&format!("a check failed; reproduce with: {reproduce}"));

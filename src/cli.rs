@@ -25,6 +25,11 @@ pub enum Command {
     /// Combine the shard directories of a batch into what one unsharded
     /// batch would have written.
     Merge(MergeArgs),
+    /// Write a batch directory's report into DIR/report/: plots (SVG and PNG),
+    /// summary.md and a self-contained index.html, whose path it prints.
+    Report(ReportArgs),
+    /// Run a batch and write its report: `batch` then `report` in one step.
+    Compare(CompareArgs),
     /// Check scenario files without running them.
     Validate {
         /// Scenario files to check.
@@ -107,6 +112,9 @@ pub struct BatchArgs {
     /// N for a shard index read from the environment (SLURM_ARRAY_TASK_COUNT also gives it).
     #[arg(long, value_name = "N")]
     pub shard_count: Option<u64>,
+    /// Write the batch's report (as `faultline report DIR`) when the batch is done.
+    #[arg(long)]
+    pub report: bool,
 }
 
 #[derive(clap::Args)]
@@ -117,4 +125,33 @@ pub struct MergeArgs {
     /// Where to write the merged batch.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// A batch directory (the --out of `faultline batch`, `compare` or `merge`).
+    pub dir: PathBuf,
+    /// A metric to compare across scenarios: a counter (a column of results.csv). Repeat it for
+    /// more (default: leaderless_ms, elections, client_ok).
+    #[arg(long = "metric", value_name = "NAME")]
+    pub metrics: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// Scenario files, e.g. one per protocol: `scenarios/cap/*.toml`.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Seeds to run every scenario with: `A..=B`, `A..B` (B excluded) or one seed `N`.
+    #[arg(long, value_name = "A..=B")]
+    pub seeds: faultline_reports::SeedRange,
+    /// Runs at once (default: the available cores).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// The batch directory; the report goes into DIR/report/.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// A metric to compare across scenarios (repeatable; see `faultline report --help`).
+    #[arg(long = "metric", value_name = "NAME")]
+    pub metrics: Vec<String>,
 }

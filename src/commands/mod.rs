@@ -4,6 +4,7 @@ mod batch;
 mod bench;
 mod check_history;
 mod merge;
+mod report;
 mod run;
 
 use std::fmt;
@@ -69,7 +70,12 @@ impl From<anyhow::Error> for CliError {
 pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Run(args) => run::run(&args),
-        Command::Batch(args) => batch::batch(&args),
+        Command::Batch(args) => match batch::batch(&args)? {
+            outcome if args.report => report::after_batch(&args.out, &[], outcome),
+            outcome => Ok(outcome),
+        },
+        Command::Report(args) => report::report(&args),
+        Command::Compare(args) => report::compare(&args),
         Command::Merge(args) => merge::merge(&args),
         Command::Validate { files } => run::validate(&files),
         Command::Bench(args) => bench::bench(&args),

@@ -90,8 +90,9 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-#[derive(clap::Args)]
-pub struct BatchArgs {
+/// What a batch runs and where it writes: shared by `batch` and `compare`.
+#[derive(clap::Args, Clone)]
+pub struct RunSet {
     /// Scenario files; results come out in this order.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -101,9 +102,16 @@ pub struct BatchArgs {
     /// Runs at once (default: the available cores).
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub jobs: Option<u32>,
-    /// The batch directory. Running the same command with it again resumes the batch.
+    /// The batch directory (the report goes into DIR/report/). Running the same command with it
+    /// again resumes the batch.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct BatchArgs {
+    #[command(flatten)]
+    pub set: RunSet,
     /// Run only the K-th of N disjoint slices of the work (1 <= K <= N); `faultline merge`
     /// combines the slices. Without it, K is read from SLURM_ARRAY_TASK_ID (offset by
     /// SLURM_ARRAY_TASK_MIN when set) or JOB_COMPLETION_INDEX (0-based), if set.
@@ -139,18 +147,8 @@ pub struct ReportArgs {
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    /// Scenario files, e.g. one per protocol: `scenarios/cap/*.toml`.
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// Seeds to run every scenario with: `A..=B`, `A..B` (B excluded) or one seed `N`.
-    #[arg(long, value_name = "A..=B")]
-    pub seeds: faultline_reports::SeedRange,
-    /// Runs at once (default: the available cores).
-    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub jobs: Option<u32>,
-    /// The batch directory; the report goes into DIR/report/.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub set: RunSet,
     /// A metric to compare across scenarios (repeatable; see `faultline report --help`).
     #[arg(long = "metric", value_name = "NAME")]
     pub metrics: Vec<String>,

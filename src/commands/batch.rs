@@ -31,6 +31,11 @@ pub fn report_error(error: ReportError) -> CliError {
 
 pub fn batch(args: &BatchArgs) -> Result<Outcome, CliError> {
     let shard = resolve_shard(args.shard, args.shard_count, |name| std::env::var(name).ok())?;
+    run_set(&args.set, shard)
+}
+
+/// Runs a whole batch, or one shard of it.
+pub fn run_set(args: &crate::cli::RunSet, shard: Option<Shard>) -> Result<Outcome, CliError> {
     let scenarios = load_all(&args.files)?;
     let manifest = Manifest::new(
         env!("CARGO_PKG_VERSION"),

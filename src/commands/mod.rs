@@ -71,7 +71,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Batch(args) => match batch::batch(&args)? {
-            outcome if args.report => report::after_batch(&args.out, &[], outcome),
+            outcome if args.report => report::after_batch(&args.set.out, &[], outcome),
             outcome => Ok(outcome),
         },
         Command::Report(args) => report::report(&args),

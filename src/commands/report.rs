@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::batch::{batch, report_error};
+use super::batch::{report_error, run_set};
 use super::{CliError, Outcome};
-use crate::cli::{BatchArgs, CompareArgs, ReportArgs};
+use crate::cli::{CompareArgs, ReportArgs};
 
 pub fn report(args: &ReportArgs) -> Result<Outcome, CliError> {
     let written = faultline_reports::write_report(&args.dir, &args.metrics).map_err(report_error)?;
@@ -20,16 +20,9 @@ pub fn after_batch(dir: &Path, metrics: &[String], outcome: Outcome) -> Result<O
     Ok(outcome)
 }
 
+/// `batch` then `report`. Never sharded: an array job's index in the
+/// environment does not split a comparison.
 pub fn compare(args: &CompareArgs) -> Result<Outcome, CliError> {
-    let batch_args = BatchArgs {
-        files: args.files.clone(),
-        seeds: args.seeds,
-        jobs: args.jobs,
-        out: args.out.clone(),
-        shard: None,
-        shard_count: None,
-        report: false,
-    };
-    let outcome = batch(&batch_args)?;
-    after_batch(&args.out, &args.metrics, outcome)
+    let outcome = run_set(&args.set, None)?;
+    after_batch(&args.set.out, &args.metrics, outcome)
 }

@@ -3,7 +3,7 @@
 //! currentTerm, votedFor and the log — lives in [`RaftDisk`], written before
 //! any reply that depends on it.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use faultline_sim::{Addr, Ctx, Duration, NodeId, Process, Role, Time, TimerId};
@@ -95,9 +95,12 @@ struct LeaderState {
     term_start: u64,
     round: u64,
     /// Client to answer when an index is applied.
-    replies: BTreeMap<u64, (Addr, OpId)>,
+    replies: VecDeque<(u64, Addr, OpId)>,
     /// When each index was appended, for commit latency.
-    appended_at: BTreeMap<u64, Time>,
+    appended_at: VecDeque<(u64, Time)>,
+    /// Reused for majority computations on every reply (no allocation, no
+    /// zeroing of a large stack array).
+    scratch: Vec<u64>,
     reads: Vec<PendingRead>,
     /// A heartbeat round sent for reads and not yet confirmed by a majority.
     read_round_in_flight: Option<u64>,
@@ -312,8 +315,9 @@ impl RaftNode {
             last_ack: vec![now; n],
             term_start: last + 1,
             round: 0,
-            replies: BTreeMap::new(),
-            appended_at: BTreeMap::new(),
+            replies: VecDeque::new(),
+            appended_at: VecDeque::new(),
+            scratch: Vec::with_capacity(n),
             reads: Vec::new(),
             read_round_in_flight: None,
             in_flight: vec![0; n],
@@ -342,7 +346,7 @@ impl RaftNode {
         let now = ctx.true_now();
         if let Some(lead) = self.lead.as_mut() {
             lead.match_index[self.id as usize] = index;
-            lead.appended_at.insert(index, now);
+            lead.appended_at.push_back((index, now));
         }
         if self.majority() == 1 {
             self.advance_commit(ctx);
@@ -433,15 +437,16 @@ impl RaftNode {
 
     fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
         let term = self.term(ctx);
-        let Some(lead) = self.lead.as_ref() else { return };
         // The highest index a majority stores: the majority-th largest
-        // matchIndex (the leader counts with its own last index). At most 64
-        // nodes, so this sorts on the stack.
-        let n = self.n as usize;
-        let mut matched = [0u64; 64];
-        matched[..n].copy_from_slice(&lead.match_index);
-        matched[self.id as usize] = ctx.durable().log.last_index();
-        let candidate = kth_largest(&mut matched[..n], self.majority());
+        // matchIndex (the leader counts with its own last index).
+        let last = ctx.durable().log.last_index();
+        let (id, majority) = (self.id as usize, self.majority());
+        let Some(lead) = self.lead.as_mut() else { return };
+        let LeaderState { scratch, match_index, .. } = lead;
+        scratch.clear();
+        scratch.extend_from_slice(match_index);
+        scratch[id] = last;
+        let candidate = kth_largest(scratch, majority);
         if candidate <= self.commit_index {
             return;
         }
@@ -466,8 +471,16 @@ impl RaftNode {
             if let (Some(term), Some(chain)) = (log.term_at(i), log.chain_at(i)) {
                 ctx.note(RaftNote::Committed { index: i, term, chain, in_term });
             }
-            if let Some(appended) = self.lead.as_mut().and_then(|l| l.appended_at.remove(&i)) {
-                ctx.record("commit_latency_us", now.since(appended).as_nanos() / 1_000);
+            if let Some(lead) = self.lead.as_mut() {
+                // Indices were appended in order and commit in order.
+                while lead.appended_at.front().is_some_and(|&(at, _)| at < i) {
+                    lead.appended_at.pop_front();
+                }
+                if lead.appended_at.front().is_some_and(|&(at, _)| at == i) {
+                    if let Some((_, appended)) = lead.appended_at.pop_front() {
+                        ctx.record("commit_latency_us", now.since(appended).as_nanos() / 1_000);
+                    }
+                }
             }
         }
         self.commit_index = index;
@@ -492,9 +505,14 @@ impl RaftNode {
             ctx.note(RaftNote::Applied { index, chain });
             ctx.count("applied", 1);
             if let (Some((op, result)), Some(lead)) = (result, self.lead.as_mut()) {
-                if let Some((client, waiting)) = lead.replies.remove(&index) {
-                    if waiting == op {
-                        ctx.send(client, RaftMsg::ClientReply(Reply::Done { op, result }));
+                while lead.replies.front().is_some_and(|&(at, _, _)| at < index) {
+                    lead.replies.pop_front();
+                }
+                if lead.replies.front().is_some_and(|&(at, _, _)| at == index) {
+                    if let Some((_, client, waiting)) = lead.replies.pop_front() {
+                        if waiting == op {
+                            ctx.send(client, RaftMsg::ClientReply(Reply::Done { op, result }));
+                        }
                     }
                 }
             }
@@ -526,12 +544,12 @@ impl RaftNode {
 
     /// The highest heartbeat round a majority has answered (the leader
     /// counts as answering every round it sent).
-    fn confirmed_round(&self, lead: &LeaderState) -> u64 {
-        let n = self.n as usize;
-        let mut rounds = [0u64; 64];
-        rounds[..n].copy_from_slice(&lead.acked_round);
-        rounds[self.id as usize] = lead.round;
-        kth_largest(&mut rounds[..n], self.majority())
+    fn confirmed_round(lead: &mut LeaderState, id: usize, majority: usize) -> u64 {
+        let LeaderState { scratch, acked_round, round, .. } = lead;
+        scratch.clear();
+        scratch.extend_from_slice(acked_round);
+        scratch[id] = *round;
+        kth_largest(scratch, majority)
     }
 
     fn serve_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -540,8 +558,9 @@ impl RaftNode {
         if lead.reads.is_empty() && lead.read_round_in_flight.is_none() {
             return;
         }
-        let confirmed = self.confirmed_round(lead);
+        let (id, majority) = (self.id as usize, self.majority());
         let Some(lead) = self.lead.as_mut() else { return };
+        let confirmed = Self::confirmed_round(lead, id, majority);
         let term_committed = commit >= lead.term_start;
         let mut answered = Vec::new();
         lead.reads.retain_mut(|read| {
@@ -598,11 +617,13 @@ impl RaftNode {
                 return;
             }
         }
-        let op = request.op;
-        let index = self.append(ctx, LogCommand::Client(request));
+        // Register the reply before appending: in a one-node cluster the
+        // entry commits and applies inside `append`.
+        let index = ctx.durable().log.last_index() + 1;
         if let Some(lead) = self.lead.as_mut() {
-            lead.replies.insert(index, (from, op));
+            lead.replies.push_back((index, from, request.op));
         }
+        self.append(ctx, LogCommand::Client(request));
         self.replicate(ctx);
     }
 

@@ -212,82 +212,6 @@ impl<'de> Deserialize<'de> for RawNodeRef {
     }
 }
 
-/// A duration in a scenario key: [`Duration::parse`] decides what is valid,
-/// but the mistakes people make — a space before the unit, a spelled-out unit
-/// (`"10sec"`), a minus sign, an empty string — get a message of their own.
-#[derive(Copy, Clone, Debug)]
-struct Dur(Duration);
-
-const DURATION_UNITS: &str = "ns, us, ms, s, m, h";
-
-/// The unit someone who wrote `unit` most likely meant.
-fn unit_alias(unit: &str) -> Option<&'static str> {
-    Some(match unit.to_lowercase().as_str() {
-        "ns" | "nsec" | "nsecs" | "nanos" | "nanosecond" | "nanoseconds" => "ns",
-        "us" | "µs" | "usec" | "usecs" | "micros" | "microsecond" | "microseconds" => "us",
-        "ms" | "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => "ms",
-        "s" | "sec" | "secs" | "second" | "seconds" => "s",
-        "m" | "min" | "mins" | "minute" | "minutes" => "m",
-        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
-        _ => return None,
-    })
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err("empty duration; write it like \"150ms\" or \"2s\"".to_string());
-    }
-    if let Some(rest) = t.strip_prefix('-') {
-        return Err(format!("`{t}` is negative; a duration must be zero or more, like \"{}\"", rest.trim_start()));
-    }
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (number, rest) = t.split_at(split);
-    let unit = rest.trim_start();
-    if !number.is_empty() && !unit.is_empty() {
-        let valid = matches!(unit, "ns" | "us" | "µs" | "ms" | "s" | "m" | "min" | "h");
-        if !valid {
-            let hint = unit_alias(unit).map_or(String::new(), |u| format!(" (did you mean `{number}{u}`?)"));
-            return Err(format!("unknown unit `{unit}` in `{t}`{hint}; valid units are {DURATION_UNITS}"));
-        }
-        if unit.len() != rest.len() {
-            return Err(format!("`{t}` has a space before the unit; write it as \"{number}{unit}\""));
-        }
-    }
-    Duration::parse(t)
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Dur;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration string like \"150ms\" or \"2s\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dur, E> {
-                parse_duration(v).map(Dur).map_err(E::custom)
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dur, E> {
-                if v == 0 {
-                    Ok(Dur(Duration::ZERO))
-                } else {
-                    Err(E::custom(format!(
-                        "a bare number ({v}) has no unit; write it as a string like \"{v}ms\" or \"{v}s\""
-                    )))
-                }
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dur, E> {
-                self.visit_i64(v.min(i64::MAX as u64) as i64)
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Dur, E> {
-                Err(E::custom(format!("a bare number ({v}) has no unit; write it as a string like \"{v}s\"")))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 // Tables are never wrapped in `Spanned`: toml gives no span for a table made
 // implicitly (`[[network.links]]` with no `[network]`, or dotted keys such as
 // `workload.clients = 2`), and `Spanned<T>` then fails with "expected a
@@ -300,7 +224,7 @@ struct RawScenario {
     description: String,
     protocol: Spanned<String>,
     nodes: Spanned<i64>,
-    duration: Spanned<Dur>,
+    duration: Spanned<Duration>,
     #[serde(default)]
     seed: Option<Spanned<i64>>,
     #[serde(default)]
@@ -332,7 +256,7 @@ struct RawNetwork {
     loss: Option<Spanned<Number>>,
     duplicate: Option<Spanned<Number>>,
     reorder: Option<Spanned<Number>>,
-    reorder_delay: Option<Spanned<Dur>>,
+    reorder_delay: Option<Spanned<Duration>>,
     #[serde(default)]
     links: Vec<RawLinkOverride>,
 }
@@ -349,38 +273,38 @@ struct RawLinkOverride {
     loss: Option<Spanned<Number>>,
     duplicate: Option<Spanned<Number>>,
     reorder: Option<Spanned<Number>>,
-    reorder_delay: Option<Spanned<Dur>>,
+    reorder_delay: Option<Spanned<Duration>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLatency {
     dist: Spanned<String>,
-    value: Option<Spanned<Dur>>,
-    min: Option<Spanned<Dur>>,
-    max: Option<Spanned<Dur>>,
-    mean: Option<Spanned<Dur>>,
-    std_dev: Option<Spanned<Dur>>,
-    median: Option<Spanned<Dur>>,
+    value: Option<Spanned<Duration>>,
+    min: Option<Spanned<Duration>>,
+    max: Option<Spanned<Duration>>,
+    mean: Option<Spanned<Duration>>,
+    std_dev: Option<Spanned<Duration>>,
+    median: Option<Spanned<Duration>>,
     sigma: Option<Spanned<Number>>,
-    scale: Option<Spanned<Dur>>,
+    scale: Option<Spanned<Duration>>,
     shape: Option<Spanned<Number>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
-    at: Spanned<Dur>,
+    at: Spanned<Duration>,
     kind: Spanned<String>,
     node: Option<Spanned<RawNodeRef>>,
     groups: Option<Spanned<Vec<Vec<Spanned<i64>>>>>,
     from: Option<Spanned<Vec<Spanned<i64>>>>,
     to: Option<Spanned<Vec<Spanned<i64>>>>,
     rate: Option<Spanned<Number>>,
-    heal_after: Option<Spanned<Dur>>,
-    restart_after: Option<Spanned<Dur>>,
-    resume_after: Option<Spanned<Dur>>,
-    reset_after: Option<Spanned<Dur>>,
+    heal_after: Option<Spanned<Duration>>,
+    restart_after: Option<Spanned<Duration>>,
+    resume_after: Option<Spanned<Duration>>,
+    reset_after: Option<Spanned<Duration>>,
 }
 
 #[derive(Deserialize)]
@@ -395,7 +319,7 @@ struct RawWorkload {
     keys: Option<Spanned<i64>>,
     key_distribution: Option<Spanned<String>>,
     zipf_exponent: Option<Spanned<Number>>,
-    timeout: Option<Spanned<Dur>>,
+    timeout: Option<Spanned<Duration>>,
     retries: Option<Spanned<i64>>,
     max_ops_per_client: Option<Spanned<i64>>,
 }
@@ -411,25 +335,25 @@ struct RawExpect {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChaos {
-    start: Option<Spanned<Dur>>,
-    mean_interval: Spanned<Dur>,
+    start: Option<Spanned<Duration>>,
+    mean_interval: Spanned<Duration>,
     kinds: Spanned<Vec<Spanned<String>>>,
-    fault_duration_min: Option<Spanned<Dur>>,
-    fault_duration_max: Option<Spanned<Dur>>,
+    fault_duration_min: Option<Spanned<Duration>>,
+    fault_duration_max: Option<Spanned<Duration>>,
     leader_bias: Option<Spanned<Number>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLiveness {
-    duration: Spanned<Dur>,
+    duration: Spanned<Duration>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_events: Option<Spanned<i64>>,
-    max_time: Option<Spanned<Dur>>,
+    max_time: Option<Spanned<Duration>>,
 }
 
 /// Only the `[params]` table, for protocols to deserialize with spans.
@@ -683,7 +607,7 @@ const FAULT_KINDS: [&str; 9] =
 
 fn latency(loc: &Locator, r: &RawLatency) -> Result<Latency, ScenarioError> {
     let dist = r.dist.get_ref().as_str();
-    let span_of = |d: &Option<Spanned<Dur>>| d.as_ref().map(|s| s.span());
+    let span_of = |d: &Option<Spanned<Duration>>| d.as_ref().map(|s| s.span());
     let span_of_num = |n: &Option<Spanned<Number>>| n.as_ref().map(|s| s.span());
     let present: [(&str, Option<Range<usize>>); 9] = [
         ("value", span_of(&r.value)),
@@ -726,7 +650,7 @@ fn latency(loc: &Locator, r: &RawLatency) -> Result<Latency, ScenarioError> {
     // A missing key is reported at `dist`, the one key every latency has.
     let missing =
         |key: &str| loc.at(r.dist.span(), format!("a {dist} latency needs `{key}` (it takes {})", one_of(keys)));
-    let need = |d: &Option<Spanned<Dur>>, key: &str| d.as_ref().map(|s| s.get_ref().0).ok_or_else(|| missing(key));
+    let need = |d: &Option<Spanned<Duration>>, key: &str| d.as_ref().map(|s| *s.get_ref()).ok_or_else(|| missing(key));
     let need_num = |n: &Option<Spanned<Number>>, key: &str| -> Result<f64, ScenarioError> {
         let s = n.as_ref().ok_or_else(|| missing(key))?;
         let v = s.get_ref().0;
@@ -747,7 +671,7 @@ fn latency(loc: &Locator, r: &RawLatency) -> Result<Latency, ScenarioError> {
         }
         "normal" => Latency::Normal { mean: need(&r.mean, "mean")?, std_dev: need(&r.std_dev, "std_dev")? },
         "exponential" => Latency::Exponential {
-            min: r.min.as_ref().map_or(Duration::ZERO, |s| s.get_ref().0),
+            min: r.min.as_ref().map_or(Duration::ZERO, |s| *s.get_ref()),
             mean: need(&r.mean, "mean")?,
         },
         "lognormal" => Latency::LogNormal { median: need(&r.median, "median")?, sigma: need_num(&r.sigma, "sigma")? },
@@ -775,7 +699,7 @@ fn apply_link(
     loss: &Option<Spanned<Number>>,
     dup: &Option<Spanned<Number>>,
     reorder: &Option<Spanned<Number>>,
-    reorder_delay: &Option<Spanned<Dur>>,
+    reorder_delay: &Option<Spanned<Duration>>,
 ) -> Result<LinkConfig, ScenarioError> {
     let mut link = base.clone();
     if let Some(k) = kind {
@@ -794,7 +718,7 @@ fn apply_link(
         link.reorder = probability(loc, p, "reorder")?;
     }
     if let Some(d) = reorder_delay {
-        link.reorder_delay = d.get_ref().0;
+        link.reorder_delay = *d.get_ref();
     }
     Ok(link)
 }
@@ -841,7 +765,7 @@ fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> 
             format!("unknown fault kind `{kind}`{}; valid: {}", did_you_mean(kind, &FAULT_KINDS), one_of(&FAULT_KINDS)),
         ));
     }
-    let at = f.at.get_ref().0;
+    let at = *f.at.get_ref();
     if at >= duration {
         return Err(loc.at(
             f.at.span(),
@@ -951,7 +875,7 @@ fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> 
     let undo_after = [&f.heal_after, &f.restart_after, &f.resume_after, &f.reset_after]
         .into_iter()
         .flatten()
-        .map(|d| d.get_ref().0)
+        .map(|d| *d.get_ref())
         .next();
     Ok(ScheduledFault { at: Time::ZERO + at, action, undo_after })
 }
@@ -1031,10 +955,10 @@ fn workload(loc: &Locator, w: &RawWorkload, nodes: u32) -> Result<Workload, Scen
             ));
         }
     };
-    if let Some(t) = w.timeout.as_ref().filter(|t| t.get_ref().0 == Duration::ZERO) {
+    if let Some(t) = w.timeout.as_ref().filter(|t| *t.get_ref() == Duration::ZERO) {
         return Err(loc.at(t.span(), "`timeout` must be above zero"));
     }
-    let timeout = w.timeout.as_ref().map_or(Duration::from_millis(500), |t| t.get_ref().0);
+    let timeout = w.timeout.as_ref().map_or(Duration::from_millis(500), |t| *t.get_ref());
     let retries = w.retries.as_ref().map_or(Ok(3), |r| int_in(loc, r, "retries", 0, 1_000))? as u32;
     let max_ops_per_client = w
         .max_ops_per_client
@@ -1080,11 +1004,11 @@ fn expect(loc: &Locator, e: &RawExpect) -> Result<Expect, ScenarioError> {
 }
 
 fn chaos(loc: &Locator, c: &RawChaos, duration: Duration, roles: &[&str]) -> Result<ChaosConfig, ScenarioError> {
-    let mean_interval = c.mean_interval.get_ref().0;
+    let mean_interval = *c.mean_interval.get_ref();
     if mean_interval == Duration::ZERO {
         return Err(loc.at(c.mean_interval.span(), "`mean_interval` must be above zero"));
     }
-    let start = c.start.as_ref().map_or(Duration::ZERO, |s| s.get_ref().0);
+    let start = c.start.as_ref().map_or(Duration::ZERO, |s| *s.get_ref());
     if let Some(s) = c.start.as_ref().filter(|_| start >= duration) {
         return Err(
             loc.at(s.span(), format!("chaos `start` ({start}) must be before the end of the duration ({duration})"))
@@ -1108,8 +1032,8 @@ fn chaos(loc: &Locator, c: &RawChaos, duration: Duration, roles: &[&str]) -> Res
     if kinds.is_empty() {
         return Err(loc.at(c.kinds.span(), format!("`kinds` is empty; list some of {}", one_of(&CHAOS_KINDS))));
     }
-    let min = c.fault_duration_min.as_ref().map_or(Duration::from_millis(100), |d| d.get_ref().0);
-    let max = c.fault_duration_max.as_ref().map_or(Duration::from_secs(1), |d| d.get_ref().0);
+    let min = c.fault_duration_min.as_ref().map_or(Duration::from_millis(100), |d| *d.get_ref());
+    let max = c.fault_duration_max.as_ref().map_or(Duration::from_secs(1), |d| *d.get_ref());
     if min > max {
         let span = c.fault_duration_min.as_ref().or(c.fault_duration_max.as_ref()).map(|d| d.span());
         return Err(loc.at(
@@ -1173,7 +1097,7 @@ impl Scenario {
             return Err(loc.at(raw.name.span(), "`name` must not be empty"));
         }
         let nodes = int_in(&loc, &raw.nodes, "nodes", 1, i64::from(MAX_NODES))? as u32;
-        let duration = raw.duration.get_ref().0;
+        let duration = *raw.duration.get_ref();
         if duration == Duration::ZERO {
             return Err(loc.at(raw.duration.span(), "`duration` must be above zero"));
         }
@@ -1223,10 +1147,10 @@ impl Scenario {
         let faults = raw.faults.iter().map(|f| fault(&loc, f, duration, &targets)).collect::<Result<Vec<_>, _>>()?;
 
         let workload = raw.workload.as_ref().map(|w| workload(&loc, w, nodes)).transpose()?;
-        if let Some(l) = raw.liveness.as_ref().filter(|l| l.duration.get_ref().0 == Duration::ZERO) {
+        if let Some(l) = raw.liveness.as_ref().filter(|l| *l.duration.get_ref() == Duration::ZERO) {
             return Err(loc.at(l.duration.span(), "the liveness phase `duration` must be above zero"));
         }
-        let liveness = raw.liveness.as_ref().map(|l| l.duration.get_ref().0);
+        let liveness = raw.liveness.as_ref().map(|l| *l.duration.get_ref());
         let chaos = raw.chaos.as_ref().map(|c| chaos(&loc, c, duration, &roles)).transpose()?;
         let expect = raw.expect.as_ref().map(|e| expect(&loc, e)).transpose()?;
 
@@ -1237,13 +1161,13 @@ impl Scenario {
                 limits.max_events = int_in(&loc, m, "max_events", 1, i64::MAX)? as u64;
             }
             if let Some(t) = &l.max_time {
-                let cap = Time::ZERO + t.get_ref().0;
+                let cap = Time::ZERO + *t.get_ref();
                 if cap > natural_end {
                     return Err(loc.at(
                         t.span(),
                         format!(
                             "`max_time` ({}) must not exceed duration plus liveness ({})",
-                            t.get_ref().0,
+                            *t.get_ref(),
                             natural_end.since(Time::ZERO)
                         ),
                     ));

@@ -5,6 +5,22 @@
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 
+/// Units a duration may be written in.
+const DURATION_UNITS: &str = "ns, us, ms, s, m, h";
+
+/// The unit someone who wrote `unit` most likely meant.
+fn unit_alias(unit: &str) -> Option<&'static str> {
+    Some(match unit.to_lowercase().as_str() {
+        "ns" | "nsec" | "nsecs" | "nanos" | "nanosecond" | "nanoseconds" => "ns",
+        "us" | "µs" | "usec" | "usecs" | "micros" | "microsecond" | "microseconds" => "us",
+        "ms" | "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => "ms",
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        _ => return None,
+    })
+}
+
 /// An instant of virtual time, in nanoseconds since the run began.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Time(u64);
@@ -82,6 +98,27 @@ impl Duration {
         let t = text.trim();
         if t == "0" {
             return Ok(Duration::ZERO);
+        }
+        // The mistakes people make — nothing at all, a minus sign, a space
+        // before the unit, a spelled-out unit — get a message of their own.
+        if t.is_empty() {
+            return Err("empty duration; write it like \"150ms\" or \"2s\"".to_string());
+        }
+        if let Some(rest) = t.strip_prefix('-') {
+            return Err(format!("`{t}` is negative; a duration must be zero or more, like \"{}\"", rest.trim_start()));
+        }
+        let digits = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let (number, rest) = t.split_at(digits);
+        let written_unit = rest.trim_start();
+        if !number.is_empty() && !written_unit.is_empty() {
+            if !matches!(written_unit, "ns" | "us" | "µs" | "ms" | "s" | "m" | "min" | "h") {
+                let hint =
+                    unit_alias(written_unit).map_or(String::new(), |u| format!(" (did you mean `{number}{u}`?)"));
+                return Err(format!("unknown unit `{written_unit}` in `{t}`{hint}; valid units are {DURATION_UNITS}"));
+            }
+            if written_unit.len() != rest.len() {
+                return Err(format!("`{t}` has a space before the unit; write it as \"{number}{written_unit}\""));
+            }
         }
         let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| {
             format!("`{t}` has no unit; write it like \"150ms\" or \"2s\" (units: ns, us, ms, s, m, h)")
@@ -210,7 +247,7 @@ impl<'de> serde::Deserialize<'de> for Duration {
                 }
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-                self.visit_i64(v as i64)
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
                 Err(E::custom(format!("a bare number ({v}) has no unit; write it as a string like \"{v}s\"")))

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
@@ -17,44 +17,20 @@ const RAFT_BUGGY: &str = "tests/fixtures/batch/raft-short-no-dedup.toml";
 const SEEDS: &str = "1..=12";
 const RUNS: usize = 24;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{assert_exit, command, path, text};
 
 /// A fresh, empty directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("batch-tests").join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
+    common::scratch("batch-tests", name)
 }
 
 fn faultline_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    cmd.current_dir(root()).args(args).env("NO_COLOR", "1");
-    // A test run inside an array job must not shard these batches.
-    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX"] {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("run the faultline binary")
+    command(args).envs(env.iter().copied()).output().expect("run the faultline binary")
 }
 
 fn faultline(args: &[&str]) -> Output {
     faultline_with_env(args, &[])
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
-}
-
-fn path(dir: &Path) -> &str {
-    dir.to_str().expect("UTF-8 scratch path")
 }
 
 /// The two-scenario batch every test starts from.

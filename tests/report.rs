@@ -5,48 +5,27 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const PARTITION: &str = "tests/fixtures/report/partition.toml";
 const SCRIPT_NAME: &str = "tests/fixtures/report/script-name.toml";
 const SEEDS: &str = "1..=3";
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{assert_exit, command, path, text};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-tests").join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
+    common::scratch("report-tests", name)
 }
 
 /// The binary, on a machine where font lookup is impossible: the plots must
 /// draw with the font inside the binary.
 fn faultline(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline"));
-    cmd.current_dir(root()).args(args).env("NO_COLOR", "1");
-    for var in ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT", "JOB_COMPLETION_INDEX"] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = command(args);
     for var in ["FONTCONFIG_FILE", "FONTCONFIG_PATH", "XDG_DATA_HOME", "XDG_DATA_DIRS", "HOME"] {
         cmd.env(var, "/nonexistent");
     }
     cmd.output().expect("run the faultline binary")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
-}
-
-fn path(dir: &Path) -> &str {
-    dir.to_str().expect("UTF-8 scratch path")
 }
 
 fn read(path: &Path) -> String {

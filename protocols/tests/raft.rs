@@ -15,8 +15,10 @@ fn run(s: &Scenario, seed: u64) -> RunReport {
     run_scenario(s, seed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Each bug knob's shipped scenario fails the named check at a seed in
-/// 1..=2000; the scenario's own `seed` is the first such seed.
+/// Each bug knob's shipped scenario is caught by the named check at a seed
+/// in 1..=2000; the scenario's own `seed` is the first such seed. (A knob may
+/// also trip another check first at some seeds: a forgotten vote can surface
+/// as a leader missing a committed entry before two leaders share a term.)
 #[test]
 fn every_bug_knob_is_caught_by_its_check() {
     let cases = [
@@ -30,15 +32,16 @@ fn every_bug_knob_is_caught_by_its_check() {
     ];
     for (file, check, invariant) in cases {
         let s = scenario(file);
+        let caught = |seed: u64| {
+            let report = run(&s, seed);
+            report.failure().is_some_and(|failed| {
+                failed.name == check && failed.violation.as_ref().is_some_and(|v| v.check == invariant)
+            })
+        };
         let first = (1..=2000u64)
-            .find(|&seed| run(&s, seed).failure().is_some())
-            .unwrap_or_else(|| panic!("{file}: no seed in 1..=2000 is caught"));
-        assert_eq!(first, s.seed, "{file}: the scenario's seed should be the first failing one");
-        let report = run(&s, first);
-        let failed = report.failure().expect("fails");
-        assert_eq!(failed.name, check, "{file}");
-        let violation = failed.violation.as_ref().expect("a violation is attached");
-        assert_eq!(violation.check, invariant, "{file}: {}", violation.message);
+            .find(|&seed| caught(seed))
+            .unwrap_or_else(|| panic!("{file}: no seed in 1..=2000 is caught by {invariant}"));
+        assert_eq!(first, s.seed, "{file}: the scenario's seed should be the first one {invariant} catches");
     }
 }
 
@@ -96,8 +99,8 @@ fn faults_can_target_the_current_leader() {
 fn golden_fingerprints() {
     let cases = [
         ("scenarios/pingpong.toml", 0xdfe1_f042_be4e_1918_u64),
-        ("scenarios/raft/basic.toml", 0x26ce_616c_1beb_fc6d),
-        ("scenarios/raft/chaos.toml", 0xf815_d83d_9904_ad59),
+        ("scenarios/raft/basic.toml", 0xde6a_8036_b505_8e61),
+        ("scenarios/raft/chaos.toml", 0xc2fb_9ead_32a0_2596),
     ];
     for (file, expected) in cases {
         let s = scenario(file);

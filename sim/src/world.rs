@@ -480,16 +480,14 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                     return;
                 }
                 self.stats.delivered += 1;
-                self.trace.event(now, EventKind::Deliver, Some(from), Some(to), msg.label(), stable_hash(&msg), || {
-                    format!("{msg:?}")
-                });
+                self.trace
+                    .event(now, EventKind::Deliver, Some(from), Some(to), msg.label(), hash, || format!("{msg:?}"));
                 self.with_node(i, |p, ctx| p.on_message(ctx, from, msg));
             }
             Addr::Client(c) => {
                 self.stats.delivered += 1;
-                self.trace.event(now, EventKind::Deliver, Some(from), Some(to), msg.label(), stable_hash(&msg), || {
-                    format!("{msg:?}")
-                });
+                self.trace
+                    .event(now, EventKind::Deliver, Some(from), Some(to), msg.label(), hash, || format!("{msg:?}"));
                 self.with_client(c.0 as usize, |p, ctx| p.on_message(ctx, from, msg));
             }
         }

@@ -5,7 +5,7 @@
 
 pub mod client;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use faultline_sim::NodeId;
 
@@ -71,7 +71,9 @@ pub const MAX_SESSION_RESULTS: usize = 1_024;
 #[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
 struct Session {
     acknowledged_below: u64,
-    results: BTreeMap<u64, KvResult>,
+    /// Sorted by sequence number; sequence numbers mostly arrive in order,
+    /// so a deque takes them at the back without allocating per result.
+    results: VecDeque<(u64, KvResult)>,
 }
 
 /// The deterministic state machine: a map of registers plus, per client, the
@@ -102,19 +104,20 @@ impl KvStore {
         }
         if request.first_outstanding > session.acknowledged_below {
             session.acknowledged_below = request.first_outstanding;
-            while session.results.first_key_value().is_some_and(|(&s, _)| s < request.first_outstanding) {
-                session.results.pop_first();
+            while session.results.front().is_some_and(|&(s, _)| s < request.first_outstanding) {
+                session.results.pop_front();
             }
         }
-        if let Some(result) = session.results.get(&seq) {
-            return Some(result.clone());
-        }
+        let at = match session.results.binary_search_by_key(&seq, |&(s, _)| s) {
+            Ok(i) => return Some(session.results[i].1.clone()),
+            Err(at) => at,
+        };
         let result = self.execute(&request.command);
         if !matches!(request.command, Command::Get { .. }) {
             let session = self.sessions.entry(client).or_default();
-            session.results.insert(seq, result.clone());
+            session.results.insert(at, (seq, result.clone()));
             while session.results.len() > MAX_SESSION_RESULTS {
-                session.results.pop_first();
+                session.results.pop_front();
             }
         }
         Some(result)

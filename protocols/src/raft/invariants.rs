@@ -53,6 +53,27 @@ impl<T: Default> ByIndex<T> {
     }
 }
 
+/// The (term, chain hash, node) of each term seen appended at one index.
+/// Almost always a single term, kept inline; a vector only after a conflict,
+/// so the hot path allocates nothing per index.
+#[derive(Default)]
+struct AppendedAt {
+    first: Option<(u64, u64, u32)>,
+    more: Vec<(u64, u64, u32)>,
+}
+
+impl AppendedAt {
+    fn find(&self, term: u64) -> Option<(u64, u64, u32)> {
+        self.first.iter().chain(&self.more).find(|(t, _, _)| *t == term).copied()
+    }
+    fn push(&mut self, fact: (u64, u64, u32)) {
+        match self.first {
+            None => self.first = Some(fact),
+            Some(_) => self.more.push(fact),
+        }
+    }
+}
+
 /// What was committed at one index: (term, chain, node, earliest term it
 /// was known committed in).
 type CommitFact = Option<(u64, u64, u32, u64)>;
@@ -62,7 +83,7 @@ pub struct RaftMonitor {
     leader_of_term: BTreeMap<u64, u32>,
     /// Per index: (term, chain hash of the prefix, node) from every append;
     /// usually one term per index, a few after leader changes.
-    appended: ByIndex<Vec<(u64, u64, u32)>>,
+    appended: ByIndex<AppendedAt>,
     committed: ByIndex<CommitFact>,
     /// Per index: (chain, node) of the entry applied there.
     applied: ByIndex<Option<(u64, u32)>>,
@@ -178,8 +199,8 @@ impl Monitor<RaftNode> for RaftMonitor {
                     return None;
                 }
                 let seen = self.appended.slot(*index);
-                match seen.iter().find(|(t, _, _)| t == term) {
-                    Some(&(_, other_chain, other)) if other_chain != *chain => {
+                match seen.find(*term) {
+                    Some((_, other_chain, other)) if other_chain != *chain => {
                         return Self::violation(
                             "log_matching",
                             now,

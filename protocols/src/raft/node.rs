@@ -108,6 +108,10 @@ struct LeaderState {
     /// New entries wait for its reply, or for the next heartbeat if it was
     /// lost, so entries are batched instead of re-sent with every request.
     in_flight: Vec<u64>,
+    /// Per follower: the latest round sent to it. A follower busy with an
+    /// append gets a newer round when that append is answered, so a read
+    /// round never adds a message beside an unanswered append.
+    sent_round: Vec<u64>,
     heartbeat: Option<TimerId>,
 }
 
@@ -321,6 +325,7 @@ impl RaftNode {
             reads: Vec::new(),
             read_round_in_flight: None,
             in_flight: vec![0; n],
+            sent_round: vec![0; n],
             heartbeat: None,
         });
         // A no-op of the new term commits everything before it (§5.4.2, §8).
@@ -354,22 +359,26 @@ impl RaftNode {
         index
     }
 
-    /// Starts a heartbeat round: followers with nothing in flight get what
-    /// they miss; the others get an empty AppendEntries anchored at their
-    /// matchIndex, which confirms leadership without resending entries.
+    /// Starts a round: followers with nothing in flight get what they miss
+    /// now. Followers busy with an unanswered append get an empty
+    /// AppendEntries anchored at their matchIndex (confirming leadership
+    /// without resending entries) only as far as the round needs to reach a
+    /// majority at once; the rest get the round when that append is answered.
     fn broadcast_append(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if let Some(lead) = self.lead.as_mut() {
-            lead.round += 1;
-        }
+        let Some(lead) = self.lead.as_mut() else { return };
+        lead.round += 1;
+        let idle = (0..self.n).filter(|&p| p != self.id && lead.in_flight[p as usize] == 0).count();
+        let mut extra = (self.majority() - 1).saturating_sub(idle);
         for peer in 0..self.n {
             if peer == self.id {
                 continue;
             }
             let busy = self.lead.as_ref().is_some_and(|l| l.in_flight[peer as usize] != 0);
-            if busy {
-                self.send_heartbeat(ctx, peer);
-            } else {
+            if !busy {
                 self.send_append(ctx, peer);
+            } else if extra > 0 {
+                extra -= 1;
+                self.send_heartbeat(ctx, peer);
             }
         }
     }
@@ -379,6 +388,9 @@ impl RaftNode {
         let Some(lead) = self.lead.as_ref() else { return };
         let prev_index = lead.match_index[peer as usize];
         let round = lead.round;
+        if let Some(lead) = self.lead.as_mut() {
+            lead.sent_round[peer as usize] = round;
+        }
         match ctx.durable().log.term_at(prev_index) {
             Some(prev_term) => {
                 let msg = RaftMsg::Append {
@@ -402,6 +414,9 @@ impl RaftNode {
         let Some(lead) = self.lead.as_ref() else { return };
         let next = lead.next_index[peer as usize];
         let round = lead.round;
+        if let Some(lead) = self.lead.as_mut() {
+            lead.sent_round[peer as usize] = round;
+        }
         let log = &ctx.durable().log;
         let msg = if next <= log.base_index() {
             match log.snapshot() {
@@ -810,8 +825,14 @@ impl RaftNode {
             self.advance_commit(ctx);
         }
         self.serve_reads(ctx);
-        let (idle, next) = self.lead.as_ref().map_or((false, 0), |l| (l.in_flight[f] == 0, l.next_index[f]));
-        if news && idle && next <= ctx.durable().log.last_index() {
+        let Some(lead) = self.lead.as_ref() else { return };
+        let idle = lead.in_flight[f] == 0;
+        let owed_round = lead.sent_round[f] < lead.round;
+        // A successful answer to the latest round from a follower still
+        // behind also sends: an earlier append to it may have been lost.
+        let current = success && round == lead.round;
+        let behind = lead.next_index[f] <= ctx.durable().log.last_index();
+        if idle && (owed_round || ((news || current) && behind)) {
             self.send_append(ctx, from);
         }
     }

@@ -43,5 +43,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// mimalloc: a simulation allocates and frees many small messages, log
+/// entries and history records; it runs the Raft throughput scenario about
+/// a fifth faster than the system allocator. Allocation addresses never reach
+/// a simulation, so the allocator cannot change a run.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -54,6 +54,16 @@ pub enum Command {
     },
     /// List the protocols a scenario can name.
     Protocols,
+    /// Hunt for a failing seed: run seeds in parallel until a check fails or
+    /// the budget ends, then write a reproducer scenario.
+    ///
+    /// The failure reported is the lowest failing seed of the range, with any
+    /// number of threads. Exit codes: 0 nothing failed, 1 a seed failed (its
+    /// reproducer is written), 2 bad input.
+    Explore(ExploreArgs),
+    /// Minimise a failing run while it keeps failing the same check, and
+    /// write the minimal reproducer.
+    Shrink(ShrinkArgs),
 }
 
 #[derive(clap::Args)]
@@ -75,6 +85,56 @@ pub struct RunArgs {
     /// Write the clients' history as JSON (the `check-history` format).
     #[arg(long, value_name = "FILE")]
     pub history_out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ExploreArgs {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Seeds to try, in order: `A..=B`, `A..B` (B excluded) or one seed `N` (default: 1..=1000, or
+    /// without end when --time is given).
+    #[arg(long, value_name = "A..=B")]
+    pub seeds: Option<faultline_reports::SeedRange>,
+    /// Stop starting seeds after this much wall-clock time, like "60s" or "5m".
+    #[arg(long, value_name = "DURATION", value_parser = parse_wall_time)]
+    pub time: Option<faultline_sim::Duration>,
+    /// Runs at once (default: the available cores).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// Each seed also draws its own fault mix within the scenario's bounds: which network faults
+    /// and chaos kinds are on at all, their rates and their timings.
+    #[arg(long)]
+    pub swarm: bool,
+    /// Run every seed instead of stopping at the first failure; writes a reproducer for each
+    /// failing seed (the first 20).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Where reproducer scenarios are written.
+    #[arg(long, value_name = "DIR", default_value = "out/explore")]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct ShrinkArgs {
+    /// The scenario file (an explore reproducer, say).
+    pub file: PathBuf,
+    /// The failing seed (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where to write the minimal reproducer (default: FILE's name with `-min`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The most runs shrinking may take.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_runs: u32,
+}
+
+fn parse_wall_time(text: &str) -> Result<faultline_sim::Duration, String> {
+    let d = faultline_sim::Duration::parse(text)?;
+    if d.as_nanos() == 0 {
+        return Err("the time budget must be more than zero".to_string());
+    }
+    Ok(d)
 }
 
 #[derive(clap::Args)]

@@ -11,5 +11,6 @@ pub mod raft;
 pub mod registry;
 
 pub use registry::{
-    find, load_scenario, run_scenario, validate_scenario, ProtocolEntry, Registry, RunOptions, PROTOCOLS,
+    find, load_scenario, parse_scenario, run_scenario, validate_scenario, ProtocolEntry, Registry, RunOptions,
+    PROTOCOLS,
 };

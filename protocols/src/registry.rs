@@ -75,6 +75,14 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// Parses scenario text (an edited scenario, say) and validates it
+/// completely; `path` names it in error messages.
+pub fn parse_scenario(text: &str, path: &str) -> Result<Scenario, ScenarioError> {
+    let scenario = Scenario::parse(text, path, &Registry)?;
+    validate_scenario(&scenario)?;
+    Ok(scenario)
+}
+
 pub fn validate_scenario(scenario: &Scenario) -> Result<(), ScenarioError> {
     match find(&scenario.protocol) {
         Some(p) => (p.validate)(scenario),

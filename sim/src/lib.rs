@@ -5,6 +5,7 @@
 //! every event into a fingerprint. One seed rules a run.
 
 pub mod chaos;
+pub mod edit;
 pub mod fault;
 pub mod metrics;
 pub mod net;

@@ -3,9 +3,12 @@
 mod batch;
 mod bench;
 mod check_history;
+mod explore;
+mod hunt;
 mod merge;
 mod report;
 mod run;
+mod shrink;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -79,6 +82,8 @@ pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Merge(args) => merge::merge(&args),
         Command::Validate { files } => run::validate(&files),
         Command::Bench(args) => bench::bench(&args),
+        Command::Explore(args) => explore::explore(&args),
+        Command::Shrink(args) => shrink::shrink(&args),
         Command::CheckHistory { file, budget, json } => check_history::check_history(&file, budget, json),
         Command::Protocols => {
             for p in faultline_protocols::PROTOCOLS {

@@ -1,0 +1,65 @@
+//! Scenario rewriting for the bug-hunting commands: a `[chaos]` section
+//! written out as explicit faults replays the very same run, and swarm mixes
+//! stay within the scenario's bounds while switching each kind fully off for
+//! some seeds.
+
+use std::path::{Path, PathBuf};
+
+use faultline_protocols::{load_scenario, parse_scenario, run_scenario, RunOptions};
+use faultline_sim::edit::{swarm, ScenarioDoc};
+use faultline_sim::scenario::Scenario;
+
+fn scenario(relative: &str) -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);
+    load_scenario(Path::new(&path)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fingerprint(s: &Scenario, seed: u64) -> u64 {
+    run_scenario(s, seed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}")).fingerprint
+}
+
+#[test]
+fn chaos_written_out_replays_the_same_run() {
+    let s = scenario("scenarios/raft/chaos.toml");
+    assert!(s.chaos.is_some());
+    for seed in 1..=5 {
+        let mut doc = ScenarioDoc::from_scenario(&s);
+        doc.write_out_chaos(s.chaos.as_ref(), s.nodes, s.duration, seed);
+        let text = doc.text();
+        assert!(!text.contains("[chaos]") && text.contains("[[faults]]"));
+        let explicit = parse_scenario(&text, "written").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(explicit.chaos.is_none());
+        assert_eq!(fingerprint(&explicit, seed), fingerprint(&s, seed), "seed {seed}");
+    }
+}
+
+#[test]
+fn swarm_mixes_vary_within_bounds_and_switch_kinds_fully_off() {
+    let s = scenario("scenarios/raft/chaos.toml");
+    let chaos = s.chaos.clone().expect("a chaos section");
+    let mut kind_off = vec![false; chaos.kinds.len()];
+    let mut kind_on = vec![false; chaos.kinds.len()];
+    let mut loss_off = false;
+    let mut mixes = Vec::new();
+    for seed in 1..=60 {
+        let (doc, mix) = swarm(&s, seed);
+        let drawn = parse_scenario(&doc.text(), "swarm").unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert!(drawn.chaos.is_none(), "the drawn chaos is written out");
+        assert!(drawn.network.loss.get() <= s.network.loss.get());
+        assert!(drawn.network.duplicate.get() <= s.network.duplicate.get());
+        for (i, k) in chaos.kinds.iter().enumerate() {
+            kind_on[i] |= mix.kinds_on.contains(k);
+            kind_off[i] |= mix.kinds_off.contains(k);
+        }
+        loss_off |= mix.rates.iter().any(|(k, r)| *k == "loss" && r.is_none());
+        let (lo, hi) = mix.fault_duration.expect("a fault length range");
+        assert!(chaos.fault_duration_min <= lo && lo <= hi && hi <= chaos.fault_duration_max);
+        // The same seed draws the same mix.
+        assert_eq!(swarm(&s, seed).1, mix);
+        mixes.push(mix);
+    }
+    assert!(kind_on.iter().all(|&b| b) && kind_off.iter().all(|&b| b), "every kind both on and off somewhere");
+    assert!(loss_off);
+    mixes.dedup();
+    assert!(mixes.len() > 50, "seeds draw different mixes");
+}

@@ -1,0 +1,559 @@
+//! Scenario files rewritten by the bug-hunting commands. `explore --swarm`
+//! draws a fault mix per seed and writes it out; both `explore` and `shrink`
+//! turn a `[chaos]` section into the explicit `[[faults]]` it draws for one
+//! seed, so a reproducer is self-contained; `shrink` removes and weakens
+//! pieces of a scenario one edit at a time.
+//!
+//! Edits go through `toml_edit`, so everything a user wrote that an edit does
+//! not touch — comments, key order, parameters — stays as it was. Every
+//! edited document is parsed again by the scenario loader before it is run,
+//! so an edit can never produce a scenario the loader would reject.
+
+use rand::Rng;
+use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table, Value};
+
+use crate::chaos::{self, ChaosConfig, CHAOS_KINDS};
+use crate::fault::{FaultAction, NodeRef, ScheduledFault};
+use crate::rng::{stream, Probability, Stream};
+use crate::scenario::{Catalog, Scenario, ScenarioError};
+use crate::time::{Duration, Time};
+
+/// The network rates a swarm mix may switch off or lower.
+pub const NETWORK_RATES: [&str; 3] = ["loss", "duplicate", "reorder"];
+
+/// A scenario file being rewritten.
+#[derive(Clone, Debug)]
+pub struct ScenarioDoc {
+    doc: DocumentMut,
+    header: Vec<String>,
+}
+
+/// A duration written so that it parses back to exactly the same
+/// nanoseconds, in the largest unit that divides it.
+pub fn exact_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        0 => "0s".to_string(),
+        _ if ns.is_multiple_of(1_000_000_000) => format!("{}s", ns / 1_000_000_000),
+        _ if ns.is_multiple_of(1_000_000) => format!("{}ms", ns / 1_000_000),
+        _ if ns.is_multiple_of(1_000) => format!("{}us", ns / 1_000),
+        _ => format!("{ns}ns"),
+    }
+}
+
+fn id_array(ids: &[u32]) -> Array {
+    ids.iter().map(|&i| i64::from(i)).collect()
+}
+
+fn node_value(node: &NodeRef) -> Value {
+    match node {
+        NodeRef::Id(i) => Value::from(i64::from(*i)),
+        NodeRef::Role(r) => Value::from(r.as_str()),
+        NodeRef::Random => Value::from("random"),
+    }
+}
+
+/// The `[[faults]]` table for one scheduled fault.
+pub fn fault_table(fault: &ScheduledFault) -> Table {
+    let mut t = Table::new();
+    t.insert("at", value(exact_duration(fault.at.since(Time::ZERO))));
+    let (kind, undo_key) = match &fault.action {
+        FaultAction::Partition { groups } => {
+            let groups: Array = groups.iter().map(|g| Value::Array(id_array(g))).collect();
+            t.insert("groups", value(groups));
+            ("partition", Some("heal_after"))
+        }
+        FaultAction::PartitionOneway { from, to } => {
+            t.insert("from", value(id_array(from)));
+            t.insert("to", value(id_array(to)));
+            ("partition_oneway", Some("heal_after"))
+        }
+        FaultAction::Isolate { node } => {
+            t.insert("node", Item::Value(node_value(node)));
+            ("isolate", Some("heal_after"))
+        }
+        FaultAction::Heal => ("heal", None),
+        FaultAction::Crash { node } => {
+            t.insert("node", Item::Value(node_value(node)));
+            ("crash", Some("restart_after"))
+        }
+        FaultAction::Restart { node } => {
+            t.insert("node", Item::Value(node_value(node)));
+            ("restart", None)
+        }
+        FaultAction::Pause { node } => {
+            t.insert("node", Item::Value(node_value(node)));
+            ("pause", Some("resume_after"))
+        }
+        FaultAction::Resume { node } => {
+            t.insert("node", Item::Value(node_value(node)));
+            ("resume", None)
+        }
+        FaultAction::ClockRate { node, rate } => {
+            t.insert("node", Item::Value(node_value(node)));
+            t.insert("rate", value(*rate));
+            ("clock_rate", Some("reset_after"))
+        }
+    };
+    // `kind` first, as people write it.
+    let mut ordered = Table::new();
+    ordered.insert("at", t.remove("at").unwrap_or_else(|| value("0s")));
+    ordered.insert("kind", value(kind));
+    for (k, v) in t.iter() {
+        ordered.insert(k, v.clone());
+    }
+    if let (Some(key), Some(after)) = (undo_key, fault.undo_after) {
+        ordered.insert(key, value(exact_duration(after)));
+    }
+    ordered
+}
+
+/// The undo key a fault table uses, if any.
+const UNDO_KEYS: [&str; 4] = ["heal_after", "restart_after", "resume_after", "reset_after"];
+
+impl ScenarioDoc {
+    pub fn parse(source: &str) -> Result<ScenarioDoc, String> {
+        source.parse::<DocumentMut>().map(|doc| ScenarioDoc { doc, header: Vec::new() }).map_err(|e| e.to_string())
+    }
+
+    pub fn from_scenario(scenario: &Scenario) -> ScenarioDoc {
+        // The loader already accepted this text, so it parses.
+        ScenarioDoc::parse(&scenario.source)
+            .unwrap_or_else(|_| ScenarioDoc { doc: DocumentMut::new(), header: Vec::new() })
+    }
+
+    pub fn text(&self) -> String {
+        let mut text: String = self.header.iter().map(|l| format!("# {l}\n")).collect();
+        if !text.is_empty() {
+            text.push_str("#\n");
+        }
+        text.push_str(&self.doc.to_string());
+        text
+    }
+
+    /// Parses the edited document with the scenario loader.
+    pub fn load(&self, path: &str, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(&self.text(), path, catalog)
+    }
+
+    pub fn set_seed(&mut self, seed: u64) {
+        // Seeds past i64 cannot be written in TOML; those stay on the command line.
+        if let Ok(seed) = i64::try_from(seed) {
+            self.doc["seed"] = value(seed);
+        }
+    }
+
+    /// Comment lines written above the file's own.
+    pub fn set_header(&mut self, lines: &[String]) {
+        self.header = lines.to_vec();
+    }
+
+    /// Pins the outcome at the scenario's own seed (`[expect]`).
+    pub fn set_expect(&mut self, verdict: &str, failed_check: Option<&str>, fingerprint: &str) {
+        let mut t = Table::new();
+        t.insert("verdict", value(verdict));
+        if let Some(check) = failed_check {
+            t.insert("failed_check", value(check));
+        }
+        t.insert("fingerprint", value(fingerprint));
+        self.doc.insert("expect", Item::Table(t));
+    }
+
+    fn faults_mut(&mut self) -> Option<&mut ArrayOfTables> {
+        self.doc.get_mut("faults").and_then(Item::as_array_of_tables_mut)
+    }
+
+    pub fn fault_count(&self) -> usize {
+        self.doc.get("faults").and_then(Item::as_array_of_tables).map_or(0, ArrayOfTables::len)
+    }
+
+    fn fault(&self, i: usize) -> Option<&Table> {
+        self.doc.get("faults").and_then(Item::as_array_of_tables).and_then(|a| a.get(i))
+    }
+
+    fn fault_mut(&mut self, i: usize) -> Option<&mut Table> {
+        self.faults_mut().and_then(|a| a.get_mut(i))
+    }
+
+    /// One line naming a fault: "crash the leader at 5.2s (restart after 300ms)".
+    pub fn describe_fault(&self, i: usize) -> String {
+        let Some(t) = self.fault(i) else { return format!("fault {}", i + 1) };
+        let text = |k: &str| t.get(k).map(|v| v.to_string().trim().trim_matches('"').to_string());
+        let mut line = text("kind").unwrap_or_else(|| "fault".into());
+        match text("node") {
+            Some(node) if node.parse::<u32>().is_ok() => line.push_str(&format!(" n{node}")),
+            Some(node) if node == "random" => line.push_str(" a random node"),
+            Some(node) => line.push_str(&format!(" the {node}")),
+            None => {}
+        }
+        for k in ["groups", "from", "to", "rate"] {
+            if let Some(v) = text(k) {
+                line.push_str(&format!(" {k} {v}"));
+            }
+        }
+        if let Some(at) = text("at").and_then(|a| Duration::parse(&a).ok()) {
+            line.push_str(&format!(" at {}", Time::ZERO + at));
+        }
+        if let Some((k, d)) = UNDO_KEYS.iter().find_map(|k| self.fault_duration(i, k).map(|d| (*k, d))) {
+            line.push_str(&format!(" ({} {d})", k.replace('_', " ")));
+        }
+        line
+    }
+
+    pub fn remove_fault(&mut self, i: usize) {
+        if let Some(faults) = self.faults_mut() {
+            if i < faults.len() {
+                faults.remove(i);
+            }
+            if faults.is_empty() {
+                self.doc.remove("faults");
+            }
+        }
+    }
+
+    pub fn remove_all_faults(&mut self) {
+        self.doc.remove("faults");
+    }
+
+    fn fault_duration(&self, i: usize, key: &str) -> Option<Duration> {
+        self.fault(i)?.get(key)?.as_str().and_then(|s| Duration::parse(s).ok())
+    }
+
+    /// Halves how long a fault lasts; false if it has no end or cannot shrink.
+    pub fn halve_fault(&mut self, i: usize) -> bool {
+        let Some((key, after)) = UNDO_KEYS.iter().find_map(|k| self.fault_duration(i, k).map(|d| (*k, d))) else {
+            return false;
+        };
+        let half = Duration::from_nanos(after.as_nanos() / 2);
+        if half.as_nanos() < 1_000_000 {
+            return false;
+        }
+        match self.fault_mut(i) {
+            Some(t) => {
+                t.insert(key, value(exact_duration(half)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves a fault halfway towards `end`; false if it is already close.
+    pub fn move_fault_later(&mut self, i: usize, end: Duration) -> bool {
+        let Some(at) = self.fault_duration(i, "at") else { return false };
+        if at >= end {
+            return false;
+        }
+        let later = Duration::from_nanos(at.as_nanos() + (end.as_nanos() - at.as_nanos()) / 2);
+        if later.as_nanos() - at.as_nanos() < 1_000_000 {
+            return false;
+        }
+        match self.fault_mut(i) {
+            Some(t) => {
+                t.insert("at", value(exact_duration(later)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Faults that start at or after `end` can never fire: removes them.
+    pub fn drop_faults_from(&mut self, end: Duration) {
+        for i in (0..self.fault_count()).rev() {
+            if self.fault_duration(i, "at").is_some_and(|at| at >= end) {
+                self.remove_fault(i);
+            }
+        }
+    }
+
+    pub fn network_rate(&self, key: &str) -> f64 {
+        self.doc.get("network").and_then(|n| n.get(key)).and_then(|v| v.as_float()).unwrap_or(0.0)
+    }
+
+    pub fn set_network_rate(&mut self, key: &str, rate: f64) {
+        if !self.doc.contains_key("network") {
+            self.doc.insert("network", Item::Table(Table::new()));
+        }
+        self.doc["network"][key] = value(rate);
+    }
+
+    pub fn remove_chaos(&mut self) {
+        self.doc.remove("chaos");
+    }
+
+    pub fn set_duration(&mut self, key: &str, d: Duration) {
+        self.doc[key] = value(exact_duration(d));
+    }
+
+    /// The liveness phase's length.
+    pub fn set_liveness(&mut self, d: Duration) {
+        if let Some(t) = self.doc.get_mut("liveness").and_then(Item::as_table_mut) {
+            t.insert("duration", value(exact_duration(d)));
+        }
+    }
+
+    fn workload_mut(&mut self) -> Option<&mut Table> {
+        self.doc.get_mut("workload").and_then(Item::as_table_mut)
+    }
+
+    pub fn workload_int(&self, key: &str) -> Option<i64> {
+        self.doc.get("workload")?.get(key)?.as_integer()
+    }
+
+    /// Sets the number of clients, keeping a `homes` list consistent.
+    pub fn set_clients(&mut self, clients: u32) {
+        let Some(w) = self.workload_mut() else { return };
+        w.insert("clients", value(i64::from(clients)));
+        if let Some(homes) = w.get_mut("homes").and_then(Item::as_array_mut) {
+            while homes.len() > clients as usize {
+                homes.remove(homes.len() - 1);
+            }
+        }
+    }
+
+    pub fn set_workload_int(&mut self, key: &str, v: i64) {
+        if let Some(w) = self.workload_mut() {
+            w.insert(key, value(v));
+        }
+    }
+
+    /// Lowers the node count: faults, links and client homes that name a
+    /// node past the new count are dropped or folded onto the nodes left.
+    pub fn set_nodes(&mut self, nodes: u32) {
+        self.doc["nodes"] = value(i64::from(nodes));
+        let n = i64::from(nodes);
+        let keep = |v: &Value| v.as_integer().is_none_or(|i| i < n);
+        for i in (0..self.fault_count()).rev() {
+            let Some(t) = self.fault_mut(i) else { continue };
+            let mut drop = t.get("node").and_then(Item::as_value).is_some_and(|v| !keep(v));
+            for key in ["from", "to"] {
+                if let Some(list) = t.get_mut(key).and_then(Item::as_array_mut) {
+                    list.retain(keep);
+                    drop |= list.is_empty();
+                }
+            }
+            if let Some(groups) = t.get_mut("groups").and_then(Item::as_array_mut) {
+                for g in groups.iter_mut() {
+                    if let Some(g) = g.as_array_mut() {
+                        g.retain(keep);
+                    }
+                }
+                groups.retain(|g| g.as_array().is_some_and(|a| !a.is_empty()));
+                drop |= groups.is_empty();
+            }
+            if drop {
+                self.remove_fault(i);
+            }
+        }
+        if let Some(links) = self.doc.get_mut("network").and_then(|n| n.get_mut("links")) {
+            if let Some(links) = links.as_array_of_tables_mut() {
+                links.retain(|t| ["from", "to"].iter().all(|k| t.get(k).and_then(Item::as_value).is_none_or(keep)));
+            }
+        }
+        if let Some(homes) = self.workload_mut().and_then(|w| w.get_mut("homes")).and_then(Item::as_array_mut) {
+            for h in homes.iter_mut() {
+                if let Some(i) = h.as_integer() {
+                    *h = Value::from(i % n.max(1));
+                }
+            }
+        }
+    }
+
+    /// Writes the faults a `[chaos]` section draws for `seed` as explicit
+    /// `[[faults]]` after the scenario's own, and removes the section: the
+    /// run is unchanged (the engine schedules the scenario's faults, then the
+    /// drawn ones, in this same order).
+    pub fn write_out_chaos(&mut self, chaos: Option<&ChaosConfig>, nodes: u32, duration: Duration, seed: u64) {
+        let Some(chaos) = chaos else { return };
+        let drawn = chaos::schedule(chaos, nodes, duration, seed);
+        self.remove_chaos();
+        if drawn.is_empty() {
+            return;
+        }
+        if self.faults_mut().is_none() {
+            self.doc.insert("faults", Item::ArrayOfTables(ArrayOfTables::new()));
+        }
+        if let Some(faults) = self.faults_mut() {
+            for f in &drawn {
+                faults.push(fault_table(f));
+            }
+        }
+    }
+}
+
+/// What `explore --swarm` drew for one seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwarmMix {
+    /// Each network rate the scenario sets: `None` off, or the drawn rate.
+    pub rates: Vec<(&'static str, Option<f64>)>,
+    /// Chaos kinds on, and off (empty when the scenario has no `[chaos]`).
+    pub kinds_on: Vec<String>,
+    pub kinds_off: Vec<String>,
+    pub mean_interval: Option<Duration>,
+    pub fault_duration: Option<(Duration, Duration)>,
+    pub leader_bias: Option<f64>,
+    /// Kinds of the scenario's own `[[faults]]` switched off for this seed.
+    pub fixed_kinds_off: Vec<String>,
+}
+
+impl SwarmMix {
+    /// One line for a progress report or a reproducer's header.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (key, rate) in &self.rates {
+            parts.push(match rate {
+                Some(r) => format!("{key} {r:.4}"),
+                None => format!("{key} off"),
+            });
+        }
+        if self.mean_interval.is_some() || !self.kinds_off.is_empty() {
+            let on = if self.kinds_on.is_empty() { "none".to_string() } else { self.kinds_on.join(" ") };
+            let mut chaos = format!("chaos {on}");
+            if !self.kinds_off.is_empty() {
+                chaos.push_str(&format!(" (off: {})", self.kinds_off.join(" ")));
+            }
+            if let (Some(every), false) = (self.mean_interval, self.kinds_on.is_empty()) {
+                chaos.push_str(&format!(" every {every}"));
+            }
+            if let (Some((lo, hi)), false) = (self.fault_duration, self.kinds_on.is_empty()) {
+                chaos.push_str(&format!(" lasting {lo}–{hi}"));
+            }
+            if let (Some(b), false) = (self.leader_bias, self.kinds_on.is_empty()) {
+                chaos.push_str(&format!(" leader bias {b:.2}"));
+            }
+            parts.push(chaos);
+        }
+        if !self.fixed_kinds_off.is_empty() {
+            parts.push(format!("scenario faults off: {}", self.fixed_kinds_off.join(" ")));
+        }
+        if parts.is_empty() {
+            "nothing to vary".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Rounds a drawn rate so the reproducer reads well and parses back exactly.
+fn round_rate(r: f64) -> f64 {
+    (r * 1e6).round() / 1e6
+}
+
+/// Draws one seed's fault mix within what the scenario allows, and returns
+/// the scenario with that mix written out (chaos drawn into explicit faults).
+///
+/// The scenario's own settings are the bounds: each network rate it sets is
+/// switched off or drawn between zero and its value; each chaos kind it lists
+/// is on or off (so some seeds have a kind fully off, and some have none);
+/// the mean interval is drawn between half and four times its value; the
+/// fault length range inside its range; the leader bias between zero and
+/// one when it allows leader-aimed faults at all. Each kind of the
+/// scenario's own `[[faults]]` is kept or dropped as a whole. Draws come from
+/// the seed's explore stream, so a seed always draws the same mix.
+pub fn swarm(scenario: &Scenario, seed: u64) -> (ScenarioDoc, SwarmMix) {
+    let mut rng = stream(seed, Stream::Explore);
+    let mut doc = ScenarioDoc::from_scenario(scenario);
+    let mut mix = SwarmMix {
+        rates: Vec::new(),
+        kinds_on: Vec::new(),
+        kinds_off: Vec::new(),
+        mean_interval: None,
+        fault_duration: None,
+        leader_bias: None,
+        fixed_kinds_off: Vec::new(),
+    };
+    let net = &scenario.network;
+    for (key, bound) in NETWORK_RATES.into_iter().zip([net.loss, net.duplicate, net.reorder]) {
+        if bound.is_zero() {
+            continue;
+        }
+        if rng.gen_bool(0.5) {
+            let r = round_rate(rng.gen_range(0.0..=bound.get()));
+            doc.set_network_rate(key, r);
+            mix.rates.push((key, Some(r)));
+        } else {
+            doc.set_network_rate(key, 0.0);
+            mix.rates.push((key, None));
+        }
+    }
+    // The scenario's own faults: each kind kept or dropped whole.
+    let mut fixed_kinds: Vec<&str> = scenario.faults.iter().map(|f| kind_name(&f.action)).collect();
+    fixed_kinds.sort_unstable();
+    fixed_kinds.dedup();
+    for kind in fixed_kinds {
+        if rng.gen_bool(0.5) {
+            continue;
+        }
+        mix.fixed_kinds_off.push(kind.to_string());
+        for i in (0..scenario.faults.len()).rev() {
+            if kind_name(&scenario.faults[i].action) == kind {
+                doc.remove_fault(i);
+            }
+        }
+    }
+    let drawn = scenario.chaos.as_ref().map(|c| {
+        let mut c = c.clone();
+        let kinds: Vec<String> = c.kinds.iter().filter(|k| CHAOS_KINDS.contains(&k.as_str())).cloned().collect();
+        let (on, off): (Vec<String>, Vec<String>) = kinds.into_iter().partition(|_| rng.gen_bool(0.5));
+        let scale = (rng.gen_range(0.5f64.ln()..=4f64.ln())).exp();
+        c.mean_interval = Duration::from_nanos(((c.mean_interval.as_nanos() as f64) * scale).max(1e6) as u64);
+        let (lo, hi) = (c.fault_duration_min.as_nanos(), c.fault_duration_max.as_nanos());
+        let (a, b) = (rng.gen_range(lo..=hi), rng.gen_range(lo..=hi));
+        c.fault_duration_min = Duration::from_nanos(a.min(b));
+        c.fault_duration_max = Duration::from_nanos(a.max(b));
+        if !c.leader_bias.is_zero() {
+            c.leader_bias = Probability::new(round_rate(rng.gen_range(0.0..=1.0))).unwrap_or(c.leader_bias);
+            mix.leader_bias = Some(c.leader_bias.get());
+        }
+        c.kinds = on.clone();
+        mix.kinds_on = on;
+        mix.kinds_off = off;
+        mix.mean_interval = Some(c.mean_interval);
+        mix.fault_duration = Some((c.fault_duration_min, c.fault_duration_max));
+        c
+    });
+    doc.write_out_chaos(drawn.as_ref(), scenario.nodes, scenario.duration, seed);
+    (doc, mix)
+}
+
+/// A fault action's kind as scenario files name it.
+pub fn kind_name(action: &FaultAction) -> &'static str {
+    match action {
+        FaultAction::Partition { .. } => "partition",
+        FaultAction::PartitionOneway { .. } => "partition_oneway",
+        FaultAction::Isolate { .. } => "isolate",
+        FaultAction::Heal => "heal",
+        FaultAction::Crash { .. } => "crash",
+        FaultAction::Restart { .. } => "restart",
+        FaultAction::Pause { .. } => "pause",
+        FaultAction::Resume { .. } => "resume",
+        FaultAction::ClockRate { .. } => "clock_rate",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_written_exactly() {
+        for ns in [0, 1, 999, 1_000, 1_500_000, 2_000_000_000, 1_234_567_891] {
+            let d = Duration::from_nanos(ns);
+            assert_eq!(Duration::parse(&exact_duration(d)), Ok(d), "{ns} ns");
+        }
+        assert_eq!(exact_duration(Duration::from_nanos(1_500_000)), "1500us");
+        assert_eq!(exact_duration(Duration::from_nanos(3_000_000_000)), "3s");
+    }
+
+    #[test]
+    fn fault_tables_name_their_kind_first() {
+        let f = ScheduledFault {
+            at: Time::ZERO + Duration::from_nanos(1_000_000),
+            action: FaultAction::Crash { node: NodeRef::Role("leader".into()) },
+            undo_after: Some(Duration::from_nanos(5_000_000)),
+        };
+        let t = fault_table(&f);
+        let keys: Vec<&str> = t.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["at", "kind", "node", "restart_after"]);
+        assert_eq!(t["node"].as_str(), Some("leader"));
+    }
+}

@@ -1,0 +1,119 @@
+//! What `explore` and `shrink` share: one run with a panic caught, what a
+//! failed run failed, and writing a reproducer scenario that is checked to
+//! fail again before its path is printed.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use anyhow::Context;
+use faultline_protocols::{parse_scenario, run_scenario, RunOptions};
+use faultline_sim::edit::ScenarioDoc;
+use faultline_sim::report::client_metrics;
+use faultline_sim::scenario::Scenario;
+use faultline_sim::{RunReport, Time};
+
+use super::CliError;
+
+/// What a failed run failed: the check, the invariant inside it when the
+/// check names one, when, and the checker's message.
+#[derive(Clone, Debug)]
+pub struct Failed {
+    pub check: String,
+    pub invariant: Option<String>,
+    pub at: Option<Time>,
+    pub message: String,
+}
+
+impl Failed {
+    pub fn of(report: &RunReport) -> Option<Failed> {
+        let c = report.failure()?;
+        Some(Failed {
+            check: c.name.clone(),
+            invariant: c.violation.as_ref().map(|v| v.check.clone()),
+            at: c.violation.as_ref().map(|v| v.at),
+            message: c.violation.as_ref().map_or_else(|| c.detail.clone(), |v| v.message.clone()),
+        })
+    }
+
+    fn panicked(message: String) -> Failed {
+        Failed { check: "panic".into(), invariant: None, at: None, message }
+    }
+
+    /// Whether another failure is the same bug as far as shrinking goes:
+    /// the same check, and the same invariant inside it.
+    pub fn same_as(&self, other: &Failed) -> bool {
+        self.check == other.check && self.invariant == other.invariant
+    }
+
+    /// "invariants (leader_completeness)".
+    pub fn name(&self) -> String {
+        match &self.invariant {
+            Some(i) if *i != self.check => format!("{} ({i})", self.check),
+            _ => self.check.clone(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self.at {
+            Some(at) => format!("{} at {at}: {}", self.name(), self.message),
+            None => format!("{}: {}", self.name(), self.message),
+        }
+    }
+}
+
+/// One run's outcome as the hunting commands see it.
+pub struct Ran {
+    /// `None` when the run panicked.
+    pub report: Option<RunReport>,
+    pub failed: Option<Failed>,
+}
+
+impl Ran {
+    pub fn events(&self) -> u64 {
+        self.report.as_ref().map_or(0, |r| r.events)
+    }
+    pub fn fingerprint(&self) -> String {
+        self.report.as_ref().map_or_else(|| "-".to_string(), RunReport::fingerprint_hex)
+    }
+    /// Client operations issued: succeeded, failed and unknown.
+    pub fn operations(&self) -> u64 {
+        self.report.as_ref().map_or(0, |r| {
+            let m = &r.metrics;
+            m.counter(client_metrics::OK) + m.counter(client_metrics::FAILED) + m.counter(client_metrics::UNKNOWN)
+        })
+    }
+}
+
+/// Runs one seed; a panic inside the run is a failure like any other (the
+/// seed reproduces it), not the end of the hunt.
+pub fn run_caught(scenario: &Scenario, seed: u64) -> Result<Ran, CliError> {
+    match catch_unwind(AssertUnwindSafe(|| run_scenario(scenario, seed, RunOptions::default()))) {
+        Ok(Ok(report)) => Ok(Ran { failed: Failed::of(&report), report: Some(report) }),
+        Ok(Err(e)) => Err(CliError::input(e)),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panicked".to_string());
+            Ok(Ran { report: None, failed: Some(Failed::panicked(message)) })
+        }
+    }
+}
+
+/// Writes `doc` to `path` and runs the written file as `faultline run`
+/// would, in this process: returns that run, so the caller can say whether
+/// the reproducer fails again and with which fingerprint.
+pub fn write_reproducer(doc: &ScenarioDoc, path: &Path, seed: u64) -> Result<Ran, CliError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))
+            .map_err(CliError::input)?;
+    }
+    let text = doc.text();
+    faultline_reports::atomic::write_atomically(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let scenario = parse_scenario(&text, &path.display().to_string())
+        .map_err(|e| CliError::from(anyhow::anyhow!("the written reproducer does not load (a bug): {e}")))?;
+    run_caught(&scenario, seed)
+}

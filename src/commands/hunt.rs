@@ -53,10 +53,13 @@ impl Failed {
         }
     }
 
+    /// One line: the check, when, and the first line of the message (a
+    /// linearizability failure explains itself over many; `run` prints them).
     pub fn describe(&self) -> String {
+        let message = self.message.lines().next().unwrap_or("");
         match self.at {
-            Some(at) => format!("{} at {at}: {}", self.name(), self.message),
-            None => format!("{}: {}", self.name(), self.message),
+            Some(at) => format!("{} at {at}: {message}", self.name()),
+            None => format!("{}: {message}", self.name()),
         }
     }
 }

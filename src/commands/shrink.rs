@@ -271,6 +271,10 @@ fn set_duration(doc: &mut ScenarioDoc, d: Duration) {
     doc.drop_faults_from(d);
 }
 
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
 fn default_out(file: &Path) -> PathBuf {
     let stem = file.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
     file.with_file_name(format!("{stem}-min.toml"))
@@ -332,7 +336,7 @@ pub fn shrink(args: &ShrinkArgs) -> Result<Outcome, CliError> {
             args.file.display(),
             failed.name()
         ),
-        format!("{} shrinking steps kept; the run: {}.", shrinker.steps, failed.describe()),
+        format!("{} shrinking steps kept; the run: {}", shrinker.steps, first_line(&failed.describe())),
     ]);
     doc.set_seed(seed);
     doc.set_expect("fail", Some(&failed.check), &fingerprint);

@@ -64,6 +64,9 @@ pub enum Command {
     /// Minimise a failing run while it keeps failing the same check, and
     /// write the minimal reproducer.
     Shrink(ShrinkArgs),
+    /// Run one scenario and seed again and show a window of it: the events as
+    /// readable lines, a space-time diagram, a ShiViz log.
+    Replay(ReplayArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +88,39 @@ pub struct RunArgs {
     /// Write the clients' history as JSON (the `check-history` format).
     #[arg(long, value_name = "FILE")]
     pub history_out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Seed for this run (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Start of the window, in virtual time ("150ms", "1.5s"; default: the start).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the window, included (default: the end of the run).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Print only the events of this node (`n2` or `2`) or client (`c0`): its
+    /// messages, timers, role changes and the faults that strike it.
+    #[arg(long, value_name = "X")]
+    pub node: Option<String>,
+    /// Draw the window's space-time diagram into OUT: .svg, .png or .html. At most 400
+    /// messages: a longer window is cut (and the command says so).
+    #[arg(long, value_name = "OUT")]
+    pub diagram: Option<PathBuf>,
+    /// Write the window as a ShiViz log (vector clocks) into OUT; the command prints the
+    /// regular expression to paste into ShiViz.
+    #[arg(long, value_name = "OUT")]
+    pub shiviz: Option<PathBuf>,
+    /// Give clients lifelines in the diagram and hosts in the ShiViz log (default: nodes only).
+    #[arg(long)]
+    pub clients: bool,
+    /// Do not print the events (only the diagram and ShiViz files).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(clap::Args)]

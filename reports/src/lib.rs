@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod batch_dir;
+pub mod diagram;
 pub mod error;
 pub mod figures;
 pub mod histograms;
@@ -13,9 +14,11 @@ pub mod html;
 pub mod manifest;
 pub mod plot;
 pub mod record;
+pub mod replay;
 pub mod report;
 pub mod results;
 pub mod runlog;
+pub mod shiviz;
 pub mod summary;
 pub mod work;
 

@@ -125,8 +125,12 @@ impl ScenarioDoc {
     pub fn text(&self) -> String {
         // Every line of every header entry becomes a comment line, so a
         // multi-line message cannot break the file.
-        let mut text: String =
-            self.header.iter().flat_map(|l| l.lines()).map(|l| format!("# {l}").trim_end().to_string() + "\n").collect();
+        let mut text: String = self
+            .header
+            .iter()
+            .flat_map(|l| l.lines())
+            .map(|l| format!("# {l}").trim_end().to_string() + "\n")
+            .collect();
         if !text.is_empty() {
             text.push_str("#\n");
         }

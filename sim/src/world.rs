@@ -107,11 +107,31 @@ fn via(node: &NodeRef) -> String {
 }
 
 enum Event<N: Process, C: Process<Msg = N::Msg>> {
-    Deliver { from: Addr, to: Addr, connection: u32, hash: u64, msg: N::Msg },
-    NodeTimer { node: u32, incarnation: u32, id: TimerId, timer: N::Timer },
-    ClientTimer { client: u32, id: TimerId, timer: C::Timer },
+    /// `id` is the message id the trace sink writes (see `Trace::message`).
+    Deliver {
+        from: Addr,
+        to: Addr,
+        connection: u32,
+        hash: u64,
+        id: u64,
+        msg: N::Msg,
+    },
+    NodeTimer {
+        node: u32,
+        incarnation: u32,
+        id: TimerId,
+        timer: N::Timer,
+    },
+    ClientTimer {
+        client: u32,
+        id: TimerId,
+        timer: C::Timer,
+    },
     Fault(u32),
-    LinkDown { at: Addr, peer: Addr },
+    LinkDown {
+        at: Addr,
+        peer: Addr,
+    },
     Liveness,
 }
 
@@ -389,7 +409,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     #[inline]
     fn handle(&mut self, event: Event<N, C>) {
         match event {
-            Event::Deliver { from, to, connection, hash, msg } => self.deliver(from, to, connection, hash, msg),
+            Event::Deliver { from, to, connection, hash, id, msg } => self.deliver(from, to, connection, hash, id, msg),
             Event::NodeTimer { node, incarnation, id, timer } => {
                 let slot = &self.nodes[node as usize];
                 if slot.incarnation != incarnation || slot.process.is_none() {
@@ -449,19 +469,17 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     }
 
     #[inline]
-    fn deliver(&mut self, from: Addr, to: Addr, connection: u32, hash: u64, msg: N::Msg) {
+    fn deliver(&mut self, from: Addr, to: Addr, connection: u32, hash: u64, id: u64, msg: N::Msg) {
         let now = self.now;
         if self.net.is_cut(from, to) {
             self.stats.dropped_partition += 1;
-            self.trace
-                .event(now, EventKind::Drop, Some(from), Some(to), msg.label(), 1, || format!("{msg:?} (partition)"));
+            self.trace.message(now, EventKind::Drop, from, to, id, msg.label(), 1, || format!("{msg:?} (partition)"));
             return;
         }
         if !self.net.connection_alive(from, to, connection) {
             self.stats.dropped_broken_session += 1;
-            self.trace.event(now, EventKind::Drop, Some(from), Some(to), msg.label(), 2, || {
-                format!("{msg:?} (session broken)")
-            });
+            self.trace
+                .message(now, EventKind::Drop, from, to, id, msg.label(), 2, || format!("{msg:?} (session broken)"));
             return;
         }
         match to {
@@ -470,24 +488,21 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 let slot = &self.nodes[i];
                 if slot.process.is_none() {
                     self.stats.dropped_crashed += 1;
-                    self.trace.event(now, EventKind::Drop, Some(from), Some(to), msg.label(), 3, || {
-                        format!("{msg:?} (crashed)")
-                    });
+                    self.trace
+                        .message(now, EventKind::Drop, from, to, id, msg.label(), 3, || format!("{msg:?} (crashed)"));
                     return;
                 }
                 if slot.paused {
-                    self.held[i].push(Event::Deliver { from, to, connection, hash, msg });
+                    self.held[i].push(Event::Deliver { from, to, connection, hash, id, msg });
                     return;
                 }
                 self.stats.delivered += 1;
-                self.trace
-                    .event(now, EventKind::Deliver, Some(from), Some(to), msg.label(), hash, || format!("{msg:?}"));
+                self.trace.message(now, EventKind::Deliver, from, to, id, msg.label(), hash, || format!("{msg:?}"));
                 self.with_node(i, |p, ctx| p.on_message(ctx, from, msg));
             }
             Addr::Client(c) => {
                 self.stats.delivered += 1;
-                self.trace
-                    .event(now, EventKind::Deliver, Some(from), Some(to), msg.label(), hash, || format!("{msg:?}"));
+                self.trace.message(now, EventKind::Deliver, from, to, id, msg.label(), hash, || format!("{msg:?}"));
                 self.with_client(c.0 as usize, |p, ctx| p.on_message(ctx, from, msg));
             }
         }
@@ -507,9 +522,11 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             self.stats.dropped_loss += 1;
             return;
         }
+        // The message id is the index of this send in the run.
+        let id = self.stats.sent;
         self.stats.sent += 1;
         let hash = stable_hash(&msg);
-        self.trace.event(now, EventKind::Send, Some(from), Some(to), msg.label(), hash, || format!("{msg:?}"));
+        self.trace.message(now, EventKind::Send, from, to, id, msg.label(), hash, || format!("{msg:?}"));
         match self.net.route(now, from, to, &mut self.net_rng) {
             Fate::Dropped { cut } => {
                 if cut {
@@ -517,17 +534,17 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 } else {
                     self.stats.dropped_loss += 1;
                 }
-                self.trace.event(now, EventKind::Drop, Some(from), Some(to), msg.label(), u64::from(cut), || {
+                self.trace.message(now, EventKind::Drop, from, to, id, msg.label(), u64::from(cut), || {
                     format!("{msg:?} ({})", if cut { "partition" } else { "loss" })
                 });
             }
             Fate::Deliver { delay, copy_delay, connection } => {
                 if let Some(copy_delay) = copy_delay {
                     self.stats.duplicated += 1;
-                    self.trace.event(now, EventKind::Duplicate, Some(from), Some(to), msg.label(), hash, String::new);
-                    self.push(now + copy_delay, Event::Deliver { from, to, connection, hash, msg: msg.clone() });
+                    self.trace.message(now, EventKind::Duplicate, from, to, id, msg.label(), hash, String::new);
+                    self.push(now + copy_delay, Event::Deliver { from, to, connection, hash, id, msg: msg.clone() });
                 }
-                self.push(now + delay, Event::Deliver { from, to, connection, hash, msg });
+                self.push(now + delay, Event::Deliver { from, to, connection, hash, id, msg });
             }
         }
     }

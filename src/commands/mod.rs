@@ -6,6 +6,7 @@ mod check_history;
 mod explore;
 mod hunt;
 mod merge;
+mod replay;
 mod report;
 mod run;
 mod shrink;
@@ -84,6 +85,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Bench(args) => bench::bench(&args),
         Command::Explore(args) => explore::explore(&args),
         Command::Shrink(args) => shrink::shrink(&args),
+        Command::Replay(args) => replay::replay(&args),
         Command::CheckHistory { file, budget, json } => check_history::check_history(&file, budget, json),
         Command::Protocols => {
             for p in faultline_protocols::PROTOCOLS {

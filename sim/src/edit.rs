@@ -483,7 +483,7 @@ pub fn swarm(scenario: &Scenario, seed: u64) -> (ScenarioDoc, SwarmMix) {
         }
     }
     // The scenario's own faults: each kind kept or dropped whole.
-    let mut fixed_kinds: Vec<&str> = scenario.faults.iter().map(|f| kind_name(&f.action)).collect();
+    let mut fixed_kinds: Vec<&str> = scenario.faults.iter().map(|f| f.action.kind_name()).collect();
     fixed_kinds.sort_unstable();
     fixed_kinds.dedup();
     for kind in fixed_kinds {
@@ -492,7 +492,7 @@ pub fn swarm(scenario: &Scenario, seed: u64) -> (ScenarioDoc, SwarmMix) {
         }
         mix.fixed_kinds_off.push(kind.to_string());
         for i in (0..scenario.faults.len()).rev() {
-            if kind_name(&scenario.faults[i].action) == kind {
+            if scenario.faults[i].action.kind_name() == kind {
                 doc.remove_fault(i);
             }
         }
@@ -520,21 +520,6 @@ pub fn swarm(scenario: &Scenario, seed: u64) -> (ScenarioDoc, SwarmMix) {
     });
     doc.write_out_chaos(drawn.as_ref(), scenario.nodes, scenario.duration, seed);
     (doc, mix)
-}
-
-/// A fault action's kind as scenario files name it.
-pub fn kind_name(action: &FaultAction) -> &'static str {
-    match action {
-        FaultAction::Partition { .. } => "partition",
-        FaultAction::PartitionOneway { .. } => "partition_oneway",
-        FaultAction::Isolate { .. } => "isolate",
-        FaultAction::Heal => "heal",
-        FaultAction::Crash { .. } => "crash",
-        FaultAction::Restart { .. } => "restart",
-        FaultAction::Pause { .. } => "pause",
-        FaultAction::Resume { .. } => "resume",
-        FaultAction::ClockRate { .. } => "clock_rate",
-    }
 }
 
 #[cfg(test)]

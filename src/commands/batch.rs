@@ -215,11 +215,7 @@ fn run_one(scenario: &Scenario, item: WorkItem) -> Result<RunRecord, CliError> {
         }
         Ok(Err(e)) => Err(CliError::input(e)),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panicked".to_string());
+            let message = super::hunt::panic_message(payload.as_ref());
             Ok(RunRecord::panicked(
                 item.scenario_index,
                 &scenario.name,

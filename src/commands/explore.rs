@@ -130,12 +130,10 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
     let ended = if out_of_time.load(Ordering::Relaxed) { " (time budget reached)" } else { "" };
     let result = match (found.first(), args.keep_going) {
         (None, _) => "no failure".to_string(),
-        (Some(f), false) => {
-            format!("first failure at seed {} ({} seeds up to it)", f.seed, thousands(f.seed - first + 1))
-        }
+        (Some(f), false) => format!("first failure at seed {} ({} up to it)", f.seed, seeds(f.seed - first + 1)),
         (Some(_), true) => format!("{} failing seeds", thousands(found.len() as u64)),
     };
-    println!("tried        {} seeds in {elapsed:.1}s ({rate:.1} seeds/s){ended}: {result}", thousands(tried));
+    println!("tried        {} in {elapsed:.1}s ({rate:.1} seeds/s){ended}: {result}", seeds(tried));
 
     for (i, f) in found.iter().enumerate() {
         println!("failure      seed {}: {}", f.seed, f.failed.describe());
@@ -151,6 +149,11 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
         info(&format!("reproducers written for the first {MAX_REPRODUCERS} failing seeds only"));
     }
     Ok(if found.is_empty() { Outcome::Ok } else { Outcome::CheckFailed })
+}
+
+/// "1 seed", "2,000 seeds".
+fn seeds(n: u64) -> String {
+    format!("{} seed{}", thousands(n), if n == 1 { "" } else { "s" })
 }
 
 fn error_is_set(error: &Mutex<Option<CliError>>) -> bool {

@@ -93,15 +93,17 @@ pub fn run_caught(scenario: &Scenario, seed: u64) -> Result<Ran, CliError> {
     match catch_unwind(AssertUnwindSafe(|| run_scenario(scenario, seed, RunOptions::default()))) {
         Ok(Ok(report)) => Ok(Ran { failed: Failed::of(&report), report: Some(report) }),
         Ok(Err(e)) => Err(CliError::input(e)),
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panicked".to_string());
-            Ok(Ran { report: None, failed: Some(Failed::panicked(message)) })
-        }
+        Err(payload) => Ok(Ran { report: None, failed: Some(Failed::panicked(panic_message(payload.as_ref()))) }),
     }
+}
+
+/// What a caught panic said.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".to_string())
 }
 
 /// Writes `doc` to `path` and runs the written file as `faultline run`

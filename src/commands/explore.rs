@@ -22,8 +22,9 @@ use crate::output::{info, thousands, wall_now};
 
 /// Seeds tried when neither `--seeds` nor `--time` bounds the search.
 pub const DEFAULT_SEEDS: u64 = 1_000;
-/// With `--keep-going`, reproducers written at most (the count of failures
-/// is always complete).
+/// Failing seeds kept (the lowest ones), listed and given a reproducer; the
+/// count of failures is always complete. Keeps `--keep-going` over millions
+/// of seeds in bounded memory.
 pub const MAX_REPRODUCERS: usize = 20;
 
 /// A failing seed and what is needed to write its reproducer.
@@ -94,7 +95,12 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
                                 failures.fetch_add(1, Ordering::Relaxed);
                                 stop_above.fetch_min(seed, Ordering::Relaxed);
                                 let fingerprint = ran.fingerprint();
-                                lock(&found).push(Found { seed, failed, fingerprint, drawn });
+                                let mut found = lock(&found);
+                                found.push(Found { seed, failed, fingerprint, drawn });
+                                if found.len() > MAX_REPRODUCERS {
+                                    found.sort_by_key(|f| f.seed);
+                                    found.truncate(MAX_REPRODUCERS);
+                                }
                             }
                             done.fetch_add(1, Ordering::Relaxed);
                         }
@@ -131,22 +137,27 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
     let result = match (found.first(), args.keep_going) {
         (None, _) => "no failure".to_string(),
         (Some(f), false) => format!("first failure at seed {} ({} up to it)", f.seed, seeds(f.seed - first + 1)),
-        (Some(_), true) => format!("{} failing seeds", thousands(found.len() as u64)),
+        (Some(_), true) => {
+            let n = failures.load(Ordering::Relaxed);
+            format!("{} failing seed{}", thousands(n), if n == 1 { "" } else { "s" })
+        }
     };
     println!("tried        {} in {elapsed:.1}s ({rate:.1} seeds/s){ended}: {result}", seeds(tried));
 
-    for (i, f) in found.iter().enumerate() {
+    for f in &found {
         println!("failure      seed {}: {}", f.seed, f.failed.describe());
         if let Some((_, mix)) = &f.drawn {
             println!("mix          {}", mix.describe());
         }
-        if i >= MAX_REPRODUCERS {
-            continue;
-        }
         reproduce(args, &base, f)?;
     }
-    if args.keep_going && found.len() > MAX_REPRODUCERS {
-        info(&format!("reproducers written for the first {MAX_REPRODUCERS} failing seeds only"));
+    let failing = failures.load(Ordering::Relaxed);
+    if args.keep_going && failing > found.len() as u64 {
+        info(&format!(
+            "the lowest {} of {} failing seeds are listed, each with a reproducer",
+            found.len(),
+            thousands(failing)
+        ));
     }
     Ok(if found.is_empty() { Outcome::Ok } else { Outcome::CheckFailed })
 }

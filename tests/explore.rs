@@ -70,7 +70,9 @@ fn the_seed_found_does_not_depend_on_the_thread_count() {
         assert_exit(&out, 1);
         field(&text(&out.stdout), "failure").split(':').next().expect("seed N").to_string()
     };
-    assert_eq!(found("1"), found("2"));
+    let one = found("1");
+    assert_eq!(one, found("2"));
+    assert_eq!(one, found("8"));
 }
 
 #[test]
@@ -120,4 +122,8 @@ fn shrinking_a_passing_seed_or_a_missing_file_is_bad_input() {
     assert_exit(&out, 2);
     let out = faultline(&["explore", KNOB, "--seeds", "9..3"]);
     assert_exit(&out, 2);
+    // A reproducer could not name a seed past i64::MAX.
+    let out = faultline(&["explore", KNOB, "--seeds", "9223372036854775808..=9223372036854775900"]);
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("largest seed"), "{}", text(&out.stderr));
 }

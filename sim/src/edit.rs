@@ -15,7 +15,7 @@ use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table, Value};
 use crate::chaos::{self, ChaosConfig, CHAOS_KINDS};
 use crate::fault::{FaultAction, NodeRef, ScheduledFault};
 use crate::rng::{stream, Probability, Stream};
-use crate::scenario::{Catalog, Scenario, ScenarioError};
+use crate::scenario::{Catalog, Scenario, ScenarioError, MAX_FAULTS};
 use crate::time::{Duration, Time};
 
 /// The network rates a swarm mix may switch off or lower.
@@ -108,12 +108,53 @@ pub fn fault_table(fault: &ScheduledFault) -> Table {
     ordered
 }
 
+/// Rewrites the inline spellings of what edits touch into their table forms,
+/// so every edit sees one shape: `faults = [{ .. }]` becomes `[[faults]]`
+/// (likewise `network.links`), and `workload = { .. }` (or `network`,
+/// `liveness`, `limits`, `chaos`) becomes a `[table]`. The scenario means
+/// exactly the same.
+fn normalize(doc: &mut DocumentMut) {
+    fn to_tables(item: &mut Item) {
+        if let Some(array) = item.as_array() {
+            let tables: Option<Vec<Table>> =
+                array.iter().map(|v| v.as_inline_table().map(|t| t.clone().into_table())).collect();
+            if let Some(tables) = tables {
+                let mut aot = ArrayOfTables::new();
+                tables.into_iter().for_each(|t| aot.push(t));
+                *item = Item::ArrayOfTables(aot);
+            }
+        }
+    }
+    for key in ["network", "workload", "liveness", "limits", "chaos"] {
+        if let Some(item) = doc.get_mut(key) {
+            if let Some(t) = item.as_inline_table() {
+                *item = Item::Table(t.clone().into_table());
+            }
+        }
+    }
+    if let Some(item) = doc.get_mut("faults") {
+        to_tables(item);
+    }
+    if let Some(item) = doc.get_mut("network").and_then(|n| n.get_mut("links")) {
+        to_tables(item);
+    }
+    // A key written as `faults = ` keeps its spacing as a header otherwise
+    // (`[[faults ]]`).
+    for key in ["network", "workload", "liveness", "limits", "chaos", "faults"] {
+        if let Some(mut k) = doc.key_mut(key) {
+            k.leaf_decor_mut().clear();
+        }
+    }
+}
+
 /// The undo key a fault table uses, if any.
 const UNDO_KEYS: [&str; 4] = ["heal_after", "restart_after", "resume_after", "reset_after"];
 
 impl ScenarioDoc {
     pub fn parse(source: &str) -> Result<ScenarioDoc, String> {
-        source.parse::<DocumentMut>().map(|doc| ScenarioDoc { doc, header: Vec::new() }).map_err(|e| e.to_string())
+        let mut doc = source.parse::<DocumentMut>().map_err(|e| e.to_string())?;
+        normalize(&mut doc);
+        Ok(ScenarioDoc { doc, header: Vec::new() })
     }
 
     pub fn from_scenario(scenario: &Scenario) -> ScenarioDoc {
@@ -143,10 +184,15 @@ impl ScenarioDoc {
         Scenario::parse(&self.text(), path, catalog)
     }
 
-    pub fn set_seed(&mut self, seed: u64) {
-        // Seeds past i64 cannot be written in TOML; those stay on the command line.
-        if let Ok(seed) = i64::try_from(seed) {
-            self.doc["seed"] = value(seed);
+    /// Sets `seed`; false for a seed past `i64::MAX`, which a scenario file
+    /// cannot hold (TOML integers are signed 64-bit).
+    pub fn set_seed(&mut self, seed: u64) -> bool {
+        match i64::try_from(seed) {
+            Ok(seed) => {
+                self.doc["seed"] = value(seed);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -156,13 +202,15 @@ impl ScenarioDoc {
     }
 
     /// Pins the outcome at the scenario's own seed (`[expect]`).
-    pub fn set_expect(&mut self, verdict: &str, failed_check: Option<&str>, fingerprint: &str) {
+    pub fn set_expect(&mut self, verdict: &str, failed_check: Option<&str>, fingerprint: Option<&str>) {
         let mut t = Table::new();
         t.insert("verdict", value(verdict));
         if let Some(check) = failed_check {
             t.insert("failed_check", value(check));
         }
-        t.insert("fingerprint", value(fingerprint));
+        if let Some(fingerprint) = fingerprint {
+            t.insert("fingerprint", value(fingerprint));
+        }
         self.doc.insert("expect", Item::Table(t));
     }
 
@@ -291,6 +339,21 @@ impl ScenarioDoc {
         self.doc[key] = value(exact_duration(d));
     }
 
+    /// Lowers an explicit `[limits] max_time` to the run's natural end
+    /// (safety phase plus liveness phase) when it is past it, as the loader
+    /// requires after the run got shorter.
+    pub fn fit_max_time(&mut self) {
+        let read = |item: Option<&Item>| item.and_then(Item::as_str).and_then(|s| Duration::parse(s).ok());
+        let Some(duration) = read(self.doc.get("duration")) else { return };
+        let liveness = read(self.doc.get("liveness").and_then(|l| l.get("duration"))).unwrap_or(Duration::ZERO);
+        let end = Duration::from_nanos(duration.as_nanos() + liveness.as_nanos());
+        if let Some(limits) = self.doc.get_mut("limits").and_then(Item::as_table_mut) {
+            if read(limits.get("max_time")).is_some_and(|max| max > end) {
+                limits.insert("max_time", value(exact_duration(end)));
+            }
+        }
+    }
+
     /// The liveness phase's length.
     pub fn set_liveness(&mut self, d: Duration) {
         if let Some(t) = self.doc.get_mut("liveness").and_then(Item::as_table_mut) {
@@ -345,7 +408,10 @@ impl ScenarioDoc {
                     }
                 }
                 groups.retain(|g| g.as_array().is_some_and(|a| !a.is_empty()));
-                drop |= groups.is_empty();
+                // Still a partition: two groups, or one plus unlisted nodes.
+                let listed: usize = groups.iter().filter_map(|g| g.as_array()).map(Array::len).sum();
+                let effective = groups.len() + usize::from(listed < nodes as usize);
+                drop |= effective < 2;
             }
             if drop {
                 self.remove_fault(i);
@@ -369,12 +435,30 @@ impl ScenarioDoc {
     /// `[[faults]]` after the scenario's own, and removes the section: the
     /// run is unchanged (the engine schedules the scenario's faults, then the
     /// drawn ones, in this same order).
-    pub fn write_out_chaos(&mut self, chaos: Option<&ChaosConfig>, nodes: u32, duration: Duration, seed: u64) {
-        let Some(chaos) = chaos else { return };
+    ///
+    /// Fails when the scenario's faults and the drawn ones together are more
+    /// than a scenario file may list ([`MAX_FAULTS`]).
+    pub fn write_out_chaos(
+        &mut self,
+        chaos: Option<&ChaosConfig>,
+        nodes: u32,
+        duration: Duration,
+        seed: u64,
+    ) -> Result<(), String> {
+        let Some(chaos) = chaos else { return Ok(()) };
         let drawn = chaos::schedule(chaos, nodes, duration, seed);
+        let total = self.fault_count() + drawn.len();
+        if total > MAX_FAULTS {
+            return Err(format!(
+                "seed {seed}'s [chaos] section draws {} faults; with the scenario's own {} that is {total}, more \
+                 than the {MAX_FAULTS} a scenario file may list, so they cannot be written out",
+                drawn.len(),
+                self.fault_count()
+            ));
+        }
         self.remove_chaos();
         if drawn.is_empty() {
-            return;
+            return Ok(());
         }
         if self.faults_mut().is_none() {
             self.doc.insert("faults", Item::ArrayOfTables(ArrayOfTables::new()));
@@ -384,6 +468,7 @@ impl ScenarioDoc {
                 faults.push(fault_table(f));
             }
         }
+        Ok(())
     }
 }
 
@@ -440,9 +525,10 @@ impl SwarmMix {
     }
 }
 
-/// Rounds a drawn rate so the reproducer reads well and parses back exactly.
+/// Rounds a drawn rate down to six decimals, so the reproducer reads well
+/// and the rate never exceeds its bound.
 fn round_rate(r: f64) -> f64 {
-    (r * 1e6).round() / 1e6
+    (r * 1e6).floor() / 1e6
 }
 
 /// Draws one seed's fault mix within what the scenario allows, and returns
@@ -456,7 +542,10 @@ fn round_rate(r: f64) -> f64 {
 /// one when it allows leader-aimed faults at all. Each kind of the
 /// scenario's own `[[faults]]` is kept or dropped as a whole. Draws come from
 /// the seed's explore stream, so a seed always draws the same mix.
-pub fn swarm(scenario: &Scenario, seed: u64) -> (ScenarioDoc, SwarmMix) {
+///
+/// Fails only when the drawn faults are too many to write out (see
+/// [`ScenarioDoc::write_out_chaos`]).
+pub fn swarm(scenario: &Scenario, seed: u64) -> Result<(ScenarioDoc, SwarmMix), String> {
     let mut rng = stream(seed, Stream::Explore);
     let mut doc = ScenarioDoc::from_scenario(scenario);
     let mut mix = SwarmMix {
@@ -518,8 +607,8 @@ pub fn swarm(scenario: &Scenario, seed: u64) -> (ScenarioDoc, SwarmMix) {
         mix.fault_duration = Some((c.fault_duration_min, c.fault_duration_max));
         c
     });
-    doc.write_out_chaos(drawn.as_ref(), scenario.nodes, scenario.duration, seed);
-    (doc, mix)
+    doc.write_out_chaos(drawn.as_ref(), scenario.nodes, scenario.duration, seed)?;
+    Ok((doc, mix))
 }
 
 #[cfg(test)]
@@ -534,6 +623,52 @@ mod tests {
         }
         assert_eq!(exact_duration(Duration::from_nanos(1_500_000)), "1500us");
         assert_eq!(exact_duration(Duration::from_nanos(3_000_000_000)), "3s");
+    }
+
+    #[test]
+    fn inline_spellings_become_tables_that_edits_reach() {
+        let mut doc = ScenarioDoc::parse(
+            "nodes = 3\nduration = \"5s\"\nfaults = [{ at = \"1s\", kind = \"crash\", node = 0 }]\n\
+             workload = { clients = 4 }\nliveness = { duration = \"2s\" }\n",
+        )
+        .unwrap();
+        assert_eq!(doc.fault_count(), 1);
+        doc.set_clients(2);
+        doc.set_liveness(Duration::from_millis(500));
+        let text = doc.text();
+        assert!(text.contains("[[faults]]") && text.contains("clients = 2") && text.contains("500ms"), "{text}");
+    }
+
+    #[test]
+    fn fewer_nodes_drop_partitions_that_no_longer_split_anything() {
+        let mut doc = ScenarioDoc::parse(
+            "nodes = 3\n[[faults]]\nat = \"1s\"\nkind = \"partition\"\ngroups = [[0, 1]]\n\
+             [[faults]]\nat = \"2s\"\nkind = \"partition\"\ngroups = [[0]]\n",
+        )
+        .unwrap();
+        doc.set_nodes(2);
+        // [[0, 1]] now lists every node: no second group, so it goes; [[0]]
+        // still leaves node 1 on the other side.
+        assert_eq!(doc.fault_count(), 1);
+        assert!(doc.text().contains("groups = [[0]]"), "{}", doc.text());
+    }
+
+    #[test]
+    fn max_time_follows_a_shorter_run() {
+        let mut doc =
+            ScenarioDoc::parse("duration = \"20s\"\n[liveness]\nduration = \"5s\"\n[limits]\nmax_time = \"25s\"\n")
+                .unwrap();
+        doc.set_duration("duration", Duration::from_millis(8_000));
+        doc.fit_max_time();
+        assert!(doc.text().contains("max_time = \"13s\""), "{}", doc.text());
+    }
+
+    #[test]
+    fn seeds_past_i64_cannot_be_written_and_rates_never_round_up() {
+        let mut doc = ScenarioDoc::parse("seed = 1\n").unwrap();
+        assert!(doc.set_seed(i64::MAX as u64));
+        assert!(!doc.set_seed(i64::MAX as u64 + 1));
+        assert!(round_rate(0.0199999999) <= 0.0199999999);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use faultline_protocols::parse_scenario;
 use faultline_sim::edit::{swarm, ScenarioDoc, SwarmMix};
 use faultline_sim::scenario::Scenario;
 
-use super::hunt::{run_caught, write_reproducer, Failed};
+use super::hunt::{check_seed, expected_fingerprint, run_caught, write_reproducer, Failed, MAX_SEED};
 use super::run::load;
 use super::{CliError, Outcome};
 use crate::cli::ExploreArgs;
@@ -31,7 +31,8 @@ pub const MAX_REPRODUCERS: usize = 20;
 struct Found {
     seed: u64,
     failed: Failed,
-    fingerprint: String,
+    /// `None` when the run panicked.
+    fingerprint: Option<String>,
     /// The seed's drawn scenario (with `--swarm`).
     drawn: Option<(ScenarioDoc, SwarmMix)>,
 }
@@ -46,7 +47,7 @@ fn scenario_for(
     if !use_swarm {
         return Ok((base.clone(), None));
     }
-    let (doc, mix) = swarm(base, seed);
+    let (doc, mix) = swarm(base, seed).map_err(|e| CliError::input(anyhow::anyhow!("{}: {e}", base.path)))?;
     let scenario = parse_scenario(&doc.text(), &base.path).map_err(|e| {
         CliError::from(anyhow::anyhow!("seed {seed}'s swarm mix does not load (a bug in faultline): {e}"))
     })?;
@@ -58,9 +59,10 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
     let threads = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize);
     let (first, last) = match (&args.seeds, args.time) {
         (Some(range), _) => (range.first, range.last),
-        (None, Some(_)) => (1, u64::MAX),
+        (None, Some(_)) => (1, MAX_SEED),
         (None, None) => (1, DEFAULT_SEEDS),
     };
+    check_seed(last)?;
     let budget = args.time.map(|t| std::time::Duration::from_nanos(t.as_nanos()));
     let started = wall_now();
 
@@ -94,7 +96,7 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
                             if let Some(failed) = ran.failed.clone() {
                                 failures.fetch_add(1, Ordering::Relaxed);
                                 stop_above.fetch_min(seed, Ordering::Relaxed);
-                                let fingerprint = ran.fingerprint();
+                                let fingerprint = expected_fingerprint(&ran);
                                 let mut found = lock(&found);
                                 found.push(Found { seed, failed, fingerprint, drawn });
                                 if found.len() > MAX_REPRODUCERS {
@@ -129,7 +131,8 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
     if !args.keep_going {
         found.truncate(1);
     }
-    let seeds_text = if last == u64::MAX { format!("from {first}") } else { format!("{first}..={last}") };
+    let seeds_text =
+        if args.seeds.is_none() && args.time.is_some() { format!("from {first}") } else { format!("{first}..={last}") };
     let mode = if args.swarm { "  swarm" } else { "" };
     println!("explore      {}  seeds {seeds_text}  {threads} thread(s){mode}", args.file.display());
     let rate = tried as f64 / elapsed.max(1e-9);
@@ -188,7 +191,8 @@ fn reproduce(args: &ExploreArgs, base: &Scenario, f: &Found) -> Result<(), CliEr
         Some((doc, _)) => doc.clone(),
         None => {
             let mut doc = ScenarioDoc::from_scenario(base);
-            doc.write_out_chaos(base.chaos.as_ref(), base.nodes, base.duration, f.seed);
+            doc.write_out_chaos(base.chaos.as_ref(), base.nodes, base.duration, f.seed)
+                .map_err(|e| CliError::input(anyhow::anyhow!("{}: {e}", base.path)))?;
             doc
         }
     };
@@ -207,21 +211,23 @@ fn reproduce(args: &ExploreArgs, base: &Scenario, f: &Found) -> Result<(), CliEr
     }
     doc.set_header(&header);
     doc.set_seed(f.seed);
-    doc.set_expect("fail", Some(&f.failed.check), &f.fingerprint);
+    doc.set_expect("fail", Some(&f.failed.check), f.fingerprint.as_deref());
     let path = reproducer_path(&args.out, &args.file, f.seed);
-    let again = write_reproducer(&doc, &path, f.seed)?;
+    let again = write_reproducer(&doc, &path)?;
+    let fingerprint = f.fingerprint.as_deref().unwrap_or("-");
     match &again.failed {
-        Some(failed) if failed.same_as(&f.failed) && again.fingerprint() == f.fingerprint => {
-            println!("reproducer   {} fails again: {}, fingerprint {}", path.display(), failed.name(), f.fingerprint)
+        Some(failed) if failed.same_as(&f.failed) && again.fingerprint() == fingerprint => {
+            println!("reproducer   {} fails again: {}, fingerprint {fingerprint}", path.display(), failed.name())
         }
         _ => {
+            let _ = std::fs::remove_file(&path);
             return Err(CliError::from(anyhow::anyhow!(
-                "the reproducer {} does not fail as seed {} did (fingerprint {} instead of {}): a bug in faultline",
+                "the reproducer {} does not fail as seed {} did (fingerprint {} instead of {fingerprint}): a bug in \
+                 faultline",
                 path.display(),
                 f.seed,
                 again.fingerprint(),
-                f.fingerprint
-            )))
+            )));
         }
     }
     println!("             run it: faultline run {}", path.display());

@@ -106,10 +106,29 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panicked".to_string())
 }
 
+/// The largest seed a scenario file can hold (TOML integers are signed).
+pub const MAX_SEED: u64 = i64::MAX as u64;
+
+/// Refuses a seed a reproducer could not name.
+pub fn check_seed(seed: u64) -> Result<(), CliError> {
+    if seed > MAX_SEED {
+        return Err(CliError::input(anyhow::anyhow!(
+            "seed {seed} is past {MAX_SEED}, the largest seed a scenario file (and so a reproducer) can hold"
+        )));
+    }
+    Ok(())
+}
+
+/// The `[expect]` fingerprint of a run: none for a run that panicked.
+pub fn expected_fingerprint(ran: &Ran) -> Option<String> {
+    ran.report.as_ref().map(RunReport::fingerprint_hex)
+}
+
 /// Writes `doc` to `path` and runs the written file as `faultline run`
-/// would, in this process: returns that run, so the caller can say whether
-/// the reproducer fails again and with which fingerprint.
-pub fn write_reproducer(doc: &ScenarioDoc, path: &Path, seed: u64) -> Result<Ran, CliError> {
+/// would — at the seed the file names — in this process: returns that run,
+/// so the caller can say whether the reproducer fails again and with which
+/// fingerprint.
+pub fn write_reproducer(doc: &ScenarioDoc, path: &Path) -> Result<Ran, CliError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))
@@ -120,5 +139,5 @@ pub fn write_reproducer(doc: &ScenarioDoc, path: &Path, seed: u64) -> Result<Ran
         .with_context(|| format!("cannot write {}", path.display()))?;
     let scenario = parse_scenario(&text, &path.display().to_string())
         .map_err(|e| CliError::from(anyhow::anyhow!("the written reproducer does not load (a bug): {e}")))?;
-    run_caught(&scenario, seed)
+    run_caught(&scenario, scenario.seed)
 }

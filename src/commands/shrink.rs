@@ -12,7 +12,7 @@ use faultline_sim::edit::{ScenarioDoc, NETWORK_RATES};
 use faultline_sim::scenario::Scenario;
 use faultline_sim::{Duration, Time};
 
-use super::hunt::{run_caught, write_reproducer, Failed, Ran};
+use super::hunt::{check_seed, expected_fingerprint, run_caught, write_reproducer, Failed, Ran};
 use super::run::load;
 use super::{CliError, Outcome};
 use crate::cli::ShrinkArgs;
@@ -74,7 +74,11 @@ impl Shrinker {
         }
         let mut doc = self.current.doc.clone();
         edit(&mut doc);
-        let Ok(scenario) = parse_scenario(&doc.text(), &self.path_label) else {
+        let text = doc.text();
+        if text == self.current.doc.text() {
+            return Ok(false); // an edit that changes nothing is no step
+        }
+        let Ok(scenario) = parse_scenario(&text, &self.path_label) else {
             return Ok(false); // an edit the loader rejects is simply not a candidate
         };
         self.runs += 1;
@@ -179,8 +183,8 @@ impl Shrinker {
                 changed = true;
                 continue;
             }
-            let half = (rate / 2.0 * 1e6).round() / 1e6;
-            if half > 0.0 {
+            let half = (rate / 2.0 * 1e6).floor() / 1e6;
+            if half > 0.0 && half < rate {
                 changed |= self.attempt(format!("{key} {rate} -> {half}"), |d| d.set_network_rate(key, half))?;
             }
         }
@@ -261,14 +265,19 @@ impl Shrinker {
         if half < MIN_DURATION || self.target.check == "liveness" {
             return Ok(false);
         }
-        self.attempt(format!("liveness phase {liveness} -> {half}"), |d| d.set_liveness(half))
+        self.attempt(format!("liveness phase {liveness} -> {half}"), |d| {
+            d.set_liveness(half);
+            d.fit_max_time();
+        })
     }
 }
 
-/// A new safety-phase length; faults that would start after it go.
+/// A new safety-phase length; faults that would start after it go, and an
+/// explicit `max_time` shrinks with the run.
 fn set_duration(doc: &mut ScenarioDoc, d: Duration) {
     doc.set_duration("duration", d);
     doc.drop_faults_from(d);
+    doc.fit_max_time();
 }
 
 fn first_line(text: &str) -> &str {
@@ -283,6 +292,7 @@ fn default_out(file: &Path) -> PathBuf {
 pub fn shrink(args: &ShrinkArgs) -> Result<Outcome, CliError> {
     let base = load(&args.file)?;
     let seed = args.seed.unwrap_or(base.seed);
+    check_seed(seed)?;
     let ran = run_caught(&base, seed)?;
     let Some(target) = ran.failed.clone() else {
         return Err(CliError::input(anyhow::anyhow!(
@@ -291,8 +301,8 @@ pub fn shrink(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         )));
     };
     println!("shrink       {} --seed {seed}: fails {}", args.file.display(), target.describe());
+    let original_fingerprint = ran.fingerprint();
     let before = Current { doc: ScenarioDoc::from_scenario(&base), scenario: base.clone(), ran };
-    let size_before = before.size();
 
     // Chaos drawn into explicit faults first: the same run, and faults that
     // can be removed one by one.
@@ -301,15 +311,24 @@ pub fn shrink(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         Shrinker { seed, target, path_label, runs: 1, max_runs: args.max_runs, steps: 0, current: before };
     if base.chaos.is_some() {
         let mut doc = ScenarioDoc::from_scenario(&base);
-        doc.write_out_chaos(base.chaos.as_ref(), base.nodes, base.duration, seed);
+        doc.write_out_chaos(base.chaos.as_ref(), base.nodes, base.duration, seed)
+            .map_err(|e| CliError::input(anyhow::anyhow!("{}: {e}", base.path)))?;
         let scenario = parse_scenario(&doc.text(), &shrinker.path_label).map_err(|e| {
             CliError::from(anyhow::anyhow!("the chaos faults written out do not load (a bug in faultline): {e}"))
         })?;
         let ran = run_caught(&scenario, seed)?;
         shrinker.runs += 1;
-        println!("             [chaos] written out as {} explicit faults", doc.fault_count());
+        if ran.fingerprint() != original_fingerprint {
+            return Err(CliError::from(anyhow::anyhow!(
+                "the chaos faults written out replay a different run (fingerprint {} instead of \
+                 {original_fingerprint}): a bug in faultline",
+                ran.fingerprint()
+            )));
+        }
+        println!("             [chaos] written out as {} explicit faults (the same run)", doc.fault_count());
         shrinker.current = Current { doc, scenario, ran };
     }
+    let size_before = shrinker.current.size();
     while shrinker.budget_left() && shrinker.pass()? {}
     let ended = if shrinker.budget_left() {
         "no single edit keeps it failing".to_string()
@@ -339,9 +358,9 @@ pub fn shrink(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         format!("{} shrinking steps kept; the run: {}", shrinker.steps, first_line(&failed.describe())),
     ]);
     doc.set_seed(seed);
-    doc.set_expect("fail", Some(&failed.check), &fingerprint);
+    doc.set_expect("fail", Some(&failed.check), expected_fingerprint(&shrinker.current.ran).as_deref());
     let out = args.out.clone().unwrap_or_else(|| default_out(&args.file));
-    let again = write_reproducer(&doc, &out, seed)?;
+    let again = write_reproducer(&doc, &out)?;
     let same = again.failed.as_ref().is_some_and(|f| f.same_as(&failed)) && again.fingerprint() == fingerprint;
     if !same {
         return Err(CliError::from(anyhow::anyhow!(

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use faultline_protocols::{load_scenario, run_scenario, RunOptions};
-use faultline_sim::Verdict;
 
 #[test]
 fn regressions_replay_exactly() {
@@ -22,13 +21,7 @@ fn regressions_replay_exactly() {
         let scenario = load_scenario(file).unwrap_or_else(|e| panic!("{e}"));
         let expect = scenario.expect.clone().unwrap_or_else(|| panic!("{}: no [expect] table", file.display()));
         let report = run_scenario(&scenario, scenario.seed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-        let verdict = if report.failure().is_some() {
-            "fail"
-        } else if report.checks.iter().any(|c| c.verdict == Verdict::Unknown) {
-            "unknown"
-        } else {
-            "pass"
-        };
+        let verdict = report.verdict().as_str().to_ascii_lowercase();
         let failed = report.failure().map(|c| c.name.clone());
         let fingerprint = report.fingerprint_hex();
         let mut wrong = Vec::new();

@@ -26,12 +26,10 @@ impl RunVerdict {
     /// Fail if any check failed, else unknown if any check could not decide,
     /// else pass.
     pub fn of(report: &RunReport) -> RunVerdict {
-        if report.checks.iter().any(|c| c.verdict == Verdict::Fail) {
-            RunVerdict::Fail
-        } else if report.checks.iter().any(|c| c.verdict == Verdict::Unknown) {
-            RunVerdict::Unknown
-        } else {
-            RunVerdict::Pass
+        match report.verdict() {
+            Verdict::Fail => RunVerdict::Fail,
+            Verdict::Unknown => RunVerdict::Unknown,
+            Verdict::Pass => RunVerdict::Pass,
         }
     }
 

@@ -145,6 +145,18 @@ impl RunReport {
         }
     }
 
+    /// The run's verdict over all its checks: fail if any check failed,
+    /// else unknown if any could not decide, else pass.
+    pub fn verdict(&self) -> Verdict {
+        if self.failure().is_some() {
+            Verdict::Fail
+        } else if self.checks.iter().any(|c| c.verdict == Verdict::Unknown) {
+            Verdict::Unknown
+        } else {
+            Verdict::Pass
+        }
+    }
+
     /// The first failed check, if any.
     pub fn failure(&self) -> Option<&CheckResult> {
         self.checks.iter().find(|c| c.verdict == Verdict::Fail)

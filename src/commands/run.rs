@@ -279,13 +279,7 @@ fn print_summary(scenario: &Scenario, r: &RunReport, timing: &Timing, determinis
     }
     println!("fingerprint  {}", r.fingerprint_hex());
     if let Some(expect) = &scenario.expect {
-        let verdict = if r.failure().is_some() {
-            "fail"
-        } else if r.checks.iter().any(|c| c.verdict == Verdict::Unknown) {
-            "unknown"
-        } else {
-            "pass"
-        };
+        let verdict = faultline_reports::RunVerdict::of(r).as_str();
         let mut misses = Vec::new();
         if verdict != expect.verdict {
             misses.push(format!("verdict {verdict}, expected {}", expect.verdict));

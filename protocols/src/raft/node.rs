@@ -383,14 +383,18 @@ impl RaftNode {
         }
     }
 
+    /// The current round, recorded as the latest one sent to `peer`; `None`
+    /// when not leading.
+    fn round_for(&mut self, peer: u32) -> Option<u64> {
+        let lead = self.lead.as_mut()?;
+        lead.sent_round[peer as usize] = lead.round;
+        Some(lead.round)
+    }
+
     fn send_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>, peer: u32) {
         let term = self.term(ctx);
-        let Some(lead) = self.lead.as_ref() else { return };
-        let prev_index = lead.match_index[peer as usize];
-        let round = lead.round;
-        if let Some(lead) = self.lead.as_mut() {
-            lead.sent_round[peer as usize] = round;
-        }
+        let Some(round) = self.round_for(peer) else { return };
+        let Some(prev_index) = self.lead.as_ref().map(|l| l.match_index[peer as usize]) else { return };
         match ctx.durable().log.term_at(prev_index) {
             Some(prev_term) => {
                 let msg = RaftMsg::Append {
@@ -411,12 +415,8 @@ impl RaftNode {
     /// when they are compacted away).
     fn send_append(&mut self, ctx: &mut Ctx<'_, Self>, peer: u32) {
         let term = self.term(ctx);
-        let Some(lead) = self.lead.as_ref() else { return };
-        let next = lead.next_index[peer as usize];
-        let round = lead.round;
-        if let Some(lead) = self.lead.as_mut() {
-            lead.sent_round[peer as usize] = round;
-        }
+        let Some(round) = self.round_for(peer) else { return };
+        let Some(next) = self.lead.as_ref().map(|l| l.next_index[peer as usize]) else { return };
         let log = &ctx.durable().log;
         let msg = if next <= log.base_index() {
             match log.snapshot() {

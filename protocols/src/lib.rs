@@ -3,14 +3,16 @@
 //! `protocol = "..."` to the code that runs it.
 
 pub mod check;
+pub mod client;
 pub mod echo;
+pub mod harness;
 pub mod idle;
 pub mod kv;
 pub mod pingpong;
 pub mod raft;
 pub mod registry;
 
+pub use harness::{Protocol, ProtocolInfo};
 pub use registry::{
-    find, load_scenario, parse_scenario, run_scenario, validate_scenario, ProtocolEntry, Registry, RunOptions,
-    PROTOCOLS,
+    load_scenario, parse_scenario, run_scenario, Loaded, ProtocolEntry, Registry, RunOptions, PROTOCOLS,
 };

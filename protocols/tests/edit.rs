@@ -1,20 +1,20 @@
-//! Scenario rewriting for the bug-hunting commands: a `[chaos]` section
+//! Loaded rewriting for the bug-hunting commands: a `[chaos]` section
 //! written out as explicit faults replays the very same run, and swarm mixes
 //! stay within the scenario's bounds while switching each kind fully off for
 //! some seeds.
 
 use std::path::{Path, PathBuf};
 
+use faultline_protocols::Loaded;
 use faultline_protocols::{load_scenario, parse_scenario, run_scenario, RunOptions};
 use faultline_sim::edit::{swarm, ScenarioDoc};
-use faultline_sim::scenario::Scenario;
 
-fn scenario(relative: &str) -> Scenario {
+fn scenario(relative: &str) -> Loaded {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);
     load_scenario(Path::new(&path)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn fingerprint(s: &Scenario, seed: u64) -> u64 {
+fn fingerprint(s: &Loaded, seed: u64) -> u64 {
     run_scenario(s, seed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}")).fingerprint
 }
 

@@ -6,8 +6,9 @@
 //!   when the network dropped it as it was sent (loss, a cut link), a full
 //!   arrow when it died on arrival (a cut, a crashed receiver, a broken
 //!   session). A duplicate's second delivery is a dotted arrow.
-//! - A lifeline is coloured by the process's role (thin grey follower, orange
-//!   candidate, thick green leader) and dashed while the process is crashed;
+//! - A lifeline is coloured by the process's role, as the protocol declares
+//!   it (for Raft: thin grey follower, orange candidate, thick green leader),
+//!   and dashed while the process is crashed;
 //!   role changes are dots with the new role written beside them.
 //! - Partitions shade the whole width for as long as they last, crashes and
 //!   pauses shade the crashed or paused process's column.
@@ -21,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use faultline_sim::fault::windows;
-use faultline_sim::{AppliedFault, Time};
+use faultline_sim::{AppliedFault, RoleSpec, Time};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
@@ -71,14 +72,15 @@ const MESSAGE_COLOURS: [RGBColor; 8] = [
     RGBColor(255, 127, 14),
 ];
 
-/// A role's colour and lifeline width.
-fn role_style(role: &str) -> (RGBColor, u32) {
-    match role {
-        "leader" => (RGBColor(44, 160, 44), 5),
-        "candidate" => (RGBColor(255, 127, 14), 3),
-        "pre_candidate" => (RGBColor(230, 180, 0), 3),
-        "follower" | "" => (GREY, 2),
-        _ => (RGBColor(148, 103, 189), 3),
+/// A role's colour and lifeline width, as the protocol declares them; no
+/// role is thin grey, a role the protocol did not declare is purple.
+fn role_style(roles: &[RoleSpec], role: &str) -> (RGBColor, u32) {
+    if role.is_empty() {
+        return (GREY, 2);
+    }
+    match roles.iter().find(|r| r.name == role) {
+        Some(r) => (RGBColor(r.colour[0], r.colour[1], r.colour[2]), r.width),
+        None => (RGBColor(148, 103, 189), 3),
     }
 }
 
@@ -105,6 +107,8 @@ pub struct DiagramSpec<'a> {
     pub faults: &'a [AppliedFault],
     /// When the run ended (faults still in force run to it).
     pub run_end: Time,
+    /// The roles the protocol declares, with their colours.
+    pub roles: &'a [RoleSpec],
 }
 
 /// How a window was cut to [`MAX_DIAGRAM_MESSAGES`] / [`MAX_DIAGRAM_MARKS`].
@@ -187,6 +191,7 @@ pub struct Diagram {
     rows: BTreeMap<u64, i32>,
     bottom: i32,
     message_types: Vec<String>,
+    roles: Vec<RoleSpec>,
 }
 
 fn lane_x(lane: usize) -> i32 {
@@ -429,6 +434,7 @@ impl Diagram {
             rows,
             bottom,
             message_types,
+            roles: spec.roles.to_vec(),
         };
         (diagram, truncation)
     }
@@ -631,7 +637,7 @@ impl Figure for Diagram {
             root.draw(&Rectangle::new([(x - 34, 66), (x + 34, 94)], GREY.stroke_width(1)))?;
             root.draw(&Text::new(name.clone(), (x, 80), text(16).pos(Pos::new(HPos::Center, VPos::Center))))?;
             let start_role = &self.roles_at_start[lane];
-            let (role_colour, _) = role_style(start_role);
+            let (role_colour, _) = role_style(&self.roles, start_role);
             if !start_role.is_empty() {
                 let style = text(12).color(&role_colour).pos(Pos::new(HPos::Center, VPos::Top));
                 root.draw(&Text::new(start_role.clone(), (x, 97), style))?;
@@ -639,7 +645,7 @@ impl Figure for Diagram {
             let segments = self.role_segments(lane);
             for (i, (y0, role)) in segments.iter().enumerate() {
                 let y1 = segments.get(i + 1).map_or(last + 14, |s| s.0);
-                let (colour, stroke) = role_style(role);
+                let (colour, stroke) = role_style(&self.roles, role);
                 // A crashed stretch is drawn dashed instead.
                 let mut cuts: Vec<(i32, i32)> = crashed
                     .iter()
@@ -744,7 +750,7 @@ impl Figure for Diagram {
             let (x, y) = (lane_x(m.lane), self.y(m.t));
             match &m.kind {
                 MarkKind::Role(role) => {
-                    let (colour, _) = role_style(role);
+                    let (colour, _) = role_style(&self.roles, role);
                     root.draw(&Circle::new((x, y), 7, colour.filled()))?;
                     root.draw(&Circle::new((x, y), 7, WHITE.stroke_width(2)))?;
                     let label = if role.is_empty() { "no role".to_string() } else { format!("becomes {role}") };
@@ -827,8 +833,8 @@ impl Diagram {
         let mut x = 24;
         root.draw(&Text::new("lifelines:", (x, y), left(text(13))))?;
         x += 72;
-        for role in ["follower", "candidate", "leader"] {
-            let (c, stroke) = role_style(role);
+        for role in self.roles.iter().map(|r| r.name) {
+            let (c, stroke) = role_style(&self.roles, role);
             root.draw(&PathElement::new(vec![(x, y), (x + 26, y)], c.stroke_width(stroke)))?;
             root.draw(&Text::new(role, (x + 32, y), left(text(13))))?;
             x += 40 + root.estimate_text_size(role, &style)?.0 as i32 + 12;
@@ -869,6 +875,7 @@ mod tests {
             collected,
             faults: &[],
             run_end: Time::from_nanos(1_000_000_000),
+            roles: &[RoleSpec { name: "leader", colour: [44, 160, 44], width: 5, primary: true }],
         }
     }
 

@@ -18,10 +18,6 @@ use crate::manifest::Manifest;
 use crate::record::{RunRecord, Tally};
 use crate::runlog::read_journal;
 
-/// The checks whose failure is a consistency violation (as opposed to, say,
-/// liveness): README, "Metrics".
-pub const VIOLATION_CHECKS: [&str; 2] = ["linearizability", "invariants"];
-
 /// Counters a batch of partitioned runs records (protocols/src/check/cap.rs).
 pub mod cap_counters {
     pub const MINORITY_OPS: &str = "minority_ops";
@@ -221,9 +217,9 @@ impl ScenarioRuns {
         self.records.iter().filter_map(move |r| Some((*r.counters.get(num)?, *r.counters.get(den)?)))
     }
 
-    /// Seeds whose failure was a consistency violation.
+    /// Seeds where a safety or consistency check failed.
     pub fn violating_seeds(&self) -> usize {
-        self.records.iter().filter(|r| r.failed_check.as_deref().is_some_and(|c| VIOLATION_CHECKS.contains(&c))).count()
+        self.records.iter().filter(|r| r.violation).count()
     }
 
     /// The CAP figures, for a scenario whose runs recorded partition

@@ -74,6 +74,10 @@ pub struct RunRecord {
     /// What that check said (or the panic message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_detail: Option<String>,
+    /// Some check the protocol declares as a safety or consistency check
+    /// failed: the system gave a wrong answer, not just a slow one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub violation: bool,
     pub end: String,
     pub events: u64,
     pub virtual_time_ns: u64,
@@ -128,6 +132,10 @@ impl RunRecord {
             verdict: RunVerdict::of(report),
             failed_check: failure.map(|c| c.name.clone()),
             failure_detail: failure.map(|c| c.detail.clone()),
+            violation: report
+                .checks
+                .iter()
+                .any(|c| c.verdict == Verdict::Fail && c.class.is_some_and(|class| class.is_violation())),
             end: serde_json::to_value(&report.end)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -175,6 +183,7 @@ impl RunRecord {
             verdict: RunVerdict::Fail,
             failed_check: Some(PANIC.to_string()),
             failure_detail: Some(message.to_string()),
+            violation: false,
             end: PANIC.to_string(),
             events: 0,
             virtual_time_ns: 0,

@@ -31,8 +31,9 @@ pub const REPORT_DIR: &str = "report";
 pub const INDEX_FILE: &str = "index.html";
 pub const SUMMARY_FILE: &str = "summary.md";
 
-/// The metrics compared across scenarios when none is asked for.
-pub const DEFAULT_METRICS: [&str; 3] = ["leaderless_ms", "elections", "client_ok"];
+/// The metrics each protocol declares worth comparing (the protocol
+/// registry answers it), for reports where the user named none.
+pub type DeclaredMetrics<'a> = &'a dyn Fn(&str) -> Vec<String>;
 
 /// One plot of the report, drawn.
 pub struct PlotFile {
@@ -66,11 +67,11 @@ fn draw(stem: String, title: String, caption: String, figure: &impl Figure) -> R
 }
 
 /// Reads the batch in `dir` and writes its report into `dir/report/`;
-/// `metrics` are the counters to compare across scenarios (default:
-/// [`DEFAULT_METRICS`]).
-pub fn write_report(dir: &Path, metrics: &[String]) -> Result<Written, ReportError> {
+/// `metrics` are the counters to compare across scenarios (default: what
+/// the batch's protocols declare, in scenario order).
+pub fn write_report(dir: &Path, metrics: &[String], declared: DeclaredMetrics<'_>) -> Result<Written, ReportError> {
     let batch = figures::load(dir)?;
-    let sections = sections(&batch, metrics)?;
+    let sections = sections(&batch, metrics, declared)?;
     let out = dir.join(REPORT_DIR);
     create_dir(&out)?;
     for plot in sections.iter().flat_map(|s| &s.plots) {
@@ -83,7 +84,7 @@ pub fn write_report(dir: &Path, metrics: &[String]) -> Result<Written, ReportErr
     Ok(Written { dir: out, index })
 }
 
-fn sections(batch: &Batch, metrics: &[String]) -> Result<Vec<Section>, ReportError> {
+fn sections(batch: &Batch, metrics: &[String], declared: DeclaredMetrics<'_>) -> Result<Vec<Section>, ReportError> {
     let mut sections = Vec::new();
 
     let curves: Vec<Curve> = batch
@@ -157,9 +158,9 @@ fn sections(batch: &Batch, metrics: &[String]) -> Result<Vec<Section>, ReportErr
             "cap".to_string(),
             "Availability under partition vs consistency".to_string(),
             "For every scenario with partitions: x is the share of operations invoked during a partition that \
-             succeeded, for clients homed on the minority side (circle) and on the majority side (square), pooled \
+             succeeded before it healed, for clients homed on the minority side (circle) and on the majority side (square), pooled \
              over seeds, with bars from the 10th to the 90th percentile of the seeds. Left, y is the share of seeds \
-             that failed the linearizability or invariants check; right, the share of reads that were stale. \
+             that failed a safety or consistency check; right, the share of reads that were stale. \
              A CP system sits at the bottom with its circle on the left; an AP one further right and higher."
                 .to_string(),
             &CapChart { entries },
@@ -168,8 +169,11 @@ fn sections(batch: &Batch, metrics: &[String]) -> Result<Vec<Section>, ReportErr
     sections.push(cap);
 
     let mut chosen: Vec<String> = Vec::new();
-    let asked: Vec<String> =
-        if metrics.is_empty() { DEFAULT_METRICS.iter().map(|m| m.to_string()).collect() } else { metrics.to_vec() };
+    let asked: Vec<String> = if metrics.is_empty() {
+        batch.scenarios.iter().flat_map(|s| declared(&s.protocol)).collect()
+    } else {
+        metrics.to_vec()
+    };
     for m in asked {
         if !chosen.contains(&m) {
             chosen.push(m);

@@ -24,10 +24,10 @@ pub const HEADERS: [&str; 14] = [
 
 /// What the columns mean, under the table.
 pub const LEGEND: &str = "Latency: client operations of every seed merged. ok ops: successful client operations \
-    of all that ended. Availability: operations invoked while a partition was in force that succeeded, by the side \
-    of the client's home node (pooled over seeds; – when no partition happened). Stale reads: reads that returned \
-    a value older than the latest completed write, of all reads. Violations: seeds that failed the \
-    linearizability or invariants check.";
+    of all that ended. Availability: operations invoked while a partition was in force that succeeded before that \
+    partition healed, by the side of the client's home node (pooled over seeds; – when no partition happened). \
+    Stale reads: reads that returned a value older than the latest completed write, of all reads. Violations: \
+    seeds that failed a check the protocol declares as a safety or consistency check.";
 
 fn percent(s: Option<Spread>) -> String {
     s.map_or_else(|| "–".to_string(), |s| format!("{:.1}%", s.pooled * 100.0))

@@ -29,8 +29,10 @@ pub struct ChaosConfig {
     pub fault_duration_min: Duration,
     pub fault_duration_max: Duration,
     /// Share of node faults aimed at the current leader rather than a random
-    /// node (needs a protocol with a "leader" role).
+    /// node (needs a protocol that declares a primary role).
     pub leader_bias: Probability,
+    /// The role those faults aim at: the protocol's primary role.
+    pub leader_role: String,
 }
 
 /// Draws the fault schedule of one seed; every fault is undone before `end`.
@@ -50,7 +52,11 @@ pub fn schedule(config: &ChaosConfig, nodes: u32, end: Duration, seed: u64) -> V
         )
         .min(end.since(at));
         let kind = config.kinds[rng.gen_range(0..config.kinds.len())].as_str();
-        let target = if config.leader_bias.sample(&mut rng) { NodeRef::Role("leader".into()) } else { NodeRef::Random };
+        let target = if config.leader_bias.sample(&mut rng) {
+            NodeRef::Role(config.leader_role.clone())
+        } else {
+            NodeRef::Random
+        };
         let mut order: Vec<u32> = (0..nodes).collect();
         order.shuffle(&mut rng);
         let action = match kind {

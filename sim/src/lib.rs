@@ -22,7 +22,7 @@ pub use fault::{AppliedFault, FaultAction, FaultWindow, NodeRef, ScheduledFault}
 pub use metrics::Metrics;
 pub use net::{LinkConfig, LinkKind};
 pub use process::{Addr, ClientId, Ctx, Message, NodeId, Process, Role, TimerId};
-pub use report::{CheckResult, RunReport, Timeline, Verdict};
+pub use report::{CheckClass, CheckResult, RoleSpec, RunReport, Timeline, Verdict};
 pub use rng::{Latency, Probability, SimRng};
 pub use time::{Duration, Time};
 pub use world::{EndReason, Limits, Monitor, NetStats, RunOutcome, Violation, World, WorldConfig};

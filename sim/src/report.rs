@@ -27,9 +27,60 @@ impl Verdict {
     }
 }
 
+/// What a check protects, as the protocol declares it. Reports count the
+/// failures of safety and consistency checks as violations (the CAP chart's
+/// consistency axis); a liveness failure is a stall, not a wrong answer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckClass {
+    /// An invariant of the protocol's state (two leaders in one term).
+    Safety,
+    /// The clients' history against a model (linearizability).
+    Consistency,
+    /// Progress: something good eventually happens.
+    Liveness,
+}
+
+impl CheckClass {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CheckClass::Safety => "safety",
+            CheckClass::Consistency => "consistency",
+            CheckClass::Liveness => "liveness",
+        }
+    }
+    /// Whether a failure of this class means the system gave a wrong answer.
+    pub fn is_violation(&self) -> bool {
+        matches!(self, CheckClass::Safety | CheckClass::Consistency)
+    }
+}
+
+/// A role a protocol's nodes report, and how diagrams draw it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RoleSpec {
+    pub name: &'static str,
+    /// Lifeline colour (RGB).
+    pub colour: [u8; 3],
+    /// Lifeline width in pixels: the roles that matter most stand out.
+    pub width: u32,
+    /// The role `[chaos] leader_bias` aims at (a leader, a primary).
+    pub primary: bool,
+}
+
+impl RoleSpec {
+    /// A role drawn as an ordinary member (thin grey).
+    pub const fn plain(name: &'static str) -> RoleSpec {
+        RoleSpec { name, colour: [150, 150, 150], width: 2, primary: false }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckResult {
     pub name: String,
+    /// What the check protects; set by the harness from the protocol's
+    /// declaration (`None` only for a check no protocol declared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<CheckClass>,
     pub verdict: Verdict,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,14 +89,21 @@ pub struct CheckResult {
 
 impl CheckResult {
     pub fn pass(name: &str, detail: impl Into<String>) -> CheckResult {
-        CheckResult { name: name.into(), verdict: Verdict::Pass, detail: detail.into(), violation: None }
+        CheckResult { name: name.into(), class: None, verdict: Verdict::Pass, detail: detail.into(), violation: None }
     }
     pub fn unknown(name: &str, detail: impl Into<String>) -> CheckResult {
-        CheckResult { name: name.into(), verdict: Verdict::Unknown, detail: detail.into(), violation: None }
+        CheckResult {
+            name: name.into(),
+            class: None,
+            verdict: Verdict::Unknown,
+            detail: detail.into(),
+            violation: None,
+        }
     }
     pub fn fail(name: &str, violation: Violation) -> CheckResult {
         CheckResult {
             name: name.into(),
+            class: None,
             verdict: Verdict::Fail,
             detail: violation.message.clone(),
             violation: Some(violation),

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use toml::Spanned;
+pub use toml::Spanned;
 
 use crate::chaos::{ChaosConfig, CHAOS_KINDS};
 use crate::fault::{FaultAction, NodeRef, ScheduledFault};
@@ -24,8 +24,9 @@ use crate::rng::{Latency, Probability};
 use crate::time::{Duration, Time};
 use crate::world::{Limits, WorldConfig};
 
-/// The most nodes a scenario may have.
-pub const MAX_NODES: u32 = 1_000;
+/// The most nodes a scenario may have, whatever the protocol (each protocol
+/// declares its own, lower, limit through [`Catalog::max_nodes`]).
+pub const MAX_NODES: u32 = 1_000_000;
 /// The most clients a scenario may have.
 pub const MAX_CLIENTS: u32 = 10_000;
 /// The most faults a scenario may list.
@@ -67,39 +68,27 @@ pub trait Catalog {
     fn default_link_kind(&self, _protocol: &str) -> LinkKind {
         LinkKind::Datagram
     }
+    /// The most nodes the protocol supports.
+    fn max_nodes(&self, _protocol: &str) -> u32 {
+        MAX_NODES
+    }
+    /// The role `[chaos] leader_bias` aims at, if the protocol has one.
+    fn primary_role(&self, _protocol: &str) -> Option<&'static str> {
+        None
+    }
 }
 
-/// The client workload.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Workload {
-    pub clients: u32,
+/// The simulated clients: how many, where each stands, and how many
+/// operations each may issue. What the clients *do* — the rest of the
+/// `[workload]` table — is the protocol's business ([`Scenario::section`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Clients {
+    /// `[workload] clients`; 0 without a `[workload]`.
+    pub count: u32,
     /// Home node of each client: its side of any partition.
     pub homes: Vec<u32>,
-    pub mode: LoadMode,
-    pub read_ratio: Probability,
-    pub cas_ratio: Probability,
-    pub keys: u32,
-    pub key_distribution: KeyDistribution,
-    pub timeout: Duration,
-    pub retries: u32,
     /// Operations each client issues at most (`None`: until the run ends).
     pub max_ops_per_client: Option<u64>,
-}
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoadMode {
-    /// Each client keeps `concurrency` operations outstanding.
-    Closed { concurrency: u32 },
-    /// Each client starts operations at `rate_per_sec` (Poisson arrivals).
-    Open { rate_per_sec: f64 },
-}
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyDistribution {
-    Uniform,
-    Zipf { exponent: f64 },
 }
 
 /// The outcome a regression scenario pins: its verdict at its own seed, the
@@ -150,7 +139,7 @@ pub struct Scenario {
     pub chaos: Option<ChaosConfig>,
     /// What a run at `seed` must produce (regression scenarios).
     pub expect: Option<Expect>,
-    pub workload: Option<Workload>,
+    pub clients: Clients,
     pub limits: Limits,
     pub checks: Checks,
 }
@@ -159,7 +148,7 @@ pub struct Scenario {
 
 /// A number written as an integer or a float.
 #[derive(Copy, Clone, Debug)]
-struct Number(f64);
+pub struct Number(pub f64);
 
 impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Number, D::Error> {
@@ -235,7 +224,8 @@ struct RawScenario {
     #[serde(default)]
     faults: Vec<RawFault>,
     #[serde(default)]
-    workload: Option<RawWorkload>,
+    #[allow(dead_code)] // the clients part is read by `clients`, the rest by the protocol
+    workload: Option<toml::Table>,
     #[serde(default)]
     chaos: Option<RawChaos>,
     #[serde(default)]
@@ -307,20 +297,12 @@ struct RawFault {
     reset_after: Option<Spanned<Duration>>,
 }
 
+/// The engine's part of `[workload]`; the protocol reads (and checks the
+/// keys of) the whole table.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWorkload {
+struct RawClients {
     clients: Spanned<i64>,
     homes: Option<Spanned<Vec<Spanned<i64>>>>,
-    concurrency: Option<Spanned<i64>>,
-    rate: Option<Spanned<Number>>,
-    read_ratio: Option<Spanned<Number>>,
-    cas_ratio: Option<Spanned<Number>>,
-    keys: Option<Spanned<i64>>,
-    key_distribution: Option<Spanned<String>>,
-    zipf_exponent: Option<Spanned<Number>>,
-    timeout: Option<Spanned<Duration>>,
-    retries: Option<Spanned<i64>>,
     max_ops_per_client: Option<Spanned<i64>>,
 }
 
@@ -356,10 +338,36 @@ struct RawLimits {
     max_time: Option<Spanned<Duration>>,
 }
 
-/// Only the `[params]` table, for protocols to deserialize with spans.
-#[derive(Deserialize)]
-struct ParamsOnly<P> {
-    params: Option<P>,
+/// Deserializes one top-level table of a document, skipping the rest, so a
+/// protocol reads its own table with the same spans as the loader.
+struct Section<T> {
+    name: &'static str,
+    _table: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Section<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a TOML document")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.name {
+                found = Some(map.next_value::<T>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn section<T: DeserializeOwned>(loc: &Locator, name: &'static str) -> Result<Option<T>, ScenarioError> {
+    use serde::Deserializer as _;
+    toml::Deserializer::new(loc.source)
+        .deserialize_map(Section { name, _table: std::marker::PhantomData })
+        .map_err(|e| loc.toml_error(&e))
 }
 
 // --------------------------------------------------------------- locating
@@ -487,14 +495,16 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
-fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+/// " (did you mean `x`?)" when `word` looks like a typo of a candidate.
+pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
     match suggest(word, candidates.iter().copied()) {
         Some(s) => format!(" (did you mean `{s}`?)"),
         None => String::new(),
     }
 }
 
-fn one_of(candidates: &[&str]) -> String {
+/// "`a`, `b`, `c`": the valid choices, for messages.
+pub fn one_of(candidates: &[&str]) -> String {
     candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
 }
 
@@ -880,103 +890,29 @@ fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> 
     Ok(ScheduledFault { at: Time::ZERO + at, action, undo_after })
 }
 
-fn workload(loc: &Locator, w: &RawWorkload, nodes: u32) -> Result<Workload, ScenarioError> {
-    let clients = int_in(loc, &w.clients, "clients", 0, i64::from(MAX_CLIENTS))? as u32;
+fn clients(loc: &Locator, w: &RawClients, nodes: u32) -> Result<Clients, ScenarioError> {
+    let count = int_in(loc, &w.clients, "clients", 0, i64::from(MAX_CLIENTS))? as u32;
     let homes = match &w.homes {
         Some(list) => {
             let listed = list.get_ref().len();
-            if listed != clients as usize {
+            if listed != count as usize {
                 return Err(loc.at(
                     list.span(),
                     format!(
-                        "`homes` lists {listed} node(s) but there are {clients} clients; give one home node per client"
+                        "`homes` lists {listed} node(s) but there are {count} clients; give one home node per client"
                     ),
                 ));
             }
             list.get_ref().iter().map(|h| node_id(loc, h, nodes)).collect::<Result<_, _>>()?
         }
-        None => (0..clients).map(|c| c % nodes).collect(),
+        None => (0..count).map(|c| c % nodes).collect(),
     };
-    let mode = match (&w.concurrency, &w.rate) {
-        (Some(c), None) => LoadMode::Closed { concurrency: int_in(loc, c, "concurrency", 1, 1_000)? as u32 },
-        (None, Some(r)) => {
-            let v = r.get_ref().0;
-            if !(v.is_finite() && v > 0.0 && v <= 1e6) {
-                return Err(loc.at(
-                    r.span(),
-                    format!("`rate` (operations per second per client) must be above 0 and at most 1000000; got {v}"),
-                ));
-            }
-            LoadMode::Open { rate_per_sec: v }
-        }
-        (None, None) => LoadMode::Closed { concurrency: 1 },
-        (Some(_), Some(r)) => {
-            return Err(loc.at(r.span(), "give either `concurrency` (closed loop) or `rate` (open loop), not both"));
-        }
-    };
-    let read_ratio = w
-        .read_ratio
-        .as_ref()
-        .map_or(Ok(Probability::new(0.5).unwrap_or_default()), |p| probability(loc, p, "read_ratio"))?;
-    let cas_ratio = w.cas_ratio.as_ref().map_or(Ok(Probability::ZERO), |p| probability(loc, p, "cas_ratio"))?;
-    if read_ratio.get() + cas_ratio.get() > 1.0 {
-        let default = if w.read_ratio.is_none() { ", the default" } else { "" };
-        let span = w.cas_ratio.as_ref().or(w.read_ratio.as_ref()).map_or(w.clients.span(), |s| s.span());
-        return Err(loc.at(
-            span,
-            format!(
-                "`read_ratio` ({}{default}) + `cas_ratio` ({}) is above 1.0; they are shares of all operations (the rest are writes), so together they must be at most 1.0",
-                read_ratio.get(),
-                cas_ratio.get()
-            ),
-        ));
-    }
-    let keys = w.keys.as_ref().map_or(Ok(10), |k| int_in(loc, k, "keys", 1, 1_000_000_000))? as u32;
-    let key_distribution = match w.key_distribution.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
-        None | Some(("uniform", _)) => {
-            if let Some(z) = &w.zipf_exponent {
-                return Err(loc.at(z.span(), "`zipf_exponent` needs key_distribution = \"zipf\""));
-            }
-            KeyDistribution::Uniform
-        }
-        Some(("zipf", span)) => {
-            let exponent = w.zipf_exponent.as_ref().map_or(1.0, |z| z.get_ref().0);
-            if !(exponent.is_finite() && exponent > 0.0 && exponent <= 10.0) {
-                let span = w.zipf_exponent.as_ref().map_or(span, |z| z.span());
-                return Err(loc.at(span, format!("`zipf_exponent` must be above 0 and at most 10; got {exponent}")));
-            }
-            KeyDistribution::Zipf { exponent }
-        }
-        Some((other, span)) => {
-            let valid = ["uniform", "zipf"];
-            return Err(loc.at(
-                span,
-                format!("unknown key_distribution `{other}`{}; valid: {}", did_you_mean(other, &valid), one_of(&valid)),
-            ));
-        }
-    };
-    if let Some(t) = w.timeout.as_ref().filter(|t| *t.get_ref() == Duration::ZERO) {
-        return Err(loc.at(t.span(), "`timeout` must be above zero"));
-    }
-    let timeout = w.timeout.as_ref().map_or(Duration::from_millis(500), |t| *t.get_ref());
-    let retries = w.retries.as_ref().map_or(Ok(3), |r| int_in(loc, r, "retries", 0, 1_000))? as u32;
     let max_ops_per_client = w
         .max_ops_per_client
         .as_ref()
         .map(|m| int_in(loc, m, "max_ops_per_client", 1, 1_000_000_000).map(|v| v as u64))
         .transpose()?;
-    Ok(Workload {
-        clients,
-        homes,
-        mode,
-        read_ratio,
-        cas_ratio,
-        keys,
-        key_distribution,
-        timeout,
-        retries,
-        max_ops_per_client,
-    })
+    Ok(Clients { count, homes, max_ops_per_client })
 }
 
 fn expect(loc: &Locator, e: &RawExpect) -> Result<Expect, ScenarioError> {
@@ -1003,7 +939,12 @@ fn expect(loc: &Locator, e: &RawExpect) -> Result<Expect, ScenarioError> {
     })
 }
 
-fn chaos(loc: &Locator, c: &RawChaos, duration: Duration, roles: &[&str]) -> Result<ChaosConfig, ScenarioError> {
+fn chaos(
+    loc: &Locator,
+    c: &RawChaos,
+    duration: Duration,
+    primary: Option<&'static str>,
+) -> Result<ChaosConfig, ScenarioError> {
     let mean_interval = *c.mean_interval.get_ref();
     if mean_interval == Duration::ZERO {
         return Err(loc.at(c.mean_interval.span(), "`mean_interval` must be above zero"));
@@ -1044,14 +985,26 @@ fn chaos(loc: &Locator, c: &RawChaos, duration: Duration, roles: &[&str]) -> Res
     let leader_bias = match &c.leader_bias {
         Some(b) => {
             let p = probability(loc, b, "leader_bias")?;
-            if !p.is_zero() && !roles.contains(&"leader") {
-                return Err(loc.at(b.span(), "`leader_bias` needs a protocol whose nodes report a \"leader\" role"));
+            if !p.is_zero() && primary.is_none() {
+                return Err(loc.at(
+                    b.span(),
+                    "`leader_bias` needs a protocol with a leader (a role it declares as primary); this one has none",
+                ));
             }
             p
         }
         None => Probability::ZERO,
     };
-    Ok(ChaosConfig { start, mean_interval, kinds, fault_duration_min: min, fault_duration_max: max, leader_bias })
+    let leader_role = primary.unwrap_or("leader").to_string();
+    Ok(ChaosConfig {
+        start,
+        mean_interval,
+        kinds,
+        fault_duration_min: min,
+        fault_duration_max: max,
+        leader_bias,
+        leader_role,
+    })
 }
 
 impl Scenario {
@@ -1096,7 +1049,13 @@ impl Scenario {
         if name.is_empty() {
             return Err(loc.at(raw.name.span(), "`name` must not be empty"));
         }
-        let nodes = int_in(&loc, &raw.nodes, "nodes", 1, i64::from(MAX_NODES))? as u32;
+        let max_nodes = catalog.max_nodes(&protocol).min(MAX_NODES);
+        let nodes = int_in(&loc, &raw.nodes, "nodes", 1, i64::from(max_nodes)).map_err(|mut e| {
+            if max_nodes < MAX_NODES {
+                e.message.push_str(&format!(" (protocol `{protocol}` supports at most {max_nodes} nodes)"));
+            }
+            e
+        })? as u32;
         let duration = *raw.duration.get_ref();
         if duration == Duration::ZERO {
             return Err(loc.at(raw.duration.span(), "`duration` must be above zero"));
@@ -1146,12 +1105,19 @@ impl Scenario {
         let targets = Targets { nodes, protocol: &protocol, roles: &roles };
         let faults = raw.faults.iter().map(|f| fault(&loc, f, duration, &targets)).collect::<Result<Vec<_>, _>>()?;
 
-        let workload = raw.workload.as_ref().map(|w| workload(&loc, w, nodes)).transpose()?;
+        let clients = match raw.workload {
+            Some(_) => match section::<RawClients>(&loc, "workload")? {
+                Some(w) => clients(&loc, &w, nodes)?,
+                None => Clients::default(),
+            },
+            None => Clients::default(),
+        };
         if let Some(l) = raw.liveness.as_ref().filter(|l| *l.duration.get_ref() == Duration::ZERO) {
             return Err(loc.at(l.duration.span(), "the liveness phase `duration` must be above zero"));
         }
         let liveness = raw.liveness.as_ref().map(|l| *l.duration.get_ref());
-        let chaos = raw.chaos.as_ref().map(|c| chaos(&loc, c, duration, &roles)).transpose()?;
+        let primary = catalog.primary_role(&protocol);
+        let chaos = raw.chaos.as_ref().map(|c| chaos(&loc, c, duration, primary)).transpose()?;
         let expect = raw.expect.as_ref().map(|e| expect(&loc, e)).transpose()?;
 
         let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
@@ -1230,7 +1196,7 @@ impl Scenario {
             faults,
             chaos,
             expect,
-            workload,
+            clients,
             limits,
             checks: Checks { enabled, history_budget_steps },
         })
@@ -1239,9 +1205,24 @@ impl Scenario {
     /// Deserializes `[params]` into the protocol's own type, with the same
     /// located errors; a missing table gives `P::default()`.
     pub fn params<P: DeserializeOwned + Default>(&self) -> Result<P, ScenarioError> {
-        let loc = Locator { path: &self.path, source: &self.source };
-        let only: ParamsOnly<P> = toml::from_str(&self.source).map_err(|e| loc.toml_error(&e))?;
-        Ok(only.params.unwrap_or_default())
+        Ok(self.section("params")?.unwrap_or_default())
+    }
+
+    /// Deserializes the top-level table `name` (`"workload"`, say) into the
+    /// protocol's own type, with errors located like the loader's; `None`
+    /// when the scenario has no such table.
+    pub fn section<T: DeserializeOwned>(&self, name: &'static str) -> Result<Option<T>, ScenarioError> {
+        section(&Locator { path: &self.path, source: &self.source }, name)
+    }
+
+    /// `value` as a probability, or a located error naming `key`.
+    pub fn probability(&self, value: &Spanned<Number>, key: &str) -> Result<Probability, ScenarioError> {
+        probability(&Locator { path: &self.path, source: &self.source }, value, key)
+    }
+
+    /// `value` if it lies in `low..=high`, or a located error naming `key`.
+    pub fn int_in(&self, value: &Spanned<i64>, key: &str, low: i64, high: i64) -> Result<i64, ScenarioError> {
+        int_in(&Locator { path: &self.path, source: &self.source }, value, key, low, high)
     }
 
     /// A located error at a byte span of this scenario's source.
@@ -1282,7 +1263,7 @@ impl Scenario {
         WorldConfig {
             seed,
             nodes: self.nodes,
-            client_homes: self.workload.as_ref().map(|w| w.homes.clone()).unwrap_or_default(),
+            client_homes: self.clients.homes.clone(),
             default_link: self.network.clone(),
             link_overrides: self.link_overrides.clone(),
             faults,

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context;
-use faultline_protocols::{load_scenario, run_scenario, RunOptions};
+use faultline_protocols::Loaded;
+use faultline_protocols::{run_scenario, RunOptions};
 use faultline_reports::runlog::JournalWriter;
 use faultline_reports::{
     open_batch, pending, write_reports, Manifest, ReportError, RunRecord, RunVerdict, ScenarioFile, Shard, Tally,
     WorkItem,
 };
-use faultline_sim::scenario::Scenario;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rayon::prelude::*;
 
@@ -187,11 +187,11 @@ fn resolve_shard(
 }
 
 /// Loads and validates every file before anything runs; reports every bad one.
-fn load_all(files: &[std::path::PathBuf]) -> Result<Vec<Scenario>, CliError> {
+fn load_all(files: &[std::path::PathBuf]) -> Result<Vec<Loaded>, CliError> {
     let mut scenarios = Vec::new();
     let mut errors = Vec::new();
     for file in files {
-        match load_scenario(file) {
+        match crate::registry().load_scenario(file) {
             Ok(s) => scenarios.push(s),
             Err(e) => errors.push(e.to_string()),
         }
@@ -205,7 +205,7 @@ fn load_all(files: &[std::path::PathBuf]) -> Result<Vec<Scenario>, CliError> {
 
 /// One run. A panic in the run is caught and recorded as a failed run, so one
 /// bad seed never stops the batch; the seed reproduces it.
-fn run_one(scenario: &Scenario, item: WorkItem) -> Result<RunRecord, CliError> {
+fn run_one(scenario: &Loaded, item: WorkItem) -> Result<RunRecord, CliError> {
     let started = wall_now();
     let outcome = catch_unwind(AssertUnwindSafe(|| run_scenario(scenario, item.seed, RunOptions::default())));
     let wall_time_s = started.elapsed().as_secs_f64();

@@ -2,7 +2,7 @@
 //! 5 nodes, 1,000 messages always in flight, latency uniform 1–2 ms — in
 //! events per second and simulated seconds per wall second.
 
-use faultline_protocols::{pingpong, Registry};
+use faultline_protocols::pingpong;
 use faultline_sim::scenario::Scenario;
 use serde_json::json;
 
@@ -30,7 +30,8 @@ pub fn bench(args: &BenchArgs) -> Result<Outcome, CliError> {
     if args.events == 0 || args.repeat == 0 {
         return Err(CliError::input(anyhow::anyhow!("--events and --repeat must be at least 1")));
     }
-    let mut scenario = Scenario::parse(BENCH_SCENARIO, "<bench>", &Registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut scenario =
+        Scenario::parse(BENCH_SCENARIO, "<bench>", crate::registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
     scenario.limits.max_events = args.events;
     let mut rates = Vec::new();
     let mut speeds = Vec::new();

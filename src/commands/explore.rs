@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use faultline_protocols::parse_scenario;
+use faultline_protocols::Loaded;
 use faultline_sim::edit::{swarm, ScenarioDoc, SwarmMix};
-use faultline_sim::scenario::Scenario;
 
 use super::hunt::{check_seed, expected_fingerprint, run_caught, write_reproducer, Failed, MAX_SEED};
 use super::run::load;
@@ -40,15 +39,15 @@ struct Found {
 /// The scenario one seed runs: the file's own, or with `--swarm` the file
 /// with this seed's fault mix written out.
 fn scenario_for(
-    base: &Scenario,
+    base: &Loaded,
     seed: u64,
     use_swarm: bool,
-) -> Result<(Scenario, Option<(ScenarioDoc, SwarmMix)>), CliError> {
+) -> Result<(Loaded, Option<(ScenarioDoc, SwarmMix)>), CliError> {
     if !use_swarm {
         return Ok((base.clone(), None));
     }
     let (doc, mix) = swarm(base, seed).map_err(|e| CliError::input(anyhow::anyhow!("{}: {e}", base.path)))?;
-    let scenario = parse_scenario(&doc.text(), &base.path).map_err(|e| {
+    let scenario = crate::registry().parse_scenario(&doc.text(), &base.path).map_err(|e| {
         CliError::from(anyhow::anyhow!("seed {seed}'s swarm mix does not load (a bug in faultline): {e}"))
     })?;
     Ok((scenario, Some((doc, mix))))
@@ -186,7 +185,7 @@ fn reproducer_path(out: &Path, file: &Path, seed: u64) -> PathBuf {
 
 /// Writes the seed's scenario with every random choice written out, checks
 /// that plain `faultline run` of it fails the same way, and says so.
-fn reproduce(args: &ExploreArgs, base: &Scenario, f: &Found) -> Result<(), CliError> {
+fn reproduce(args: &ExploreArgs, base: &Loaded, f: &Found) -> Result<(), CliError> {
     let mut doc = match &f.drawn {
         Some((doc, _)) => doc.clone(),
         None => {

@@ -6,10 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use anyhow::Context;
-use faultline_protocols::{parse_scenario, run_scenario, RunOptions};
+use faultline_protocols::Loaded;
+use faultline_protocols::{run_scenario, RunOptions};
 use faultline_sim::edit::ScenarioDoc;
 use faultline_sim::report::client_metrics;
-use faultline_sim::scenario::Scenario;
 use faultline_sim::{RunReport, Time};
 
 use super::CliError;
@@ -89,7 +89,7 @@ impl Ran {
 
 /// Runs one seed; a panic inside the run is a failure like any other (the
 /// seed reproduces it), not the end of the hunt.
-pub fn run_caught(scenario: &Scenario, seed: u64) -> Result<Ran, CliError> {
+pub fn run_caught(scenario: &Loaded, seed: u64) -> Result<Ran, CliError> {
     match catch_unwind(AssertUnwindSafe(|| run_scenario(scenario, seed, RunOptions::default()))) {
         Ok(Ok(report)) => Ok(Ran { failed: Failed::of(&report), report: Some(report) }),
         Ok(Err(e)) => Err(CliError::input(e)),
@@ -137,7 +137,8 @@ pub fn write_reproducer(doc: &ScenarioDoc, path: &Path) -> Result<Ran, CliError>
     let text = doc.text();
     faultline_reports::atomic::write_atomically(path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    let scenario = parse_scenario(&text, &path.display().to_string())
+    let scenario = crate::registry()
+        .parse_scenario(&text, &path.display().to_string())
         .map_err(|e| CliError::from(anyhow::anyhow!("the written reproducer does not load (a bug): {e}")))?;
     run_caught(&scenario, scenario.seed)
 }

@@ -88,7 +88,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Replay(args) => replay::replay(&args),
         Command::CheckHistory { file, budget, json } => check_history::check_history(&file, budget, json),
         Command::Protocols => {
-            for p in faultline_protocols::PROTOCOLS {
+            for p in crate::registry().entries() {
                 println!("{:<12} {}", p.name, p.summary);
             }
             Ok(Outcome::Ok)

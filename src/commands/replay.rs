@@ -6,12 +6,12 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::anyhow;
+use faultline_protocols::Loaded;
 use faultline_protocols::{run_scenario, RunOptions};
 use faultline_reports::atomic::write_atomically;
 use faultline_reports::diagram::{Diagram, DiagramSpec, MAX_DIAGRAM_MESSAGES};
 use faultline_reports::replay::{involves, process_name, readable, ReplaySink, Shown, Window};
 use faultline_reports::shiviz::{self, SHIVIZ_REGEX};
-use faultline_sim::scenario::Scenario;
 use faultline_sim::{Duration, Time};
 
 use super::run::load;
@@ -62,7 +62,7 @@ fn parse_time(option: &str, text: &str) -> Result<u64, CliError> {
         .map_err(|e| CliError::input(anyhow!("{option} `{text}`: {e} (a virtual time such as \"150ms\" or \"1.5s\")")))
 }
 
-fn window(args: &ReplayArgs, scenario: &Scenario) -> Result<Window, CliError> {
+fn window(args: &ReplayArgs, scenario: &Loaded) -> Result<Window, CliError> {
     let from_ns = args.from.as_deref().map(|t| parse_time("--from", t)).transpose()?.unwrap_or(0);
     let to_ns = args.to.as_deref().map(|t| parse_time("--to", t)).transpose()?.unwrap_or(u64::MAX);
     if to_ns < from_ns {
@@ -84,8 +84,8 @@ fn window(args: &ReplayArgs, scenario: &Scenario) -> Result<Window, CliError> {
 }
 
 /// The process `--node` names, as the trace writes it.
-fn node_filter(text: &str, scenario: &Scenario) -> Result<String, CliError> {
-    let clients = scenario.workload.as_ref().map_or(0, |w| w.clients);
+fn node_filter(text: &str, scenario: &Loaded) -> Result<String, CliError> {
+    let clients = scenario.clients.count;
     let known = if clients > 0 {
         format!("nodes n0 to n{} and clients c0 to c{}", scenario.nodes - 1, clients - 1)
     } else {
@@ -177,6 +177,7 @@ pub fn replay(args: &ReplayArgs) -> Result<Outcome, CliError> {
             collected: &collected,
             faults: &report.faults,
             run_end: report.virtual_time,
+            roles: crate::registry().find(&scenario.protocol).map_or(&[], |p| p.roles),
         };
         let (diagram, truncation) = Diagram::build(&spec);
         if let Some(cut) = truncation {

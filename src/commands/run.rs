@@ -8,9 +8,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use faultline_protocols::{load_scenario, run_scenario, RunOptions};
+use faultline_protocols::Loaded;
+use faultline_protocols::{run_scenario, RunOptions};
 use faultline_sim::report::client_metrics;
-use faultline_sim::scenario::Scenario;
 use faultline_sim::{RunReport, Verdict};
 use serde_json::json;
 
@@ -18,14 +18,14 @@ use super::{CliError, Outcome};
 use crate::cli::RunArgs;
 use crate::output::{info, paint, thousands};
 
-pub fn load(path: &Path) -> Result<Scenario, CliError> {
-    load_scenario(path).map_err(CliError::input)
+pub fn load(path: &Path) -> Result<Loaded, CliError> {
+    crate::registry().load_scenario(path).map_err(CliError::input)
 }
 
 pub fn validate(files: &[PathBuf]) -> Result<Outcome, CliError> {
     let mut errors = Vec::new();
     for file in files {
-        match load_scenario(file) {
+        match crate::registry().load_scenario(file) {
             Ok(s) => println!(
                 "{}: ok ({}, {} nodes, {} scheduled faults{})",
                 file.display(),
@@ -65,7 +65,7 @@ fn create(path: &Path, what: &str) -> Result<BufWriter<File>, CliError> {
 }
 
 fn one_run(
-    scenario: &Scenario,
+    scenario: &Loaded,
     seed: u64,
     trace: Option<&Path>,
     history_out: Option<&Path>,
@@ -159,7 +159,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn print_summary(scenario: &Scenario, r: &RunReport, timing: &Timing, determinism: Option<u64>, reproduce: &str) {
+fn print_summary(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism: Option<u64>, reproduce: &str) {
     let m = &r.metrics;
     let wall = timing.simulate.unwrap_or(timing.total);
     println!("scenario     {} ({}, {} nodes) from {}", scenario.name, scenario.protocol, scenario.nodes, scenario.path);
@@ -307,7 +307,7 @@ fn print_summary(scenario: &Scenario, r: &RunReport, timing: &Timing, determinis
     }
 }
 
-fn print_json(scenario: &Scenario, r: &RunReport, timing: &Timing, determinism: Option<u64>, reproduce: &str) {
+fn print_json(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism: Option<u64>, reproduce: &str) {
     let m = &r.metrics;
     let wall = timing.simulate.unwrap_or(timing.total);
     let lat = latency(r);

@@ -7,9 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use faultline_protocols::parse_scenario;
+use faultline_protocols::Loaded;
 use faultline_sim::edit::{ScenarioDoc, NETWORK_RATES};
-use faultline_sim::scenario::Scenario;
 use faultline_sim::{Duration, Time};
 
 use super::hunt::{check_seed, expected_fingerprint, run_caught, write_reproducer, Failed, Ran};
@@ -25,7 +24,7 @@ const MIN_DURATION: Duration = Duration::from_millis(100);
 /// how its run at the seed came out.
 struct Current {
     doc: ScenarioDoc,
-    scenario: Scenario,
+    scenario: Loaded,
     ran: Ran,
 }
 
@@ -33,7 +32,7 @@ impl Current {
     fn size(&self) -> Size {
         Size {
             faults: self.doc.fault_count(),
-            clients: self.scenario.workload.as_ref().map_or(0, |w| w.clients),
+            clients: self.scenario.clients.count,
             operations: self.ran.operations(),
             events: self.ran.events(),
             nodes: self.scenario.nodes,
@@ -78,7 +77,7 @@ impl Shrinker {
         if text == self.current.doc.text() {
             return Ok(false); // an edit that changes nothing is no step
         }
-        let Ok(scenario) = parse_scenario(&text, &self.path_label) else {
+        let Ok(scenario) = crate::registry().parse_scenario(&text, &self.path_label) else {
             return Ok(false); // an edit the loader rejects is simply not a candidate
         };
         self.runs += 1;
@@ -214,8 +213,11 @@ impl Shrinker {
     }
 
     fn fewer_operations(&mut self) -> Result<bool, CliError> {
-        let Some(w) = self.current.scenario.workload.as_ref() else { return Ok(false) };
-        let clients = u64::from(w.clients.max(1));
+        let w = &self.current.scenario.clients;
+        if w.count == 0 {
+            return Ok(false);
+        }
+        let clients = u64::from(w.count);
         let per_client = w.max_ops_per_client.unwrap_or_else(|| self.current.ran.operations().div_ceil(clients));
         for n in Self::smaller_counts(per_client, 1) {
             let what = format!("operations per client {per_client} -> {n}");
@@ -313,7 +315,7 @@ pub fn shrink(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         let mut doc = ScenarioDoc::from_scenario(&base);
         doc.write_out_chaos(base.chaos.as_ref(), base.nodes, base.duration, seed)
             .map_err(|e| CliError::input(anyhow::anyhow!("{}: {e}", base.path)))?;
-        let scenario = parse_scenario(&doc.text(), &shrinker.path_label).map_err(|e| {
+        let scenario = crate::registry().parse_scenario(&doc.text(), &shrinker.path_label).map_err(|e| {
             CliError::from(anyhow::anyhow!("the chaos faults written out do not load (a bug in faultline): {e}"))
         })?;
         let ran = run_caught(&scenario, seed)?;

@@ -3,8 +3,10 @@
 //! actually happened.
 //!
 //! Definitions (the README repeats them):
-//! - an operation is *available* if it completed successfully before its
-//!   client gave up (within its per-attempt timeout times its attempts);
+//! - an operation invoked while a partition is in force is *available* if it
+//!   completed successfully while that partition still stood: an operation
+//!   that waited out the partition and succeeded after the heal was not
+//!   served by the partitioned system, so it counts against availability;
 //! - an operation is on the *minority* or *majority* side by its client's
 //!   home node, for operations invoked while a partition is in force;
 //! - a read is *stale* if it returned a value older than the latest write
@@ -140,7 +142,8 @@ pub fn analyse(ops: &[Operation], homes: &[u32], nodes: u32, faults: &[AppliedFa
         let Some(group) = window.groups.iter().find(|g| g.contains(&home)) else { continue };
         let side = if group.len() * 2 > nodes as usize { &mut figures.majority } else { &mut figures.minority };
         side.ops += 1;
-        side.ok += u64::from(!matches!(op.outcome, Outcome::Unknown | Outcome::Failed));
+        let succeeded = !matches!(op.outcome, Outcome::Unknown | Outcome::Failed);
+        side.ok += u64::from(succeeded && op.complete_ns.is_some_and(|done| done < window.end));
         if let Some(s) = stale {
             side.reads += 1;
             side.stale_reads += u64::from(*s);
@@ -193,11 +196,14 @@ mod tests {
             },
         ];
         let w = |c, i, outcome| op(c, i, Some(i + 5), OpKind::Put { key: 1, value: i }, outcome);
-        let ops = vec![w(0, 150, Outcome::Unknown), w(2, 150, Outcome::Written), w(0, 250, Outcome::Written)];
+        let late = op(2, 190, Some(210), OpKind::Put { key: 1, value: 9 }, Outcome::Written);
+        let ops = vec![w(0, 150, Outcome::Unknown), w(2, 150, Outcome::Written), w(0, 250, Outcome::Written), late];
         let homes = [0, 1, 2];
         let f = analyse(&ops, &homes, 5, &faults, Time::from_nanos(300));
         assert_eq!((f.minority.ops, f.minority.ok), (1, 0));
-        assert_eq!((f.majority.ops, f.majority.ok), (1, 1));
+        // The write invoked at 190 completed at 210, after the heal at 200:
+        // the partitioned system did not serve it.
+        assert_eq!((f.majority.ops, f.majority.ok), (2, 1));
         assert_eq!(f.partitioned_ns, 100);
     }
 }

@@ -10,43 +10,21 @@ use std::sync::Arc;
 
 use faultline_sim::scenario::{Scenario, ScenarioError};
 use faultline_sim::world::{Monitor, Violation};
-use faultline_sim::{Addr, CheckResult, Ctx, LinkKind, Message, NodeId, Process, RunReport, Time, World};
+use faultline_sim::{Addr, CheckClass, Ctx, LinkKind, NodeId, Process, Time};
 
-use crate::kv::client::{KeyChooser, KvClient, KvMessage};
-use crate::kv::{Command, KvResult, OpId, Reply, Request};
-
-use crate::registry::{ProtocolEntry, RunOptions};
+use crate::client::{Envelope, NoPeer, RoutingKind};
+use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolInfo};
+use crate::kv::client::KvClient;
+use crate::kv::workload::{KeyChooser, KvWorkload};
+use crate::kv::{Command, KvMsg, KvResult, OpId, Reply};
+use crate::registry::ProtocolEntry;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {}
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-pub enum EchoMsg {
-    Request(Request),
-    Reply(Reply),
-}
-
-impl Message for EchoMsg {
-    fn label(&self) -> &'static str {
-        match self {
-            EchoMsg::Request(_) => "Request",
-            EchoMsg::Reply(_) => "Reply",
-        }
-    }
-}
-
-impl KvMessage for EchoMsg {
-    fn request(request: Request) -> Self {
-        EchoMsg::Request(request)
-    }
-    fn as_reply(&self) -> Option<&Reply> {
-        match self {
-            EchoMsg::Reply(r) => Some(r),
-            EchoMsg::Request(_) => None,
-        }
-    }
-}
+/// echo's messages: client traffic only.
+pub type EchoMsg = KvMsg<NoPeer>;
 
 /// Answers every request at once. It stores nothing: a read finds nothing,
 /// a write is acknowledged, a compare-and-set never swaps.
@@ -66,14 +44,14 @@ impl Process for EchoNode {
     type Note = Answered;
     fn on_start(&mut self, _ctx: &mut Ctx<'_, Self>) {}
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: EchoMsg) {
-        if let EchoMsg::Request(request) = msg {
+        if let Envelope::Request(request) = msg {
             ctx.note(Answered { client: from, op: request.op });
             let result = match request.command {
                 Command::Get { .. } => KvResult::Read(None),
                 Command::Put { .. } => KvResult::Written,
                 Command::Cas { .. } => KvResult::Cas(false),
             };
-            ctx.send(from, EchoMsg::Reply(Reply::Done { op: request.op, result }));
+            ctx.send(from, Envelope::Reply(Reply::Done { op: request.op, result }));
         }
     }
     fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: ()) {}
@@ -98,53 +76,67 @@ impl Monitor<EchoNode> for RepliesMatch {
     }
 }
 
-fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
-    let _: Params = scenario.params()?;
-    if scenario.workload.as_ref().is_none_or(|w| w.clients == 0) {
-        return Err(scenario.error("echo needs a [workload] with at least one client"));
-    }
-    Ok(())
+/// What an echo scenario configures.
+pub struct Config {
+    workload: Arc<KvWorkload>,
+    keys: Arc<KeyChooser>,
 }
 
-fn run(scenario: &Scenario, seed: u64, mut options: RunOptions) -> Result<RunReport, ScenarioError> {
-    validate(scenario)?;
-    let Some(workload) = scenario.workload.clone() else {
-        return Err(scenario.error("echo needs a [workload] with at least one client"));
-    };
-    let keys = Arc::new(KeyChooser::new(&workload));
-    let shared = Arc::new(workload.clone());
-    let clients = workload
-        .homes
-        .iter()
-        .enumerate()
-        .map(|(i, &home)| KvClient::new(i as u32, home, shared.clone(), keys.clone(), false))
-        .collect();
-    let mut world: World<EchoNode, KvClient<EchoMsg>> =
-        World::new(scenario.world_config(seed), Box::new(|_, _| EchoNode), clients);
-    if scenario.checks.is_on("replies_match") {
-        world.set_monitor(Box::new(RepliesMatch { clients: workload.clients, max_ops: workload.max_ops_per_client }));
-    }
-    if let Some(sink) = options.trace.take() {
-        world.set_trace_sink(sink);
-    }
-    let outcome = world.run();
-    options.phase("simulated");
-    let mut checks = Vec::new();
-    if scenario.checks.is_on("replies_match") {
-        checks.push(match &outcome.violation {
-            Some(v) => CheckResult::fail("replies_match", v.clone()),
-            None => CheckResult::pass("replies_match", "every reply answered a request a client sent"),
-        });
-    }
-    Ok(RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, world.metrics().clone(), checks))
-}
+pub struct Echo;
 
-pub const ENTRY: ProtocolEntry = ProtocolEntry {
+pub static INFO: ProtocolInfo = ProtocolInfo {
     name: "echo",
     summary: "clients send requests to their home node, which answers",
     roles: &[],
-    checks: &["replies_match"],
+    checks: &[CheckSpec {
+        name: "replies_match",
+        class: CheckClass::Safety,
+        how: CheckHow::Monitor { holds: "every reply answered a request a client sent" },
+    }],
+    default_metrics: &["client_ops_ok", "client_ops_unknown"],
     link_kind: LinkKind::Datagram,
-    validate,
-    run,
+    max_nodes: faultline_sim::scenario::MAX_NODES,
+    clients: ClientUse::Required,
 };
+
+pub const ENTRY: ProtocolEntry = harness::entry::<Echo>(&INFO);
+
+impl Protocol for Echo {
+    type Node = EchoNode;
+    type Client = KvClient<NoPeer>;
+    type Config = Config;
+
+    fn info() -> &'static ProtocolInfo {
+        &INFO
+    }
+
+    fn configure(scenario: &Scenario) -> Result<Config, ScenarioError> {
+        let _: Params = scenario.params()?;
+        let workload = KvWorkload::from_scenario(scenario)?
+            .ok_or_else(|| scenario.error("echo needs a [workload] with at least one client"))?;
+        let keys = Arc::new(KeyChooser::new(&workload));
+        Ok(Config { workload: Arc::new(workload), keys })
+    }
+
+    fn node(_config: &Config, _id: NodeId, _durable: &()) -> EchoNode {
+        EchoNode
+    }
+
+    fn clients(config: &Config, scenario: &Scenario, record_history: bool) -> Vec<KvClient<NoPeer>> {
+        scenario
+            .clients
+            .homes
+            .iter()
+            .enumerate()
+            .map(|(i, &home)| {
+                // Every node answers: a client stays with its home node.
+                let routing = RoutingKind::AnyNode.build(home, scenario.nodes);
+                KvClient::new(i as u32, config.workload.clone(), config.keys.clone(), routing, record_history)
+            })
+            .collect()
+    }
+
+    fn monitor(_config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<EchoNode>>> {
+        Some(Box::new(RepliesMatch { clients: scenario.clients.count, max_ops: scenario.clients.max_ops_per_client }))
+    }
+}

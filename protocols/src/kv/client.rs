@@ -1,28 +1,24 @@
 //! The simulated key-value client, shared by every protocol that serves the
 //! store. It issues get / put / compare-and-set operations drawn from the
-//! scenario's workload, finds the leader (following redirects, rotating
-//! through nodes when it has no hint), times out and retries under the same
-//! operation id, and records every operation in its history: invoke time,
-//! completion time and result — or "unknown" when it gave up without learning
-//! whether the operation took effect.
+//! scenario's workload, sends each attempt where its routing policy says
+//! (for Raft: the leader, following redirects), times out and retries under
+//! the same operation id, and records every operation in its history: invoke
+//! time, completion time and result — or "unknown" when it gave up without
+//! learning whether the operation took effect.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use faultline_sim::report::client_metrics;
 use faultline_sim::rng::poisson_gap;
-use faultline_sim::scenario::{KeyDistribution, LoadMode, Workload};
 use faultline_sim::{Addr, Ctx, Duration, Message, Process, Time, TimerId};
 use rand::Rng;
 
-use super::{Command, KvResult, OpId, Reply, Request, Value};
+use super::workload::{KeyChooser, KvWorkload};
+use super::{Command, KvMsg, KvResult, OpId, Reply, Request, Value};
 use crate::check::history::{Operation, Outcome};
-
-/// How a protocol's message type carries client traffic.
-pub trait KvMessage: Message {
-    fn request(request: Request) -> Self;
-    fn as_reply(&self) -> Option<&Reply>;
-}
+use crate::client::{Envelope, LoadMode, Routing};
+use crate::harness::ClientHistory;
 
 /// The most operations one client keeps outstanding (open loop); arrivals
 /// beyond it are counted as shed, not queued without bound.
@@ -51,49 +47,12 @@ struct Pending {
     deadline: Time,
 }
 
-/// Cumulative key weights for Zipf-distributed keys, shared by all clients.
-#[derive(Debug)]
-pub struct KeyChooser {
-    keys: u32,
-    zipf_cdf: Option<Vec<f64>>,
-}
-
-impl KeyChooser {
-    pub fn new(workload: &Workload) -> KeyChooser {
-        let zipf_cdf = match workload.key_distribution {
-            KeyDistribution::Uniform => None,
-            KeyDistribution::Zipf { exponent } => {
-                let mut total = 0.0;
-                let mut cdf: Vec<f64> = (1..=workload.keys)
-                    .map(|rank| {
-                        total += 1.0 / libm::pow(f64::from(rank), exponent);
-                        total
-                    })
-                    .collect();
-                cdf.iter_mut().for_each(|c| *c /= total);
-                Some(cdf)
-            }
-        };
-        KeyChooser { keys: workload.keys, zipf_cdf }
-    }
-
-    fn pick(&self, rng: &mut faultline_sim::SimRng) -> u64 {
-        match &self.zipf_cdf {
-            None => rng.gen_range(0..u64::from(self.keys)),
-            Some(cdf) => {
-                let u: f64 = rng.gen();
-                cdf.partition_point(|&c| c < u).min(cdf.len() - 1) as u64
-            }
-        }
-    }
-}
-
-pub struct KvClient<M> {
+pub struct KvClient<P> {
     id: u32,
-    workload: Arc<Workload>,
+    workload: Arc<KvWorkload>,
     keys: Arc<KeyChooser>,
-    /// The node this client believes leads; starts at its home node.
-    target: u32,
+    /// Which node each attempt goes to.
+    routing: Box<dyn Routing>,
     next_seq: u64,
     pending: Vec<Pending>,
     /// Last value this client saw per key, to give compare-and-set a chance.
@@ -103,24 +62,24 @@ pub struct KvClient<M> {
     /// When the deadline timer fires, and its handle.
     armed: Option<Time>,
     armed_timer: Option<TimerId>,
-    _msg: PhantomData<M>,
+    _msg: PhantomData<fn() -> P>,
 }
 
-impl<M: KvMessage> KvClient<M> {
+impl<P: Message> KvClient<P> {
     /// `record_history`: keep every operation for the history checkers;
     /// off, memory stays flat however long the run.
     pub fn new(
         id: u32,
-        home: u32,
-        workload: Arc<Workload>,
+        workload: Arc<KvWorkload>,
         keys: Arc<KeyChooser>,
+        routing: Box<dyn Routing>,
         record_history: bool,
-    ) -> KvClient<M> {
+    ) -> KvClient<P> {
         KvClient {
             id,
             workload,
             keys,
-            target: home,
+            routing,
             next_seq: 0,
             pending: Vec::new(),
             seen: Default::default(),
@@ -138,7 +97,7 @@ impl<M: KvMessage> KvClient<M> {
     }
 
     /// Operations still outstanding when the run ended count as unknown.
-    pub fn history_at_end(&self) -> Vec<Operation> {
+    fn ops_at_end(&self) -> Vec<Operation> {
         let mut ops = self.history.clone();
         for p in &self.pending {
             ops.push(Operation {
@@ -165,7 +124,7 @@ impl<M: KvMessage> KvClient<M> {
     }
 
     fn may_start(&self) -> bool {
-        self.workload.max_ops_per_client.is_none_or(|m| self.next_seq < m)
+        self.workload.load.max_ops_per_client.is_none_or(|m| self.next_seq < m)
     }
 
     fn draw_command(&mut self, ctx: &mut Ctx<'_, Self>) -> Command {
@@ -200,7 +159,7 @@ impl<M: KvMessage> KvClient<M> {
         let seq = self.next_seq;
         self.next_seq += 1;
         ctx.client_invoke(seq);
-        let deadline = ctx.true_now() + self.workload.timeout;
+        let deadline = ctx.true_now() + self.workload.load.timeout;
         self.pending.push(Pending { seq, command, invoked: ctx.true_now(), attempt: 0, redirects: 0, deadline });
         self.arm_deadline(ctx, deadline);
         self.send(ctx, seq);
@@ -210,12 +169,9 @@ impl<M: KvMessage> KvClient<M> {
         let first_outstanding = self.first_outstanding();
         if let Some(p) = self.pending.iter().find(|p| p.seq == seq) {
             let request = Request { op: OpId { client: self.id, seq }, command: p.command.clone(), first_outstanding };
-            ctx.send(Addr::node(self.target), M::request(request));
+            let to = self.routing.pick(p.command.key());
+            ctx.send(Addr::Node(to), Envelope::Request(request));
         }
-    }
-
-    fn rotate_target(&mut self, ctx: &Ctx<'_, Self>) {
-        self.target = (self.target + 1) % ctx.node_count();
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_, Self>, index: usize, outcome: Outcome) {
@@ -238,7 +194,7 @@ impl<M: KvMessage> KvClient<M> {
             self.seen.insert(p.command.key(), v);
         }
         if !self.record_history {
-            if matches!(self.workload.mode, LoadMode::Closed { .. }) {
+            if matches!(self.workload.load.mode, LoadMode::Closed { .. }) {
                 self.start_op(ctx);
             }
             return;
@@ -250,13 +206,13 @@ impl<M: KvMessage> KvClient<M> {
             kind: p.command,
             outcome,
         });
-        if matches!(self.workload.mode, LoadMode::Closed { .. }) {
+        if matches!(self.workload.load.mode, LoadMode::Closed { .. }) {
             self.start_op(ctx);
         }
     }
 
     fn schedule_arrival(&mut self, ctx: &mut Ctx<'_, Self>) {
-        if let LoadMode::Open { rate_per_sec } = self.workload.mode {
+        if let LoadMode::Open { rate_per_sec } = self.workload.load.mode {
             let gap = poisson_gap(ctx.rng(), rate_per_sec);
             ctx.set_timer(gap, ClientTimer::Arrival);
         }
@@ -265,18 +221,24 @@ impl<M: KvMessage> KvClient<M> {
     /// Back-off before retrying when no leader is known: a tenth of the
     /// timeout, so a client probes a few nodes per timeout.
     fn backoff(&self) -> Duration {
-        Duration::from_nanos((self.workload.timeout.as_nanos() / 10).max(1_000_000))
+        Duration::from_nanos((self.workload.load.timeout.as_nanos() / 10).max(1_000_000))
     }
 }
 
-impl<M: KvMessage> Process for KvClient<M> {
-    type Msg = M;
+impl<P: Message> ClientHistory for KvClient<P> {
+    fn history_at_end(&self) -> Vec<Operation> {
+        self.ops_at_end()
+    }
+}
+
+impl<P: Message> Process for KvClient<P> {
+    type Msg = KvMsg<P>;
     type Timer = ClientTimer;
     type Durable = ();
     type Note = ();
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        match self.workload.mode {
+        match self.workload.load.mode {
             LoadMode::Closed { concurrency } => {
                 for _ in 0..concurrency {
                     self.start_op(ctx);
@@ -286,14 +248,14 @@ impl<M: KvMessage> Process for KvClient<M> {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: M) {
-        let Some(reply) = msg.as_reply() else { return };
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: KvMsg<P>) {
+        let Envelope::Reply(reply) = &msg else { return };
         match reply {
             Reply::Done { op, result } => {
                 // Late or duplicate replies for finished operations are ignored.
                 let Some(i) = self.pending.iter().position(|p| p.seq == op.seq) else { return };
                 if let Addr::Node(n) = from {
-                    self.target = n.0;
+                    self.routing.answered(n);
                 }
                 let outcome = match (&self.pending[i].command, result) {
                     (Command::Get { .. }, KvResult::Read(_))
@@ -313,13 +275,10 @@ impl<M: KvMessage> Process for KvClient<M> {
                 if self.pending[i].redirects > MAX_REDIRECTS_PER_ATTEMPT {
                     return; // wait for the timeout
                 }
-                match leader {
-                    Some(l) if l.0 != self.target => {
-                        self.target = l.0;
-                        self.send(ctx, seq);
-                    }
-                    _ => {
-                        self.rotate_target(ctx);
+                let Addr::Node(from) = from else { return };
+                match self.routing.redirected(from, *leader) {
+                    Some(_) => self.send(ctx, seq),
+                    None => {
                         let backoff = self.backoff();
                         ctx.set_timer(backoff, ClientTimer::Backoff { seq, attempt });
                     }
@@ -350,13 +309,14 @@ impl<M: KvMessage> Process for KvClient<M> {
                 expired.sort_unstable();
                 for seq in expired {
                     let Some(i) = self.pending.iter().position(|p| p.seq == seq) else { continue };
-                    if self.pending[i].attempt < self.workload.retries {
+                    if self.pending[i].attempt < self.workload.load.retries {
                         let p = &mut self.pending[i];
                         p.attempt += 1;
                         p.redirects = 0;
-                        p.deadline = now + self.workload.timeout;
+                        p.deadline = now + self.workload.load.timeout;
                         ctx.count("client_retries", 1);
-                        self.rotate_target(ctx);
+                        let key = p.command.key();
+                        self.routing.timed_out(key);
                         self.send(ctx, seq);
                     } else {
                         // Giving up without an answer: any attempt may have

@@ -4,12 +4,17 @@
 //! request/reply messages, and the client actor ([`client::KvClient`]).
 
 pub mod client;
+pub mod workload;
 
 use std::collections::{BTreeMap, VecDeque};
 
 use faultline_sim::NodeId;
 
 pub use crate::check::history::{Key, OpKind as Command, Outcome, Value};
+
+/// The messages of a world whose nodes speak peer messages `P` and serve
+/// key-value clients.
+pub type KvMsg<P> = crate::client::Envelope<P, Request, Reply>;
 
 /// Identifies one client operation: the client and its own sequence number.
 /// Retries reuse it, which is what deduplication keys on.

@@ -5,11 +5,12 @@
 use serde::Deserialize;
 
 use faultline_sim::scenario::{Scenario, ScenarioError};
-use faultline_sim::{Addr, Ctx, LinkKind, Message, Process, RunReport, World};
+use faultline_sim::{Addr, Ctx, LinkKind, Message, NodeId, Process, World};
 use rand::Rng;
 
+use crate::harness::{self, ClientUse, Protocol, ProtocolInfo};
 use crate::idle::Idle;
-use crate::registry::{ProtocolEntry, RunOptions};
+use crate::registry::ProtocolEntry;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -101,42 +102,53 @@ impl Process for PingNode {
 
 pub type PingWorld = World<PingNode, Idle<Ping>>;
 
-/// Builds the world for one seed (also used by the benchmark).
-pub fn build(scenario: &Scenario, seed: u64) -> Result<PingWorld, ScenarioError> {
-    let params: Params = scenario.params()?;
-    let nodes = scenario.nodes;
-    let mut config = scenario.world_config(seed);
-    config.client_homes.clear();
-    if params.spawn_interval == Some(faultline_sim::Duration::ZERO) {
-        return Err(scenario.error("params.spawn_interval must be above zero"));
-    }
-    Ok(World::new(config, Box::new(move |id, _| PingNode::new(id.0, nodes, &params)), Vec::new()))
-}
+/// pingpong as the harness runs it.
+pub struct PingPong;
 
-fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
-    build(scenario, scenario.seed)?;
-    if scenario.workload.as_ref().is_some_and(|w| w.clients > 0) {
-        return Err(scenario.error("pingpong has no clients: remove [workload] or set clients = 0"));
-    }
-    Ok(())
-}
-
-fn run(scenario: &Scenario, seed: u64, mut options: RunOptions) -> Result<RunReport, ScenarioError> {
-    let mut world = build(scenario, seed)?;
-    if let Some(sink) = options.trace.take() {
-        world.set_trace_sink(sink);
-    }
-    let outcome = world.run();
-    options.phase("simulated");
-    Ok(RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, world.metrics().clone(), Vec::new()))
-}
-
-pub const ENTRY: ProtocolEntry = ProtocolEntry {
+pub static INFO: ProtocolInfo = ProtocolInfo {
     name: "pingpong",
     summary: "nodes forward messages to random peers (engine exercise and benchmark)",
     roles: &[],
     checks: &[],
+    default_metrics: &[],
     link_kind: LinkKind::Datagram,
-    validate,
-    run,
+    max_nodes: faultline_sim::scenario::MAX_NODES,
+    clients: ClientUse::None,
 };
+
+pub const ENTRY: ProtocolEntry = harness::entry::<PingPong>(&INFO);
+
+impl Protocol for PingPong {
+    type Node = PingNode;
+    type Client = Idle<Ping>;
+    /// The parameters and the cluster size.
+    type Config = (Params, u32);
+
+    fn info() -> &'static ProtocolInfo {
+        &INFO
+    }
+
+    fn configure(scenario: &Scenario) -> Result<(Params, u32), ScenarioError> {
+        let params: Params = scenario.params()?;
+        if params.spawn_interval == Some(faultline_sim::Duration::ZERO) {
+            return Err(scenario.param_error("spawn_interval", "`spawn_interval` must be above zero"));
+        }
+        Ok((params, scenario.nodes))
+    }
+
+    fn node(config: &(Params, u32), id: NodeId, _durable: &()) -> PingNode {
+        PingNode::new(id.0, config.1, &config.0)
+    }
+
+    fn clients(_config: &(Params, u32), _scenario: &Scenario, _record_history: bool) -> Vec<Idle<Ping>> {
+        Vec::new()
+    }
+}
+
+/// Builds the world for one seed, outside the harness (the engine benchmark).
+pub fn build(scenario: &Scenario, seed: u64) -> Result<PingWorld, ScenarioError> {
+    let config = PingPong::configure(scenario)?;
+    let mut world_config = scenario.world_config(seed);
+    world_config.client_homes.clear();
+    Ok(World::new(world_config, Box::new(move |id, d| PingPong::node(&config, id, d)), Vec::new()))
+}

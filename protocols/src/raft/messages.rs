@@ -1,13 +1,12 @@
 //! Raft's messages (Figure 2 of the Raft paper, plus PreVote, ReadIndex
-//! rounds and InstallSnapshot), and the client traffic it carries.
+//! rounds and InstallSnapshot). Client requests and replies travel beside
+//! them in the shared envelope ([`crate::kv::KvMsg`]).
 
 use std::sync::Arc;
 
 use faultline_sim::Message;
 
 use super::log::{Entry, Snapshot};
-use crate::kv::client::KvMessage;
-use crate::kv::{Reply, Request};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub enum RaftMsg {
@@ -52,8 +51,6 @@ pub enum RaftMsg {
         last_index: u64,
         round: u64,
     },
-    Client(Request),
-    ClientReply(Reply),
 }
 
 impl Message for RaftMsg {
@@ -68,20 +65,6 @@ impl Message for RaftMsg {
             RaftMsg::AppendReply { .. } => "AppendReply",
             RaftMsg::InstallSnapshot { .. } => "InstallSnapshot",
             RaftMsg::SnapshotReply { .. } => "SnapshotReply",
-            RaftMsg::Client(_) => "ClientRequest",
-            RaftMsg::ClientReply(_) => "ClientReply",
-        }
-    }
-}
-
-impl KvMessage for RaftMsg {
-    fn request(request: Request) -> Self {
-        RaftMsg::Client(request)
-    }
-    fn as_reply(&self) -> Option<&Reply> {
-        match self {
-            RaftMsg::ClientReply(r) => Some(r),
-            _ => None,
         }
     }
 }

@@ -31,14 +31,18 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use faultline_sim::scenario::{Scenario, ScenarioError};
-use faultline_sim::{Duration, EndReason, LinkKind, RunReport, World};
+use faultline_sim::world::Monitor;
+use faultline_sim::{CheckClass, Duration, LinkKind, NodeId, RoleSpec};
 
 use crate::check;
-use crate::kv::client::{KeyChooser, KvClient};
-use crate::registry::{ProtocolEntry, RunOptions};
+use crate::client::RoutingKind;
+use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolInfo};
+use crate::kv::client::KvClient;
+use crate::kv::workload::{KeyChooser, KvWorkload};
+use crate::registry::ProtocolEntry;
 use invariants::RaftMonitor;
 use messages::RaftMsg;
-use node::RaftNode;
+use node::{RaftDisk, RaftNode};
 
 /// How the leader serves reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -146,121 +150,83 @@ fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
     if p.max_entries_per_append == 0 || p.max_entries_per_append > 100_000 {
         return Err(scenario.param_error("max_entries_per_append", "`max_entries_per_append` must be 1 to 100000"));
     }
-    if scenario.nodes > 64 {
-        return Err(scenario.error("raft supports at most 64 nodes"));
-    }
     Ok(p)
 }
 
-fn validate(scenario: &Scenario) -> Result<(), ScenarioError> {
-    params(scenario)?;
-    if let Some(w) = &scenario.workload {
-        if matches!(w.key_distribution, faultline_sim::scenario::KeyDistribution::Zipf { .. }) && w.keys > 1_000_000 {
-            return Err(scenario.error("a zipf key distribution supports at most 1000000 keys"));
-        }
-    }
-    Ok(())
+/// What a Raft scenario configures, parsed once.
+pub struct Config {
+    pub nodes: u32,
+    pub params: Arc<Params>,
+    pub workload: Option<Arc<KvWorkload>>,
+    keys: Option<Arc<KeyChooser>>,
 }
 
-pub type RaftWorld = World<RaftNode, KvClient<RaftMsg>>;
+/// Raft as the harness runs it.
+pub struct Raft;
 
-/// Builds the world for one seed: nodes, clients and the invariant monitor.
-pub fn build(scenario: &Scenario, seed: u64) -> Result<RaftWorld, ScenarioError> {
-    let params = Arc::new(params(scenario)?);
-    let n = scenario.nodes;
-    let record_history = scenario.checks.is_on("linearizability") || scenario.checks.is_on("liveness");
-    let clients = match &scenario.workload {
-        Some(w) => {
-            let workload = Arc::new(w.clone());
-            let keys = Arc::new(KeyChooser::new(w));
-            w.homes
-                .iter()
-                .enumerate()
-                .map(|(i, &home)| KvClient::new(i as u32, home, workload.clone(), keys.clone(), record_history))
-                .collect()
-        }
-        None => Vec::new(),
-    };
-    let spawn_params = params.clone();
-    let mut world = World::new(
-        scenario.world_config(seed),
-        Box::new(move |id, disk| RaftNode::recover(id, n, spawn_params.clone(), disk)),
-        clients,
-    );
-    if scenario.checks.is_on("invariants") {
-        world.set_monitor(Box::new(RaftMonitor::new(n)));
-    }
-    Ok(world)
-}
-
-/// Runs the world and judges it: online invariants, the history, liveness.
-pub fn judge(scenario: &Scenario, seed: u64, world: &mut RaftWorld, options: &mut RunOptions) -> RunReport {
-    let outcome = world.run();
-    options.phase("simulated");
-    let mut checks = Vec::new();
-    if scenario.checks.is_on("invariants") {
-        checks.push(match &outcome.violation {
-            Some(v) => faultline_sim::CheckResult::fail("invariants", v.clone()),
-            None => faultline_sim::CheckResult::pass(
-                "invariants",
-                "election safety, leader append-only, log matching, leader completeness, state machine safety",
-            ),
-        });
-    }
-    let ops: Vec<_> = world.clients().flat_map(|c| c.history_at_end()).collect();
-    if let Some(out) = options.history_out.as_mut() {
-        out(&check::history::History { ops: ops.clone() });
-    }
-    let complete = outcome.end == EndReason::TimeLimit || outcome.end == EndReason::Quiescent;
-    if scenario.checks.is_on("linearizability") {
-        if outcome.violation.is_some() {
-            checks.push(faultline_sim::CheckResult::unknown(
-                "linearizability",
-                "not checked: the run stopped at an invariant violation",
-            ));
-        } else {
-            checks.push(check::linearizability(
-                ops.clone(),
-                scenario.checks.history_budget_steps,
-                outcome.virtual_time,
-            ));
-        }
-    }
-    if scenario.checks.is_on("liveness") {
-        if let Some(from) = scenario.liveness_from() {
-            checks.push(check::liveness(&ops, from, outcome.virtual_time, complete && outcome.violation.is_none()));
-        }
-    }
-    options.phase("checked");
-    let mut metrics = world.metrics().clone();
-    metrics.count("client_ops_total", ops.len() as u64);
-    let homes = scenario.workload.as_ref().map(|w| w.homes.clone()).unwrap_or_default();
-    check::cap::analyse(&ops, &homes, scenario.nodes, &outcome.faults, outcome.virtual_time).record(&mut metrics);
-    let end = outcome.virtual_time.as_nanos();
-    let mut report = RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, metrics, checks);
-    let succeeded = |o: &check::history::Operation| {
-        (!matches!(o.outcome, check::history::Outcome::Unknown | check::history::Outcome::Failed))
-            .then_some(o.complete_ns)
-            .flatten()
-    };
-    report.timeline = faultline_sim::Timeline::from_ops(end, ops.iter().map(|o| (o.invoke_ns, succeeded(o))));
-    report
-}
-
-fn run(scenario: &Scenario, seed: u64, mut options: RunOptions) -> Result<RunReport, ScenarioError> {
-    let mut world = build(scenario, seed)?;
-    if let Some(sink) = options.trace.take() {
-        world.set_trace_sink(sink);
-    }
-    Ok(judge(scenario, seed, &mut world, &mut options))
-}
-
-pub const ENTRY: ProtocolEntry = ProtocolEntry {
+pub static INFO: ProtocolInfo = ProtocolInfo {
     name: "raft",
     summary: "Raft consensus serving a linearizable key-value store",
-    roles: &["leader", "follower", "candidate", "pre_candidate"],
-    checks: &["invariants", "linearizability", "liveness"],
+    roles: &[
+        RoleSpec { name: "leader", colour: [44, 160, 44], width: 5, primary: true },
+        RoleSpec { name: "follower", colour: [150, 150, 150], width: 2, primary: false },
+        RoleSpec { name: "candidate", colour: [255, 127, 14], width: 3, primary: false },
+        RoleSpec { name: "pre_candidate", colour: [230, 180, 0], width: 3, primary: false },
+    ],
+    checks: &[
+        CheckSpec {
+            name: "invariants",
+            class: CheckClass::Safety,
+            how: CheckHow::Monitor {
+                holds: "election safety, leader append-only, log matching, leader completeness, state machine safety",
+            },
+        },
+        check::LINEARIZABILITY,
+        check::LIVENESS,
+    ],
+    default_metrics: &["leaderless_ms", "elections", "client_ok"],
     link_kind: LinkKind::Datagram,
-    validate,
-    run,
+    max_nodes: 64,
+    clients: ClientUse::Optional,
 };
+
+pub const ENTRY: ProtocolEntry = harness::entry::<Raft>(&INFO);
+
+impl Protocol for Raft {
+    type Node = RaftNode;
+    type Client = KvClient<RaftMsg>;
+    type Config = Config;
+
+    fn info() -> &'static ProtocolInfo {
+        &INFO
+    }
+
+    fn configure(scenario: &Scenario) -> Result<Config, ScenarioError> {
+        let params = Arc::new(params(scenario)?);
+        let workload = KvWorkload::from_scenario(scenario)?.map(Arc::new);
+        let keys = workload.as_ref().map(|w| Arc::new(KeyChooser::new(w)));
+        Ok(Config { nodes: scenario.nodes, params, workload, keys })
+    }
+
+    fn node(config: &Config, id: NodeId, disk: &RaftDisk) -> RaftNode {
+        RaftNode::recover(id, config.nodes, config.params.clone(), disk)
+    }
+
+    fn clients(config: &Config, scenario: &Scenario, record_history: bool) -> Vec<KvClient<RaftMsg>> {
+        let (Some(workload), Some(keys)) = (&config.workload, &config.keys) else { return Vec::new() };
+        scenario
+            .clients
+            .homes
+            .iter()
+            .enumerate()
+            .map(|(i, &home)| {
+                let routing = RoutingKind::LeaderRedirect.build(home, scenario.nodes);
+                KvClient::new(i as u32, workload.clone(), keys.clone(), routing, record_history)
+            })
+            .collect()
+    }
+
+    fn monitor(_config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<RaftNode>>> {
+        Some(Box::new(RaftMonitor::new(scenario.nodes)))
+    }
+}

@@ -11,7 +11,8 @@ use faultline_sim::{Addr, Ctx, Duration, NodeId, Process, Role, Time, TimerId};
 use super::log::{Entry, LogCommand, RaftLog};
 use super::messages::RaftMsg;
 use super::{Params, ReadMode};
-use crate::kv::{Command, KvResult, KvStore, OpId, Reply, Request};
+use crate::client::Envelope;
+use crate::kv::{Command, KvMsg, KvResult, KvStore, OpId, Reply, Request};
 
 /// What survives a crash.
 #[derive(Debug, Default)]
@@ -290,7 +291,7 @@ impl RaftNode {
         let log = &ctx.durable().log;
         let msg =
             RaftMsg::RequestVote { term, last_log_index: log.last_index(), last_log_term: log.last_term(), pre_vote };
-        ctx.broadcast(msg);
+        ctx.broadcast(Envelope::Peer(msg));
     }
 
     fn won_votes(&mut self, ctx: &mut Ctx<'_, Self>, pre_vote: bool) {
@@ -405,7 +406,7 @@ impl RaftNode {
                     leader_commit: self.commit_index,
                     round,
                 };
-                ctx.send(Addr::node(peer), msg);
+                ctx.send(Addr::node(peer), Envelope::Peer(msg));
             }
             None => self.send_append(ctx, peer),
         }
@@ -433,7 +434,7 @@ impl RaftNode {
             }
             RaftMsg::Append { term, prev_index, prev_term, entries, leader_commit: self.commit_index, round }
         };
-        ctx.send(Addr::node(peer), msg);
+        ctx.send(Addr::node(peer), Envelope::Peer(msg));
     }
 
     /// Sends new entries to every follower that has none in flight.
@@ -526,7 +527,7 @@ impl RaftNode {
                 if lead.replies.front().is_some_and(|&(at, _, _)| at == index) {
                     if let Some((_, client, waiting)) = lead.replies.pop_front() {
                         if waiting == op {
-                            ctx.send(client, RaftMsg::ClientReply(Reply::Done { op, result }));
+                            ctx.send(client, Envelope::Reply(Reply::Done { op, result }));
                         }
                     }
                 }
@@ -600,7 +601,7 @@ impl RaftNode {
         }
         for (client, op, key) in answered {
             let result = KvResult::Read(self.store.get(key));
-            ctx.send(client, RaftMsg::ClientReply(Reply::Done { op, result }));
+            ctx.send(client, Envelope::Reply(Reply::Done { op, result }));
         }
         if start_round {
             self.broadcast_append(ctx);
@@ -612,14 +613,14 @@ impl RaftNode {
     fn on_client(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, request: Request) {
         if self.role != RaftRole::Leader {
             let leader = self.leader.map(NodeId);
-            ctx.send(from, RaftMsg::ClientReply(Reply::Redirect { op: request.op, leader }));
+            ctx.send(from, Envelope::Reply(Reply::Redirect { op: request.op, leader }));
             return;
         }
         if let Command::Get { key } = request.command {
             if self.params.bugs.local_reads {
                 // Bug: answer from local state without confirming leadership.
                 let result = KvResult::Read(self.store.get(key));
-                ctx.send(from, RaftMsg::ClientReply(Reply::Done { op: request.op, result }));
+                ctx.send(from, Envelope::Reply(Reply::Done { op: request.op, result }));
                 return;
             }
             if self.params.read_mode == ReadMode::ReadIndex {
@@ -651,7 +652,7 @@ impl RaftNode {
         let heard_recently = self.last_leader_contact.is_some_and(|t| now.since(t) < self.params.election_timeout_min)
             && self.leader.is_some();
         if heard_recently && (pre_vote || self.params.check_quorum) && term > current {
-            ctx.send(Addr::node(from), RaftMsg::Vote { term: current, granted: false, pre_vote });
+            ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::Vote { term: current, granted: false, pre_vote }));
             return;
         }
         if !pre_vote && term > current {
@@ -671,7 +672,7 @@ impl RaftNode {
             self.reset_election_timer(ctx);
         }
         let reply_term = if pre_vote { term } else { current };
-        ctx.send(Addr::node(from), RaftMsg::Vote { term: reply_term, granted, pre_vote });
+        ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::Vote { term: reply_term, granted, pre_vote }));
     }
 
     fn on_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, term: u64, granted: bool, pre_vote: bool) {
@@ -706,7 +707,7 @@ impl RaftNode {
         let current = self.term(ctx);
         let reply = |ctx: &mut Ctx<'_, Self>, term, success, match_index, conflict_index, conflict_term| {
             let msg = RaftMsg::AppendReply { term, success, match_index, conflict_index, conflict_term, round };
-            ctx.send(Addr::node(from), msg);
+            ctx.send(Addr::node(from), Envelope::Peer(msg));
         };
         if term < current {
             return reply(ctx, current, false, 0, 0, None);
@@ -858,7 +859,7 @@ impl RaftNode {
     ) {
         let current = self.term(ctx);
         if term < current {
-            ctx.send(Addr::node(from), RaftMsg::SnapshotReply { term: current, last_index: 0, round });
+            ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::SnapshotReply { term: current, last_index: 0, round }));
             return;
         }
         if self.role != RaftRole::Follower || term > current || self.leader != Some(from) {
@@ -883,7 +884,7 @@ impl RaftNode {
             self.last_applied = last_index;
             ctx.count("snapshots_installed", 1);
         }
-        ctx.send(Addr::node(from), RaftMsg::SnapshotReply { term, last_index, round });
+        ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::SnapshotReply { term, last_index, round }));
     }
 
     fn on_snapshot_reply(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, term: u64, last_index: u64, round: u64) {
@@ -934,7 +935,7 @@ impl RaftNode {
 }
 
 impl Process for RaftNode {
-    type Msg = RaftMsg;
+    type Msg = KvMsg<RaftMsg>;
     type Timer = RaftTimer;
     type Durable = RaftDisk;
     type Note = RaftNote;
@@ -943,13 +944,18 @@ impl Process for RaftNode {
         self.reset_election_timer(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: RaftMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: KvMsg<RaftMsg>) {
         let peer = match from {
             Addr::Node(n) => Some(n.0),
             Addr::Client(_) => None,
         };
+        let msg = match msg {
+            Envelope::Peer(msg) => msg,
+            Envelope::Request(request) => return self.on_client(ctx, from, request),
+            // Replies are for clients; a node that gets one ignores it.
+            Envelope::Reply(_) => return,
+        };
         match (msg, peer) {
-            (RaftMsg::Client(request), _) => self.on_client(ctx, from, request),
             (RaftMsg::RequestVote { term, last_log_index, last_log_term, pre_vote }, Some(p)) => {
                 self.on_request_vote(ctx, p, (term, last_log_index, last_log_term, pre_vote))
             }
@@ -966,8 +972,7 @@ impl Process for RaftNode {
             (RaftMsg::SnapshotReply { term, last_index, round }, Some(p)) => {
                 self.on_snapshot_reply(ctx, p, term, last_index, round)
             }
-            // Node-to-node messages from a client, or replies sent to a node,
-            // are not part of the protocol: ignore them.
+            // Peer messages from a client are not part of the protocol.
             _ => {}
         }
     }

@@ -1,7 +1,7 @@
 //! The CAP chart: for every scenario with partitions, availability on the
 //! minority and on the majority side of the partition (x) against
 //! consistency (y) — on the left the share of seeds with a violation
-//! (linearizability or invariants failed), on the right the share of reads
+//! (a check the protocol declares as safety or consistency failed), on the right the share of reads
 //! that were stale. One point per scenario and side; a later protocol's CAP
 //! scenario (scenarios/cap/<protocol>.toml) is one more point, nothing else.
 

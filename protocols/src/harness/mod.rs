@@ -1,0 +1,244 @@
+//! The protocol harness: the one trait a protocol implements, and the one
+//! run path every protocol shares.
+//!
+//! A protocol says what is its own — its node and client types, how they are
+//! built from a scenario (parsed once, into [`Protocol::Config`]), its online
+//! monitor, and what it declares in [`ProtocolInfo`]: roles, checks and what
+//! class each is, default metrics, link kind, node limit. The harness owns
+//! everything else: building the world for a seed, the trace sink, phase
+//! marks, the clients' history and its export, the monitor's verdict, the
+//! history checks, the CAP analysis, the timeline and the report. A new
+//! protocol is one folder and one registry line; a user's protocol can live
+//! in a crate of its own ([`entry`]).
+
+use std::sync::Arc;
+
+use faultline_sim::scenario::{Scenario, ScenarioError};
+use faultline_sim::world::{Monitor, RunOutcome};
+use faultline_sim::{
+    CheckClass, CheckResult, EndReason, LinkKind, Message, NodeId, Process, RoleSpec, RunReport, Timeline, World,
+};
+
+use crate::check::cap;
+use crate::check::history::{History, Operation, Outcome};
+use crate::idle::Idle;
+use crate::registry::{ProtocolEntry, RunOptions};
+
+/// Whether a protocol's scenarios have clients.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ClientUse {
+    /// No clients: a `[workload]` with clients is refused.
+    None,
+    /// Clients if the scenario has a `[workload]`.
+    Optional,
+    /// At least one client is needed.
+    Required,
+}
+
+/// How a check reaches its verdict.
+#[derive(Copy, Clone)]
+pub enum CheckHow {
+    /// From the online monitor: fails with the first violation it reports,
+    /// passes with `holds` (what held) otherwise.
+    Monitor { holds: &'static str },
+    /// After the run, from the clients' history; `None` when the check does
+    /// not apply to this scenario (liveness without a liveness phase).
+    History(fn(&HistoryInput<'_>) -> Option<CheckResult>),
+}
+
+/// A check a protocol supports: on unless the scenario's `[checks]` turns it off.
+#[derive(Copy, Clone)]
+pub struct CheckSpec {
+    pub name: &'static str,
+    pub class: CheckClass,
+    pub how: CheckHow,
+}
+
+/// What a history check reads.
+pub struct HistoryInput<'a> {
+    /// Every client operation, in client then invocation order.
+    pub ops: &'a [Operation],
+    pub scenario: &'a Scenario,
+    pub outcome: &'a RunOutcome,
+}
+
+impl HistoryInput<'_> {
+    /// The run reached its natural end (not an event limit, a full queue or
+    /// a violation), so what did not happen had its chance to.
+    pub fn run_complete(&self) -> bool {
+        matches!(self.outcome.end, EndReason::TimeLimit | EndReason::Quiescent) && self.outcome.violation.is_none()
+    }
+}
+
+/// What a protocol declares, for the loader, the harness and the reports.
+pub struct ProtocolInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// Roles its nodes report; faults may target them by name.
+    pub roles: &'static [RoleSpec],
+    /// Its checks, in the order reports list them. At most one is a monitor.
+    pub checks: &'static [CheckSpec],
+    /// Metrics a report shows for it when the user names none.
+    pub default_metrics: &'static [&'static str],
+    /// The link kind it assumes when the scenario names none.
+    pub link_kind: LinkKind,
+    /// The most nodes it supports.
+    pub max_nodes: u32,
+    pub clients: ClientUse,
+}
+
+impl ProtocolInfo {
+    pub fn check(&self, name: &str) -> Option<&CheckSpec> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+    /// The role `[chaos] leader_bias` aims at.
+    pub fn primary_role(&self) -> Option<&'static str> {
+        self.roles.iter().find(|r| r.primary).map(|r| r.name)
+    }
+}
+
+/// A client process whose operations the checkers read.
+pub trait ClientHistory {
+    /// Every operation, those still outstanding at the end as unknown.
+    fn history_at_end(&self) -> Vec<Operation>;
+}
+
+impl<M: Message> ClientHistory for Idle<M> {
+    fn history_at_end(&self) -> Vec<Operation> {
+        Vec::new()
+    }
+}
+
+/// A protocol faultline can run.
+pub trait Protocol: 'static {
+    type Node: Process;
+    /// The simulated client ([`Idle`] for protocols without clients).
+    type Client: Process<Msg = <Self::Node as Process>::Msg> + ClientHistory;
+    /// Everything the protocol reads from a scenario, parsed and validated
+    /// once; every seed's run shares it.
+    type Config: Send + Sync + 'static;
+
+    fn info() -> &'static ProtocolInfo;
+    /// Parses and validates the protocol's parts of a scenario (`[params]`,
+    /// `[workload]`), with located errors.
+    fn configure(scenario: &Scenario) -> Result<Self::Config, ScenarioError>;
+    /// A node, fresh (default durable state) or recovering after a crash.
+    fn node(config: &Self::Config, id: NodeId, durable: &<Self::Node as Process>::Durable) -> Self::Node;
+    /// One client per entry of `scenario.clients.homes`. `record_history`:
+    /// keep every operation (some check or the caller reads the history).
+    fn clients(config: &Self::Config, scenario: &Scenario, record_history: bool) -> Vec<Self::Client>;
+    /// The online monitor, when the protocol has a monitor check and it is on.
+    fn monitor(_config: &Self::Config, _scenario: &Scenario) -> Option<Box<dyn Monitor<Self::Node>>> {
+        None
+    }
+}
+
+/// A scenario prepared for running: the protocol's configuration, parsed once.
+pub trait Runner: Send + Sync {
+    fn run(&self, scenario: &Scenario, seed: u64, options: RunOptions) -> RunReport;
+}
+
+struct Prepared<P: Protocol> {
+    config: Arc<P::Config>,
+}
+
+impl<P: Protocol> Runner for Prepared<P> {
+    fn run(&self, scenario: &Scenario, seed: u64, options: RunOptions) -> RunReport {
+        run::<P>(&self.config, scenario, seed, options)
+    }
+}
+
+/// Validates a scenario for protocol `P` and parses its parts once.
+pub fn prepare<P: Protocol>(scenario: &Scenario) -> Result<Box<dyn Runner>, ScenarioError> {
+    let info = P::info();
+    let clients = scenario.clients.count;
+    match info.clients {
+        ClientUse::None if clients > 0 => {
+            return Err(scenario.error(format!("{} has no clients: remove [workload] or set clients = 0", info.name)))
+        }
+        ClientUse::Required if clients == 0 => {
+            return Err(scenario.error(format!("{} needs a [workload] with at least one client", info.name)))
+        }
+        _ => {}
+    }
+    let config = P::configure(scenario)?;
+    Ok(Box::new(Prepared::<P> { config: Arc::new(config) }))
+}
+
+/// The registry entry of protocol `P`.
+pub const fn entry<P: Protocol>(info: &'static ProtocolInfo) -> ProtocolEntry {
+    ProtocolEntry { info, prepare: prepare::<P> }
+}
+
+/// Whether any fault of the scenario, listed or drawn by chaos, cuts links.
+fn can_partition(scenario: &Scenario) -> bool {
+    const CUTS: [&str; 3] = ["partition", "partition_oneway", "isolate"];
+    scenario.faults.iter().any(|f| CUTS.contains(&f.action.kind_name()))
+        || scenario.chaos.as_ref().is_some_and(|c| c.kinds.iter().any(|k| CUTS.contains(&k.as_str())))
+}
+
+/// Runs one seed and judges it: the run path every protocol shares.
+pub fn run<P: Protocol>(config: &Arc<P::Config>, scenario: &Scenario, seed: u64, mut options: RunOptions) -> RunReport {
+    let info = P::info();
+    let enabled: Vec<&CheckSpec> = info.checks.iter().filter(|c| scenario.checks.is_on(c.name)).collect();
+    let reads_history = enabled.iter().any(|c| matches!(c.how, CheckHow::History(_)));
+    // The CAP analysis reads the history too, but only a run that can
+    // partition has anything to analyse; without a reader, clients keep no
+    // history and memory stays flat however long the run.
+    let record_history = reads_history || options.history_out.is_some() || can_partition(scenario);
+    let clients = P::clients(config, scenario, record_history);
+    let spawn_config = config.clone();
+    let mut world: World<P::Node, P::Client> = World::new(
+        scenario.world_config(seed),
+        Box::new(move |id, durable| P::node(&spawn_config, id, durable)),
+        clients,
+    );
+    if enabled.iter().any(|c| matches!(c.how, CheckHow::Monitor { .. })) {
+        if let Some(monitor) = P::monitor(config, scenario) {
+            world.set_monitor(monitor);
+        }
+    }
+    if let Some(sink) = options.trace.take() {
+        world.set_trace_sink(sink);
+    }
+    let outcome = world.run();
+    options.phase("simulated");
+
+    let ops: Vec<Operation> = world.clients().flat_map(|c| c.history_at_end()).collect();
+    if let Some(out) = options.history_out.as_mut() {
+        out(&History { ops: ops.clone() });
+    }
+    let input = HistoryInput { ops: &ops, scenario, outcome: &outcome };
+    let mut checks = Vec::new();
+    for spec in enabled {
+        let result = match spec.how {
+            CheckHow::Monitor { holds } => Some(match &outcome.violation {
+                Some(v) => CheckResult::fail(spec.name, v.clone()),
+                None => CheckResult::pass(spec.name, holds),
+            }),
+            CheckHow::History(check) => check(&input),
+        };
+        if let Some(mut result) = result {
+            result.class = Some(spec.class);
+            checks.push(result);
+        }
+    }
+    options.phase("checked");
+
+    let mut metrics = world.metrics().clone();
+    let has_clients = info.clients != ClientUse::None;
+    if has_clients {
+        metrics.count("client_ops_total", ops.len() as u64);
+        cap::analyse(&ops, &scenario.clients.homes, scenario.nodes, &outcome.faults, outcome.virtual_time)
+            .record(&mut metrics);
+    }
+    let end_ns = outcome.virtual_time.as_nanos();
+    let mut report = RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, metrics, checks);
+    if has_clients {
+        let succeeded = |o: &Operation| {
+            (!matches!(o.outcome, Outcome::Unknown | Outcome::Failed)).then_some(o.complete_ns).flatten()
+        };
+        report.timeline = Timeline::from_ops(end_ns, ops.iter().map(|o| (o.invoke_ns, succeeded(o))));
+    }
+    report
+}

@@ -1,0 +1,163 @@
+//! The key-value workload: which keys clients touch and how often they read,
+//! write or compare-and-set — the `[workload]` table of every protocol that
+//! serves the key-value store — and the key chooser the clients share.
+
+use serde::Deserialize;
+
+use faultline_sim::scenario::{did_you_mean, one_of, Number, Scenario, ScenarioError, Spanned};
+use faultline_sim::{Duration, Probability, SimRng};
+use rand::Rng;
+
+use crate::client::load::{ClientLoad, RawLoad};
+
+/// The most keys a Zipf distribution may range over: its cumulative weights
+/// are a table of this many entries, shared by the clients.
+pub const MAX_ZIPF_KEYS: u32 = 1_000_000;
+/// The most keys a uniform distribution may range over.
+pub const MAX_KEYS: u32 = 1_000_000_000;
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyDistribution {
+    Uniform,
+    Zipf { exponent: f64 },
+}
+
+/// A validated key-value `[workload]`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct KvWorkload {
+    pub load: ClientLoad,
+    pub read_ratio: Probability,
+    pub cas_ratio: Probability,
+    pub keys: u32,
+    pub key_distribution: KeyDistribution,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKvWorkload {
+    // Read by the scenario loader (how many clients, where, how many ops).
+    #[allow(dead_code)]
+    clients: Spanned<i64>,
+    #[allow(dead_code)]
+    homes: Option<toml::Value>,
+    #[allow(dead_code)]
+    max_ops_per_client: Option<toml::Value>,
+    concurrency: Option<Spanned<i64>>,
+    rate: Option<Spanned<Number>>,
+    timeout: Option<Spanned<Duration>>,
+    retries: Option<Spanned<i64>>,
+    read_ratio: Option<Spanned<Number>>,
+    cas_ratio: Option<Spanned<Number>>,
+    keys: Option<Spanned<i64>>,
+    key_distribution: Option<Spanned<String>>,
+    zipf_exponent: Option<Spanned<Number>>,
+}
+
+impl KvWorkload {
+    /// Reads `[workload]`; `None` when the scenario has none.
+    pub fn from_scenario(scenario: &Scenario) -> Result<Option<KvWorkload>, ScenarioError> {
+        let Some(w) = scenario.section::<RawKvWorkload>("workload")? else { return Ok(None) };
+        let load = ClientLoad::parse(
+            scenario,
+            RawLoad { concurrency: &w.concurrency, rate: &w.rate, timeout: &w.timeout, retries: &w.retries },
+        )?;
+        let read_ratio = match &w.read_ratio {
+            Some(p) => scenario.probability(p, "read_ratio")?,
+            None => Probability::new(0.5).unwrap_or_default(),
+        };
+        let cas_ratio = match &w.cas_ratio {
+            Some(p) => scenario.probability(p, "cas_ratio")?,
+            None => Probability::ZERO,
+        };
+        if read_ratio.get() + cas_ratio.get() > 1.0 {
+            let default = if w.read_ratio.is_none() { ", the default" } else { "" };
+            let span = w.cas_ratio.as_ref().or(w.read_ratio.as_ref()).map_or(w.clients.span(), |s| s.span());
+            return Err(scenario.error_at(
+                span,
+                format!(
+                    "`read_ratio` ({}{default}) + `cas_ratio` ({}) is above 1.0; they are shares of all operations (the rest are writes), so together they must be at most 1.0",
+                    read_ratio.get(),
+                    cas_ratio.get()
+                ),
+            ));
+        }
+        let keys = match &w.keys {
+            Some(k) => scenario.int_in(k, "keys", 1, i64::from(MAX_KEYS))? as u32,
+            None => 10,
+        };
+        let key_distribution = match w.key_distribution.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("uniform", _)) => {
+                if let Some(z) = &w.zipf_exponent {
+                    return Err(scenario.error_at(z.span(), "`zipf_exponent` needs key_distribution = \"zipf\""));
+                }
+                KeyDistribution::Uniform
+            }
+            Some(("zipf", span)) => {
+                let exponent = w.zipf_exponent.as_ref().map_or(1.0, |z| z.get_ref().0);
+                if !(exponent.is_finite() && exponent > 0.0 && exponent <= 10.0) {
+                    let span = w.zipf_exponent.as_ref().map_or(span, |z| z.span());
+                    return Err(scenario
+                        .error_at(span, format!("`zipf_exponent` must be above 0 and at most 10; got {exponent}")));
+                }
+                if keys > MAX_ZIPF_KEYS {
+                    let span = w.keys.as_ref().map_or(span, |k| k.span());
+                    return Err(scenario.error_at(
+                        span,
+                        format!("a zipf key distribution supports at most {MAX_ZIPF_KEYS} keys; got {keys}"),
+                    ));
+                }
+                KeyDistribution::Zipf { exponent }
+            }
+            Some((other, span)) => {
+                let valid = ["uniform", "zipf"];
+                return Err(scenario.error_at(
+                    span,
+                    format!(
+                        "unknown key_distribution `{other}`{}; valid: {}",
+                        did_you_mean(other, &valid),
+                        one_of(&valid)
+                    ),
+                ));
+            }
+        };
+        Ok(Some(KvWorkload { load, read_ratio, cas_ratio, keys, key_distribution }))
+    }
+}
+
+/// Cumulative key weights for Zipf-distributed keys, shared by all clients.
+#[derive(Debug)]
+pub struct KeyChooser {
+    keys: u32,
+    zipf_cdf: Option<Vec<f64>>,
+}
+
+impl KeyChooser {
+    pub fn new(workload: &KvWorkload) -> KeyChooser {
+        let zipf_cdf = match workload.key_distribution {
+            KeyDistribution::Uniform => None,
+            KeyDistribution::Zipf { exponent } => {
+                let mut total = 0.0;
+                let mut cdf: Vec<f64> = (1..=workload.keys)
+                    .map(|rank| {
+                        total += 1.0 / libm::pow(f64::from(rank), exponent);
+                        total
+                    })
+                    .collect();
+                cdf.iter_mut().for_each(|c| *c /= total);
+                Some(cdf)
+            }
+        };
+        KeyChooser { keys: workload.keys, zipf_cdf }
+    }
+
+    pub fn pick(&self, rng: &mut SimRng) -> u64 {
+        match &self.zipf_cdf {
+            None => rng.gen_range(0..u64::from(self.keys)),
+            Some(cdf) => {
+                let u: f64 = rng.gen();
+                cdf.partition_point(|&c| c < u).min(cdf.len() - 1) as u64
+            }
+        }
+    }
+}

@@ -17,6 +17,7 @@ use clap::Parser;
 
 pub use faultline_protocols as protocols;
 pub use faultline_reports as reports;
+pub use faultline_scenario as scenario;
 pub use faultline_sim as sim;
 
 use faultline_protocols::{ProtocolEntry, Registry};

@@ -8,7 +8,7 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
-use faultline_sim::scenario::{Catalog, Scenario, ScenarioError};
+use faultline_scenario::{Catalog, Scenario, ScenarioError};
 use faultline_sim::{LinkKind, RunReport};
 
 use crate::harness::{ProtocolInfo, Runner};
@@ -155,7 +155,7 @@ impl Catalog for Registry {
         self.find(protocol).map_or(LinkKind::Datagram, |p| p.link_kind)
     }
     fn max_nodes(&self, protocol: &str) -> u32 {
-        self.find(protocol).map_or(faultline_sim::scenario::MAX_NODES, |p| p.max_nodes)
+        self.find(protocol).map_or(faultline_scenario::MAX_NODES, |p| p.max_nodes)
     }
     fn primary_role(&self, protocol: &str) -> Option<&'static str> {
         self.find(protocol).and_then(|p| p.primary_role())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use faultline_protocols::Loaded;
 use faultline_protocols::{load_scenario, parse_scenario, run_scenario, RunOptions};
-use faultline_sim::edit::{swarm, ScenarioDoc};
+use faultline_scenario::edit::{swarm, ScenarioDoc};
 
 fn scenario(relative: &str) -> Loaded {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative);

@@ -5,7 +5,6 @@
 //! every event into a fingerprint. One seed rules a run.
 
 pub mod chaos;
-pub mod edit;
 pub mod fault;
 pub mod metrics;
 pub mod net;
@@ -13,7 +12,6 @@ pub mod process;
 pub mod queue;
 pub mod report;
 pub mod rng;
-pub mod scenario;
 pub mod time;
 pub mod trace;
 pub mod world;

@@ -3,7 +3,7 @@
 //! events per second and simulated seconds per wall second.
 
 use faultline_protocols::pingpong;
-use faultline_sim::scenario::Scenario;
+use faultline_scenario::Scenario;
 use serde_json::json;
 
 use super::{CliError, Outcome};

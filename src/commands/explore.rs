@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use faultline_protocols::Loaded;
-use faultline_sim::edit::{swarm, ScenarioDoc, SwarmMix};
+use faultline_scenario::edit::{swarm, ScenarioDoc, SwarmMix};
 
 use super::hunt::{check_seed, expected_fingerprint, run_caught, write_reproducer, Failed, MAX_SEED};
 use super::run::load;

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use faultline_protocols::Loaded;
 use faultline_protocols::{run_scenario, RunOptions};
-use faultline_sim::edit::ScenarioDoc;
+use faultline_scenario::edit::ScenarioDoc;
 use faultline_sim::report::client_metrics;
 use faultline_sim::{RunReport, Time};
 

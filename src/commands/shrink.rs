@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use faultline_protocols::Loaded;
-use faultline_sim::edit::{ScenarioDoc, NETWORK_RATES};
+use faultline_scenario::edit::{ScenarioDoc, NETWORK_RATES};
 use faultline_sim::{Duration, Time};
 
 use super::hunt::{check_seed, expected_fingerprint, run_caught, write_reproducer, Failed, Ran};

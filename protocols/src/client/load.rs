@@ -3,7 +3,7 @@
 //! per-attempt timeout, retries). What an operation *is* — a key-value get,
 //! a proposal, a cache lookup — is the protocol's own workload type.
 
-use faultline_sim::scenario::{Number, Scenario, ScenarioError, Spanned};
+use faultline_scenario::{Number, Scenario, ScenarioError, Spanned};
 use faultline_sim::Duration;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

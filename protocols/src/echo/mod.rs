@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use std::sync::Arc;
 
-use faultline_sim::scenario::{Scenario, ScenarioError};
+use faultline_scenario::{Scenario, ScenarioError};
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{Addr, CheckClass, Ctx, LinkKind, NodeId, Process, Time};
 
@@ -95,7 +95,7 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
     }],
     default_metrics: &["client_ops_ok", "client_ops_unknown"],
     link_kind: LinkKind::Datagram,
-    max_nodes: faultline_sim::scenario::MAX_NODES,
+    max_nodes: faultline_scenario::MAX_NODES,
     clients: ClientUse::Required,
 };
 

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use faultline_sim::scenario::{Scenario, ScenarioError};
+use faultline_scenario::{Scenario, ScenarioError};
 use faultline_sim::world::{Monitor, RunOutcome};
 use faultline_sim::{
     CheckClass, CheckResult, EndReason, LinkKind, Message, NodeId, Process, RoleSpec, RunReport, Timeline, World,

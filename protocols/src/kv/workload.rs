@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use faultline_sim::scenario::{did_you_mean, one_of, Number, Scenario, ScenarioError, Spanned};
+use faultline_scenario::{did_you_mean, one_of, Number, Scenario, ScenarioError, Spanned};
 use faultline_sim::{Duration, Probability, SimRng};
 use rand::Rng;
 

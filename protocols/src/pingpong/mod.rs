@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use faultline_sim::scenario::{Scenario, ScenarioError};
+use faultline_scenario::{Scenario, ScenarioError};
 use faultline_sim::{Addr, Ctx, LinkKind, Message, NodeId, Process, World};
 use rand::Rng;
 
@@ -112,7 +112,7 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
     checks: &[],
     default_metrics: &[],
     link_kind: LinkKind::Datagram,
-    max_nodes: faultline_sim::scenario::MAX_NODES,
+    max_nodes: faultline_scenario::MAX_NODES,
     clients: ClientUse::None,
 };
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use faultline_sim::scenario::{Scenario, ScenarioError};
+use faultline_scenario::{Scenario, ScenarioError};
 use faultline_sim::world::Monitor;
 use faultline_sim::{CheckClass, Duration, LinkKind, NodeId, RoleSpec};
 

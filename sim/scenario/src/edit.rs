@@ -12,11 +12,12 @@
 use rand::Rng;
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table, Value};
 
-use crate::chaos::{self, ChaosConfig, CHAOS_KINDS};
-use crate::fault::{FaultAction, NodeRef, ScheduledFault};
-use crate::rng::{stream, Probability, Stream};
+use faultline_sim::chaos::{self, ChaosConfig, CHAOS_KINDS};
+use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
+use faultline_sim::rng::{stream, Probability, Stream};
+use faultline_sim::time::{Duration, Time};
+
 use crate::scenario::{Catalog, Scenario, ScenarioError, MAX_FAULTS};
-use crate::time::{Duration, Time};
 
 /// The network rates a swarm mix may switch off or lower.
 pub const NETWORK_RATES: [&str; 3] = ["loss", "duplicate", "reorder"];

@@ -17,12 +17,12 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 pub use toml::Spanned;
 
-use crate::chaos::{ChaosConfig, CHAOS_KINDS};
-use crate::fault::{FaultAction, NodeRef, ScheduledFault};
-use crate::net::{LinkConfig, LinkKind};
-use crate::rng::{Latency, Probability};
-use crate::time::{Duration, Time};
-use crate::world::{Limits, WorldConfig};
+use faultline_sim::chaos::{ChaosConfig, CHAOS_KINDS};
+use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
+use faultline_sim::net::{LinkConfig, LinkKind};
+use faultline_sim::rng::{Latency, Probability};
+use faultline_sim::time::{Duration, Time};
+use faultline_sim::world::{Limits, WorldConfig};
 
 /// The most nodes a scenario may have, whatever the protocol (each protocol
 /// declares its own, lower, limit through [`Catalog::max_nodes`]).
@@ -1258,7 +1258,7 @@ impl Scenario {
     pub fn world_config(&self, seed: u64) -> WorldConfig {
         let mut faults = self.faults.clone();
         if let Some(c) = &self.chaos {
-            faults.extend(crate::chaos::schedule(c, self.nodes, self.duration, seed));
+            faults.extend(faultline_sim::chaos::schedule(c, self.nodes, self.duration, seed));
         }
         WorldConfig {
             seed,

@@ -1,0 +1,11 @@
+//! faultline-scenario: the TOML side of faultline. [`Scenario`] is a
+//! scenario file parsed and validated, every user mistake located by file,
+//! line and column; [`edit`] rewrites scenario text (what `explore --swarm`
+//! and `shrink` do). The engine (`faultline-sim`) knows nothing of TOML:
+//! [`Scenario::world_config`] is where a scenario becomes an engine
+//! configuration.
+
+pub mod edit;
+mod scenario;
+
+pub use scenario::*;

@@ -37,11 +37,14 @@ impl RunOptions {
     }
 }
 
+/// Validates a scenario for one protocol and parses its parts once.
+pub type Prepare = fn(&'static ProtocolInfo, &Scenario) -> Result<Box<dyn Runner>, ScenarioError>;
+
 /// A protocol as the registry holds it: what it declares, and how to prepare
 /// a scenario for running ([`crate::harness::entry`] makes one).
 pub struct ProtocolEntry {
     pub info: &'static ProtocolInfo,
-    pub prepare: fn(&Scenario) -> Result<Box<dyn Runner>, ScenarioError>,
+    pub prepare: Prepare,
 }
 
 impl Deref for ProtocolEntry {
@@ -136,7 +139,7 @@ impl Registry {
         let entry = self
             .find(&scenario.protocol)
             .ok_or_else(|| scenario.error(format!("unknown protocol `{}`", scenario.protocol)))?;
-        let runner = (entry.prepare)(&scenario)?;
+        let runner = (entry.prepare)(entry.info, &scenario)?;
         Ok(Loaded { scenario, runner: Arc::from(runner) })
     }
 }

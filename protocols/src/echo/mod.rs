@@ -6,16 +6,13 @@
 
 use serde::Deserialize;
 
-use std::sync::Arc;
-
 use faultline_scenario::{Scenario, ScenarioError};
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{Addr, CheckClass, Ctx, LinkKind, NodeId, Process, Time};
 
 use crate::client::{Envelope, NoPeer, RoutingKind};
 use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolInfo};
-use crate::kv::client::KvClient;
-use crate::kv::workload::{KeyChooser, KvWorkload};
+use crate::kv::client::{KvClient, KvClients};
 use crate::kv::{Command, KvMsg, KvResult, OpId, Reply};
 use crate::registry::ProtocolEntry;
 
@@ -76,10 +73,9 @@ impl Monitor<EchoNode> for RepliesMatch {
     }
 }
 
-/// What an echo scenario configures.
+/// What an echo scenario configures: its clients.
 pub struct Config {
-    workload: Arc<KvWorkload>,
-    keys: Arc<KeyChooser>,
+    clients: KvClients,
 }
 
 pub struct Echo;
@@ -106,16 +102,11 @@ impl Protocol for Echo {
     type Client = KvClient<NoPeer>;
     type Config = Config;
 
-    fn info() -> &'static ProtocolInfo {
-        &INFO
-    }
-
     fn configure(scenario: &Scenario) -> Result<Config, ScenarioError> {
         let _: Params = scenario.params()?;
-        let workload = KvWorkload::from_scenario(scenario)?
+        let clients = KvClients::from_scenario(scenario)?
             .ok_or_else(|| scenario.error("echo needs a [workload] with at least one client"))?;
-        let keys = Arc::new(KeyChooser::new(&workload));
-        Ok(Config { workload: Arc::new(workload), keys })
+        Ok(Config { clients })
     }
 
     fn node(_config: &Config, _id: NodeId, _durable: &()) -> EchoNode {
@@ -123,17 +114,8 @@ impl Protocol for Echo {
     }
 
     fn clients(config: &Config, scenario: &Scenario, record_history: bool) -> Vec<KvClient<NoPeer>> {
-        scenario
-            .clients
-            .homes
-            .iter()
-            .enumerate()
-            .map(|(i, &home)| {
-                // Every node answers: a client stays with its home node.
-                let routing = RoutingKind::AnyNode.build(home, scenario.nodes);
-                KvClient::new(i as u32, config.workload.clone(), config.keys.clone(), routing, record_history)
-            })
-            .collect()
+        // Every node answers: a client stays with its home node.
+        config.clients.build(scenario, &RoutingKind::AnyNode, record_history)
     }
 
     fn monitor(_config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<EchoNode>>> {

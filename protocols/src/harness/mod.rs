@@ -118,7 +118,6 @@ pub trait Protocol: 'static {
     /// once; every seed's run shares it.
     type Config: Send + Sync + 'static;
 
-    fn info() -> &'static ProtocolInfo;
     /// Parses and validates the protocol's parts of a scenario (`[params]`,
     /// `[workload]`), with located errors.
     fn configure(scenario: &Scenario) -> Result<Self::Config, ScenarioError>;
@@ -139,18 +138,22 @@ pub trait Runner: Send + Sync {
 }
 
 struct Prepared<P: Protocol> {
+    info: &'static ProtocolInfo,
     config: Arc<P::Config>,
 }
 
 impl<P: Protocol> Runner for Prepared<P> {
     fn run(&self, scenario: &Scenario, seed: u64, options: RunOptions) -> RunReport {
-        run::<P>(&self.config, scenario, seed, options)
+        run::<P>(self.info, &self.config, scenario, seed, options)
     }
 }
 
-/// Validates a scenario for protocol `P` and parses its parts once.
-pub fn prepare<P: Protocol>(scenario: &Scenario) -> Result<Box<dyn Runner>, ScenarioError> {
-    let info = P::info();
+/// Validates a scenario for protocol `P`, declared by `info`, and parses its
+/// parts once.
+pub fn prepare<P: Protocol>(
+    info: &'static ProtocolInfo,
+    scenario: &Scenario,
+) -> Result<Box<dyn Runner>, ScenarioError> {
     let clients = scenario.clients.count;
     match info.clients {
         ClientUse::None if clients > 0 => {
@@ -162,7 +165,7 @@ pub fn prepare<P: Protocol>(scenario: &Scenario) -> Result<Box<dyn Runner>, Scen
         _ => {}
     }
     let config = P::configure(scenario)?;
-    Ok(Box::new(Prepared::<P> { config: Arc::new(config) }))
+    Ok(Box::new(Prepared::<P> { info, config: Arc::new(config) }))
 }
 
 /// The registry entry of protocol `P`.
@@ -178,8 +181,13 @@ fn can_partition(scenario: &Scenario) -> bool {
 }
 
 /// Runs one seed and judges it: the run path every protocol shares.
-pub fn run<P: Protocol>(config: &Arc<P::Config>, scenario: &Scenario, seed: u64, mut options: RunOptions) -> RunReport {
-    let info = P::info();
+pub fn run<P: Protocol>(
+    info: &ProtocolInfo,
+    config: &Arc<P::Config>,
+    scenario: &Scenario,
+    seed: u64,
+    mut options: RunOptions,
+) -> RunReport {
     let enabled: Vec<&CheckSpec> = info.checks.iter().filter(|c| scenario.checks.is_on(c.name)).collect();
     let reads_history = enabled.iter().any(|c| matches!(c.how, CheckHow::History(_)));
     // The CAP analysis reads the history too, but only a run that can

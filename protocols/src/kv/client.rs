@@ -17,7 +17,7 @@ use rand::Rng;
 use super::workload::{KeyChooser, KvWorkload};
 use super::{Command, KvMsg, KvResult, OpId, Reply, Request, Value};
 use crate::check::history::{Operation, Outcome};
-use crate::client::{Envelope, LoadMode, Routing};
+use crate::client::{Envelope, LoadMode, Routing, RoutingKind};
 use crate::harness::ClientHistory;
 
 /// The most operations one client keeps outstanding (open loop); arrivals
@@ -45,6 +45,40 @@ struct Pending {
     redirects: u32,
     /// When the current attempt times out (true time).
     deadline: Time,
+}
+
+/// What a protocol's key-value clients share, built once per scenario: the
+/// workload and the key chooser.
+pub struct KvClients {
+    pub workload: Arc<KvWorkload>,
+    keys: Arc<KeyChooser>,
+}
+
+impl KvClients {
+    /// From the scenario's `[workload]`; `None` when it has none.
+    pub fn from_scenario(
+        scenario: &faultline_scenario::Scenario,
+    ) -> Result<Option<KvClients>, faultline_scenario::ScenarioError> {
+        Ok(KvWorkload::from_scenario(scenario)?
+            .map(|w| KvClients { keys: Arc::new(KeyChooser::new(&w)), workload: Arc::new(w) }))
+    }
+
+    /// One client per home node the scenario lists, each routing by `routing`.
+    pub fn build<P: Message>(
+        &self,
+        scenario: &faultline_scenario::Scenario,
+        routing: &RoutingKind,
+        record_history: bool,
+    ) -> Vec<KvClient<P>> {
+        let nodes = scenario.nodes;
+        let homes = scenario.clients.homes.iter().enumerate();
+        homes
+            .map(|(i, &home)| {
+                let routing = routing.build(home, nodes);
+                KvClient::new(i as u32, self.workload.clone(), self.keys.clone(), routing, record_history)
+            })
+            .collect()
+    }
 }
 
 pub struct KvClient<P> {

@@ -124,10 +124,6 @@ impl Protocol for PingPong {
     /// The parameters and the cluster size.
     type Config = (Params, u32);
 
-    fn info() -> &'static ProtocolInfo {
-        &INFO
-    }
-
     fn configure(scenario: &Scenario) -> Result<(Params, u32), ScenarioError> {
         let params: Params = scenario.params()?;
         if params.spawn_interval == Some(faultline_sim::Duration::ZERO) {

@@ -37,8 +37,7 @@ use faultline_sim::{CheckClass, Duration, LinkKind, NodeId, RoleSpec};
 use crate::check;
 use crate::client::RoutingKind;
 use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolInfo};
-use crate::kv::client::KvClient;
-use crate::kv::workload::{KeyChooser, KvWorkload};
+use crate::kv::client::{KvClient, KvClients};
 use crate::registry::ProtocolEntry;
 use invariants::RaftMonitor;
 use messages::RaftMsg;
@@ -157,8 +156,7 @@ fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
 pub struct Config {
     pub nodes: u32,
     pub params: Arc<Params>,
-    pub workload: Option<Arc<KvWorkload>>,
-    keys: Option<Arc<KeyChooser>>,
+    clients: Option<KvClients>,
 }
 
 /// Raft as the harness runs it.
@@ -197,15 +195,10 @@ impl Protocol for Raft {
     type Client = KvClient<RaftMsg>;
     type Config = Config;
 
-    fn info() -> &'static ProtocolInfo {
-        &INFO
-    }
-
     fn configure(scenario: &Scenario) -> Result<Config, ScenarioError> {
         let params = Arc::new(params(scenario)?);
-        let workload = KvWorkload::from_scenario(scenario)?.map(Arc::new);
-        let keys = workload.as_ref().map(|w| Arc::new(KeyChooser::new(w)));
-        Ok(Config { nodes: scenario.nodes, params, workload, keys })
+        let clients = KvClients::from_scenario(scenario)?;
+        Ok(Config { nodes: scenario.nodes, params, clients })
     }
 
     fn node(config: &Config, id: NodeId, disk: &RaftDisk) -> RaftNode {
@@ -213,17 +206,10 @@ impl Protocol for Raft {
     }
 
     fn clients(config: &Config, scenario: &Scenario, record_history: bool) -> Vec<KvClient<RaftMsg>> {
-        let (Some(workload), Some(keys)) = (&config.workload, &config.keys) else { return Vec::new() };
-        scenario
-            .clients
-            .homes
-            .iter()
-            .enumerate()
-            .map(|(i, &home)| {
-                let routing = RoutingKind::LeaderRedirect.build(home, scenario.nodes);
-                KvClient::new(i as u32, workload.clone(), keys.clone(), routing, record_history)
-            })
-            .collect()
+        match &config.clients {
+            Some(clients) => clients.build(scenario, &RoutingKind::LeaderRedirect, record_history),
+            None => Vec::new(),
+        }
     }
 
     fn monitor(_config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<RaftNode>>> {

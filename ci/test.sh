@@ -37,4 +37,19 @@ for s in "${scenarios[@]}"; do
   echo "deterministic: $s"
 done
 
+step "example downstream protocol"
+# examples/abd is a protocol in a crate of its own, run by faultline's whole
+# command line (faultline::main_with); it is a workspace member, so its
+# binary lands in the workspace's target/.
+exdir=examples/abd
+cargo build --release --locked -p faultline-example-abd
+exbin=target/release/faultline-abd
+"$exbin" run "$exdir/scenarios/clean.toml"
+# The bug scenario must fail its linearizability check: exit 1, nothing else.
+status=0
+"$exbin" run "$exdir/scenarios/bug.toml" || status=$?
+if [ "$status" -ne 1 ]; then
+  echo "FAIL: $exdir/scenarios/bug.toml exited $status, expected 1 (a check failed)"; exit 1
+fi
+
 step "all checks passed"

@@ -30,6 +30,19 @@ pub(crate) fn registry() -> &'static Registry {
     REGISTRY.get_or_init(Registry::builtin)
 }
 
+/// The name this program was started as (`faultline`, or a downstream
+/// crate's own binary), for the commands it prints for the user to run.
+pub(crate) fn program() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::args_os()
+            .next()
+            .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "faultline".to_string())
+    })
+}
+
 /// Output piped into `head` or a pager that quits early must end the
 /// program quietly, as it does for other command-line tools, instead of
 /// failing on every later write.

@@ -271,7 +271,13 @@ pub fn print_summary(header: &[String], records: &[RunRecord], dir: &Path) -> Ou
             r.failed_check.as_deref().unwrap_or("?"),
             one_line(r.failure_detail.as_deref().unwrap_or(""), 100)
         );
-        println!("{:<12} faultline run {} --seed {}   # {why}", if i == 0 { "failures" } else { "" }, r.file, r.seed);
+        println!(
+            "{:<12} {} run {} --seed {}   # {why}",
+            if i == 0 { "failures" } else { "" },
+            crate::program(),
+            r.file,
+            r.seed
+        );
     }
     if tally.failures.len() > MAX_FAILURES_LISTED {
         println!("{:<12} ... {} more", "", tally.failures.len() - MAX_FAILURES_LISTED);

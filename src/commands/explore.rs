@@ -196,7 +196,8 @@ fn reproduce(args: &ExploreArgs, base: &Loaded, f: &Found) -> Result<(), CliErro
         }
     };
     let command = format!(
-        "faultline explore {}{} (seed {})",
+        "{} explore {}{} (seed {})",
+        crate::program(),
         if args.swarm { "--swarm " } else { "" },
         args.file.display(),
         f.seed
@@ -229,8 +230,8 @@ fn reproduce(args: &ExploreArgs, base: &Loaded, f: &Found) -> Result<(), CliErro
             )));
         }
     }
-    println!("             run it: faultline run {}", path.display());
-    println!("             shrink it: faultline shrink {} --seed {}", path.display(), f.seed);
+    println!("             run it: {} run {}", crate::program(), path.display());
+    println!("             shrink it: {} shrink {} --seed {}", crate::program(), path.display(), f.seed);
     Ok(())
 }
 

@@ -117,7 +117,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome, CliError> {
         let (again, _) = one_run(&scenario, seed, None, None)?;
         determinism = Some(again.fingerprint);
     }
-    let reproduce = format!("faultline run {} --seed {seed}", args.file.display());
+    let reproduce = format!("{} run {} --seed {seed}", crate::program(), args.file.display());
     if args.json {
         print_json(&scenario, &report, &timing, determinism, &reproduce);
     } else {

@@ -353,7 +353,8 @@ pub fn shrink(args: &ShrinkArgs) -> Result<Outcome, CliError> {
     let mut doc = shrinker.current.doc.clone();
     doc.set_header(&[
         format!(
-            "Minimal reproducer written by `faultline shrink {} --seed {seed}`: fails {}.",
+            "Minimal reproducer written by `{} shrink {} --seed {seed}`: fails {}.",
+            crate::program(),
             args.file.display(),
             failed.name()
         ),
@@ -371,6 +372,6 @@ pub fn shrink(args: &ShrinkArgs) -> Result<Outcome, CliError> {
         )));
     }
     println!("reproducer   {} fails {}, fingerprint {fingerprint}", out.display(), failed.name());
-    println!("             run it: faultline run {}", out.display());
+    println!("             run it: {} run {}", crate::program(), out.display());
     Ok(Outcome::Ok)
 }

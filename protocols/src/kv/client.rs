@@ -55,6 +55,11 @@ pub struct KvClients {
 }
 
 impl KvClients {
+    /// Clients of an already validated workload.
+    pub fn new(workload: KvWorkload) -> KvClients {
+        KvClients { keys: Arc::new(KeyChooser::new(&workload)), workload: Arc::new(workload) }
+    }
+
     /// From the scenario's `[workload]`; `None` when it has none.
     pub fn from_scenario(
         scenario: &faultline_scenario::Scenario,

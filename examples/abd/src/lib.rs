@@ -47,7 +47,7 @@ use faultline::protocols::harness::{self, CheckHow, CheckSpec, ClientUse, Protoc
 use faultline::protocols::kv::client::{KvClient, KvClients};
 use faultline::protocols::kv::workload::KvWorkload;
 use faultline::protocols::ProtocolEntry;
-use faultline::scenario::{Number, Scenario, ScenarioError, Spanned};
+use faultline::scenario::{Scenario, ScenarioError};
 use faultline::sim::world::Monitor;
 use faultline::sim::{CheckClass, Duration, LinkKind, NodeId};
 
@@ -85,13 +85,6 @@ impl Default for Params {
     }
 }
 
-/// The `[workload]` keys ABD must refuse, with their spans for the error.
-#[derive(Deserialize)]
-struct WorkloadKeys {
-    cas_ratio: Option<Spanned<Number>>,
-    retries: Option<Spanned<i64>>,
-}
-
 fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
     let p: Params = scenario.params()?;
     if p.retransmit_interval == Duration::ZERO {
@@ -112,23 +105,13 @@ fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
 fn workload(scenario: &Scenario) -> Result<KvWorkload, ScenarioError> {
     let workload = KvWorkload::from_scenario(scenario)?
         .ok_or_else(|| scenario.error("abd needs a [workload] with at least one client"))?;
-    let keys: WorkloadKeys = scenario.section("workload")?.expect("the workload was just read");
     if workload.cas_ratio.get() > 0.0 {
         let message = "abd serves get and put only (plain ABD has no compare-and-set): set `cas_ratio = 0`";
-        return Err(match &keys.cas_ratio {
-            Some(c) => scenario.error_at(c.span(), message),
-            None => scenario.error(message),
-        });
+        return Err(scenario.key_error("workload", "cas_ratio", message));
     }
     if workload.load.retries != 0 {
-        let message = format!(
-            "abd needs `retries = 0`{}: a retry may reach another coordinator, which would write the same operation under a second tag",
-            if keys.retries.is_none() { " (the default is 3)" } else { "" }
-        );
-        return Err(match &keys.retries {
-            Some(r) => scenario.error_at(r.span(), message),
-            None => scenario.error(message),
-        });
+        let message = "abd needs `retries = 0` (the default is 3): a retry may reach another coordinator, which would write the same operation under a second tag";
+        return Err(scenario.key_error("workload", "retries", message));
     }
     Ok(workload)
 }

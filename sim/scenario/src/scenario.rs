@@ -1233,11 +1233,15 @@ impl Scenario {
     /// An error about `[params].key`, located at that key when the scenario
     /// sets it (protocols use this for checks serde cannot express).
     pub fn param_error(&self, key: &str, message: impl Into<String>) -> ScenarioError {
-        #[derive(Deserialize)]
-        struct KeysOnly {
-            params: Option<BTreeMap<Spanned<String>, serde::de::IgnoredAny>>,
-        }
-        let keys = toml::from_str::<KeysOnly>(&self.source).ok().and_then(|k| k.params).unwrap_or_default();
+        self.key_error("params", key, message)
+    }
+
+    /// An error about `key` of the top-level table `table` (`"workload"`,
+    /// say), located at that key when the scenario sets it (a defaulted key
+    /// has no place to point at).
+    pub fn key_error(&self, table: &'static str, key: &str, message: impl Into<String>) -> ScenarioError {
+        let keys: BTreeMap<Spanned<String>, serde::de::IgnoredAny> =
+            self.section(table).ok().flatten().unwrap_or_default();
         match keys.keys().find(|k| k.get_ref() == key) {
             Some(k) => self.error_at(k.span(), message),
             None => self.error(message),

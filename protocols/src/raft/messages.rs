@@ -39,7 +39,12 @@ pub enum RaftMsg {
         /// On failure: where the leader should look next (fast back-off).
         conflict_index: u64,
         conflict_term: Option<u64>,
+        /// The round and term of the request this answers. A round is unique
+        /// only within its leader's term: a reply to an older term's request
+        /// (a follower rejecting it with its own, newer, term) must never
+        /// count towards the rounds of a later leadership of the same node.
         round: u64,
+        request_term: u64,
     },
     InstallSnapshot {
         term: u64,
@@ -49,7 +54,9 @@ pub enum RaftMsg {
     SnapshotReply {
         term: u64,
         last_index: u64,
+        /// As in `AppendReply`: which request this answers.
         round: u64,
+        request_term: u64,
     },
 }
 

@@ -705,8 +705,17 @@ impl RaftNode {
         round: u64,
     ) {
         let current = self.term(ctx);
+        let leader_term = term;
         let reply = |ctx: &mut Ctx<'_, Self>, term, success, match_index, conflict_index, conflict_term| {
-            let msg = RaftMsg::AppendReply { term, success, match_index, conflict_index, conflict_term, round };
+            let msg = RaftMsg::AppendReply {
+                term,
+                success,
+                match_index,
+                conflict_index,
+                conflict_term,
+                round,
+                request_term: leader_term,
+            };
             ctx.send(Addr::node(from), Envelope::Peer(msg));
         };
         if term < current {
@@ -778,16 +787,12 @@ impl RaftNode {
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         from: u32,
-        term: u64,
         success: bool,
         match_index: u64,
         conflict_index: u64,
         conflict_term: Option<u64>,
         round: u64,
     ) {
-        if !self.reply_is_for_current_leadership(ctx, term) {
-            return;
-        }
         let now = ctx.now();
         let last = ctx.durable().log.last_index();
         let f = from as usize;
@@ -840,10 +845,21 @@ impl RaftNode {
 
     /// A reply to something this node sent as leader: a newer term deposes
     /// it (§5.1); only replies of its current term while still leading count.
-    fn reply_is_for_current_leadership(&mut self, ctx: &mut Ctx<'_, Self>, term: u64) -> bool {
+    /// Steps down on a newer term; otherwise whether a reply answers a
+    /// request this node sent as the leader it is now. `term` is the
+    /// replier's term, `request_term` the term of the request it answers:
+    /// a follower that rejects a request of an older term replies with its
+    /// own term, which may be this node's current term if it has since been
+    /// elected again, and the request's round means nothing in this term.
+    fn reply_is_for_current_leadership(&mut self, ctx: &mut Ctx<'_, Self>, term: u64, request_term: u64) -> bool {
         let current = self.term(ctx);
         if term > current {
             self.become_follower(ctx, term, None);
+            return false;
+        }
+        if term == current && request_term != current && self.role == RaftRole::Leader {
+            // The rejection of a request this node sent in an earlier term.
+            ctx.count("stale_term_replies_ignored", 1);
             return false;
         }
         term == current && self.role == RaftRole::Leader
@@ -859,7 +875,8 @@ impl RaftNode {
     ) {
         let current = self.term(ctx);
         if term < current {
-            ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::SnapshotReply { term: current, last_index: 0, round }));
+            let reply = RaftMsg::SnapshotReply { term: current, last_index: 0, round, request_term: term };
+            ctx.send(Addr::node(from), Envelope::Peer(reply));
             return;
         }
         if self.role != RaftRole::Follower || term > current || self.leader != Some(from) {
@@ -884,13 +901,10 @@ impl RaftNode {
             self.last_applied = last_index;
             ctx.count("snapshots_installed", 1);
         }
-        ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::SnapshotReply { term, last_index, round }));
+        ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::SnapshotReply { term, last_index, round, request_term: term }));
     }
 
-    fn on_snapshot_reply(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, term: u64, last_index: u64, round: u64) {
-        if !self.reply_is_for_current_leadership(ctx, term) {
-            return;
-        }
+    fn on_snapshot_reply(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, last_index: u64, round: u64) {
         let now = ctx.now();
         if let Some(lead) = self.lead.as_mut() {
             let f = from as usize;
@@ -963,14 +977,21 @@ impl Process for RaftNode {
             (RaftMsg::Append { term, prev_index, prev_term, entries, leader_commit, round }, Some(p)) => {
                 self.on_append(ctx, p, term, prev_index, prev_term, entries, leader_commit, round)
             }
-            (RaftMsg::AppendReply { term, success, match_index, conflict_index, conflict_term, round }, Some(p)) => {
-                self.on_append_reply(ctx, p, term, success, match_index, conflict_index, conflict_term, round)
+            (
+                RaftMsg::AppendReply { term, success, match_index, conflict_index, conflict_term, round, request_term },
+                Some(p),
+            ) => {
+                if self.reply_is_for_current_leadership(ctx, term, request_term) {
+                    self.on_append_reply(ctx, p, success, match_index, conflict_index, conflict_term, round)
+                }
             }
             (RaftMsg::InstallSnapshot { term, snapshot, round }, Some(p)) => {
                 self.on_install_snapshot(ctx, p, term, snapshot, round)
             }
-            (RaftMsg::SnapshotReply { term, last_index, round }, Some(p)) => {
-                self.on_snapshot_reply(ctx, p, term, last_index, round)
+            (RaftMsg::SnapshotReply { term, last_index, round, request_term }, Some(p)) => {
+                if self.reply_is_for_current_leadership(ctx, term, request_term) {
+                    self.on_snapshot_reply(ctx, p, last_index, round)
+                }
             }
             // Peer messages from a client are not part of the protocol.
             _ => {}

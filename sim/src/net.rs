@@ -218,16 +218,20 @@ impl Network {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn is_cut(&self, from: Addr, to: Addr) -> bool {
-        if !self.any_cut {
-            return false;
-        }
+        self.any_cut && self.crosses_barrier(from, to)
+    }
+
+    /// The slow half of `is_cut`, kept out of line so the common case (no
+    /// partition in force) stays a single test in the hot loop.
+    #[inline(never)]
+    fn crosses_barrier(&self, from: Addr, to: Addr) -> bool {
         let (a, b) = (self.location(from), self.location(to));
         a != b && self.barriers.iter().any(|(_, barrier)| barrier.blocks(a, b))
     }
 
-    #[inline]
+    #[inline(always)]
     fn link_index(&self, a: usize, b: usize) -> usize {
         if self.overrides.is_empty() {
             return 0;
@@ -243,7 +247,7 @@ impl Network {
     /// Decides what happens to a message sent now. The draws from `rng` come
     /// in a fixed order — loss, latency, reorder, duplicate, the duplicate's
     /// latency — which run fingerprints depend on.
-    #[inline]
+    #[inline(always)]
     pub fn route(&mut self, now: Time, from: Addr, to: Addr, rng: &mut SimRng) -> Fate {
         if self.is_cut(from, to) {
             return Fate::Dropped { cut: true };
@@ -267,25 +271,37 @@ impl Network {
             }
             LinkKind::Session => {
                 let delay = link.latency.sample(rng);
-                let (key, direction) = self.pair(from, to);
-                let session = self.sessions.entry(key).or_default();
-                let at = (now + delay).max(session.last_delivery[direction]);
-                session.last_delivery[direction] = at;
-                let connection = session.epoch;
-                if !session.up {
-                    session.up = true;
-                    self.live.insert(key);
-                    self.live_reversed.insert((key.1, key.0));
-                }
-                Fate::Deliver { delay: at - now, copy_delay: None, connection }
+                self.route_session(now, from, to, delay)
             }
         }
     }
 
+    /// A session link delivers in FIFO order on the pair's connection, which
+    /// comes up with its first message.
+    #[inline(never)]
+    fn route_session(&mut self, now: Time, from: Addr, to: Addr, delay: Duration) -> Fate {
+        let (key, direction) = self.pair(from, to);
+        let session = self.sessions.entry(key).or_default();
+        let at = (now + delay).max(session.last_delivery[direction]);
+        session.last_delivery[direction] = at;
+        let connection = session.epoch;
+        if !session.up {
+            session.up = true;
+            self.live.insert(key);
+            self.live_reversed.insert((key.1, key.0));
+        }
+        Fate::Deliver { delay: at - now, copy_delay: None, connection }
+    }
+
     /// Whether a message that was routed on `connection` may still arrive.
-    #[inline]
+    #[inline(always)]
     pub fn connection_alive(&self, from: Addr, to: Addr, connection: u32) -> bool {
-        connection == u32::MAX || self.sessions.get(&self.pair(from, to).0).map_or(0, |s| s.epoch) == connection
+        connection == u32::MAX || self.session_epoch(from, to) == connection
+    }
+
+    #[inline(never)]
+    fn session_epoch(&self, from: Addr, to: Addr) -> u32 {
+        self.sessions.get(&self.pair(from, to).0).map_or(0, |s| s.epoch)
     }
 
     fn is_session(&self, a: Addr, b: Addr) -> bool {

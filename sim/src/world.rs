@@ -543,7 +543,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     }
 
     /// Decides whether a message may be handed over now; traces a drop.
-    #[inline]
+    #[inline(always)]
     fn admit(&mut self, from: Addr, to: Addr, connection: u32, id: u64, msg: &N::Msg) -> Admit {
         let now = self.now;
         if self.net.is_cut(from, to) {
@@ -583,14 +583,14 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn deliver_to_node(&mut self, i: usize, from: Addr, to: Addr, hash: u64, id: u64, msg: N::Msg) {
         self.stats.delivered += 1;
         self.trace.message(self.now, EventKind::Deliver, from, to, id, msg.label(), hash, || format!("{msg:?}"));
         self.with_node(i, |p, ctx| p.on_message(ctx, from, msg));
     }
 
-    #[inline]
+    #[inline(always)]
     fn deliver_to_client(&mut self, c: usize, from: Addr, to: Addr, hash: u64, id: u64, msg: N::Msg) {
         self.stats.delivered += 1;
         self.trace.message(self.now, EventKind::Deliver, from, to, id, msg.label(), hash, || format!("{msg:?}"));
@@ -598,7 +598,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     }
 
     /// Routes one message through the network model.
-    #[inline]
+    #[inline(always)]
     fn transmit(&mut self, from: Addr, to: Addr, msg: N::Msg) {
         let hash = stable_hash(&msg);
         if let Some((id, delay, copy_delay, connection)) = self.route(from, to, hash, &msg) {
@@ -631,7 +631,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     /// Counts and traces one send and asks the network its fate: `None` when
     /// it is dropped, else (message id, delay, a duplicate's delay, the
     /// connection it travels on).
-    #[inline]
+    #[inline(always)]
     fn route(
         &mut self,
         from: Addr,

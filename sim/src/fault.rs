@@ -172,7 +172,8 @@ pub fn windows(applied: &[AppliedFault], end: Time) -> Vec<FaultWindow> {
             match f.kind {
                 "liveness" => true,
                 "heal" => {
-                    matches!(kind, "partition" | "partition_oneway" | "isolate") && undoes.map_or(true, |u| u == opened)
+                    matches!(kind, "partition" | "partition_oneway" | "isolate")
+                        && !matches!(undoes, Some(u) if u != opened)
                 }
                 "restart" => kind == "crash" && nodes == f.nodes.as_slice(),
                 "resume" => kind == "pause" && nodes == f.nodes.as_slice(),
@@ -200,6 +201,66 @@ pub fn windows(applied: &[AppliedFault], end: Time) -> Vec<FaultWindow> {
     }
     out.sort_by_key(|w| (w.start_ns, w.end_ns));
     out
+}
+
+/// A span of virtual time with the same partitions in force, and the sides
+/// they leave: nodes on one side share a group in every partition (or
+/// isolation) in force, so overlapping partitions refine each other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartitionSpan {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Every node of the partitions' groups in exactly one side, sides in
+    /// order of their lowest node.
+    pub groups: Vec<Vec<u32>>,
+}
+
+/// The spans during which at least one partition or isolation was in force,
+/// each with the sides the partitions in force leave. A partition ends at its
+/// own heal (`heal partition #3`) or at a heal of everything; one-way cuts
+/// have no sides and are left out. Spans run to `end` if nothing heals them.
+pub fn partition_spans(applied: &[AppliedFault], end: Time) -> Vec<PartitionSpan> {
+    let mut spans = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut since = 0;
+    let sides = |open: &[usize]| -> Vec<Vec<u32>> {
+        let mut by_key: std::collections::BTreeMap<Vec<usize>, Vec<u32>> = std::collections::BTreeMap::new();
+        let mut nodes: Vec<u32> = open.iter().flat_map(|&i| applied[i].groups.iter().flatten().copied()).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        for node in nodes {
+            let key = open
+                .iter()
+                .map(|&i| applied[i].groups.iter().position(|g| g.contains(&node)).unwrap_or(usize::MAX))
+                .collect();
+            by_key.entry(key).or_default().push(node);
+        }
+        let mut groups: Vec<Vec<u32>> = by_key.into_values().collect();
+        groups.sort();
+        groups
+    };
+    for (id, f) in applied.iter().enumerate() {
+        let at = f.at.as_nanos();
+        let before = open.clone();
+        if f.heals_all() {
+            open.clear();
+        } else if let (true, Some(undone)) = (f.heals(), f.undoes()) {
+            open.retain(|&i| i != undone);
+        }
+        if !f.groups.is_empty() {
+            open.push(id);
+        }
+        if open != before {
+            if !before.is_empty() && at > since {
+                spans.push(PartitionSpan { start_ns: since, end_ns: at, groups: sides(&before) });
+            }
+            since = at;
+        }
+    }
+    if !open.is_empty() && end.as_nanos() > since {
+        spans.push(PartitionSpan { start_ns: since, end_ns: end.as_nanos(), groups: sides(&open) });
+    }
+    spans
 }
 
 #[cfg(test)]
@@ -253,5 +314,31 @@ mod tests {
         let spans: Vec<(u64, u64, &str)> =
             w.iter().map(|w| (w.start_ns / 1_000_000, w.end_ns / 1_000_000, w.kind.as_str())).collect();
         assert_eq!(spans, [(100, 200, "partition"), (150, 300, "partition_oneway"), (400, 500, "partition")]);
+    }
+
+    #[test]
+    fn overlapping_partitions_refine_each_other() {
+        let with_groups = |mut f: AppliedFault, groups: Vec<Vec<u32>>| {
+            f.groups = groups;
+            f
+        };
+        let faults = [
+            with_groups(applied(100, "partition", &[0, 1, 2, 3], ""), vec![vec![0, 1], vec![2, 3]]),
+            with_groups(applied(150, "isolate", &[1], ""), vec![vec![1], vec![0, 2, 3]]),
+            applied(200, "heal", &[], "heal partition #0"),
+            applied(300, "heal", &[], "heal isolate #1"),
+        ];
+        let spans: Vec<(u64, u64, Vec<Vec<u32>>)> = partition_spans(&faults, Time::from_nanos(1_000_000_000))
+            .into_iter()
+            .map(|s| (s.start_ns / 1_000_000, s.end_ns / 1_000_000, s.groups))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (100, 150, vec![vec![0, 1], vec![2, 3]]),
+                (150, 200, vec![vec![0], vec![1], vec![2, 3]]),
+                (200, 300, vec![vec![0, 2, 3], vec![1]]),
+            ]
+        );
     }
 }

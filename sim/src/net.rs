@@ -399,16 +399,49 @@ impl Network {
     }
 
     /// Sessions that are up and cross a barrier in either direction get
-    /// broken; returns them in pair order. Walks the live sessions only.
+    /// broken; returns them in pair order. Walks the live sessions only, and
+    /// rebuilds the live indexes in one pass rather than pair by pair: a
+    /// partition of a large cluster may break most of them at once.
     fn broken_sessions(&mut self) -> Vec<(Addr, Addr)> {
-        let crossing: Vec<(Addr, Addr)> = self
+        let crossing: Vec<(u32, u32)> = self
             .live
             .iter()
-            .map(|&(lo, hi)| (self.address(lo), self.address(hi)))
-            .filter(|&(x, y)| !matches!((x, y), (Addr::Client(_), Addr::Client(_))))
-            .filter(|&(x, y)| self.is_cut(x, y) || self.is_cut(y, x))
+            .copied()
+            .filter(|&(lo, hi)| {
+                let (x, y) = (self.address(lo), self.address(hi));
+                !matches!((x, y), (Addr::Client(_), Addr::Client(_)))
+                    && (self.is_cut(x, y) || self.is_cut(y, x))
+                    && self.is_session(x, y)
+            })
             .collect();
-        crossing.into_iter().filter(|&(x, y)| self.break_connection(x, y)).collect()
+        if crossing.is_empty() {
+            return Vec::new();
+        }
+        for key in &crossing {
+            if let Some(session) = self.sessions.get_mut(key) {
+                session.epoch = session.epoch.wrapping_add(1);
+                session.up = false;
+            }
+        }
+        let mut broken = crossing.iter().peekable();
+        let kept: Vec<(u32, u32)> = self
+            .live
+            .iter()
+            .copied()
+            .filter(|key| {
+                let is_broken = broken.peek() == Some(&key);
+                if is_broken {
+                    broken.next();
+                }
+                !is_broken
+            })
+            .collect();
+        let mut reversed: Vec<(u32, u32)> = kept.iter().map(|&(lo, hi)| (hi, lo)).collect();
+        reversed.sort_unstable();
+        // Sorted input: both sets are built in bulk.
+        self.live = kept.into_iter().collect();
+        self.live_reversed = reversed.into_iter().collect();
+        crossing.into_iter().map(|(lo, hi)| (self.address(lo), self.address(hi))).collect()
     }
 
     /// Removes every partition and cut.

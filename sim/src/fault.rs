@@ -71,8 +71,19 @@ pub enum FaultAction {
     },
 }
 
-/// A fault and when it fires; `undo_after` schedules its inverse (heal,
-/// restart, resume, clock reset).
+/// A fault and when it fires; `undo_after` schedules its end, which removes
+/// what this fault did and nothing else, so overlapping faults compose:
+///
+/// - a partition, one-way cut or isolation heals alone; other partitions and
+///   cuts stay in force (an explicit `Heal` and the liveness phase heal all);
+/// - a crash's restart fires only if that crash is what holds the node down
+///   (not when the node was restarted, and perhaps crashed again, since);
+/// - pauses count: the node resumes when every pause on it has ended (an
+///   explicit `Resume` ends them all);
+/// - a clock change's end sets the rate of the latest clock change still in
+///   force on the node, or the true rate when none is (a restart resets the
+///   clock, and a lasting change, one without `undo_after`, replaces the
+///   earlier ones).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScheduledFault {
     pub at: Time,
@@ -94,10 +105,30 @@ pub struct AppliedFault {
 }
 
 impl AppliedFault {
-    /// Whether this fault ends every partition (a heal, or the start of the
-    /// liveness phase).
+    /// Whether this fault ends one partition or all of them (a heal, or the
+    /// start of the liveness phase); [`AppliedFault::undoes`] tells which.
     pub fn heals(&self) -> bool {
         self.kind == "heal" || self.kind == "liveness"
+    }
+
+    /// Whether this fault ends every partition and cut: an explicit heal or
+    /// the start of the liveness phase.
+    pub fn heals_all(&self) -> bool {
+        self.heals() && self.undoes().is_none()
+    }
+
+    /// For the end of an earlier fault, that fault's index in the applied
+    /// list: the end of a partition reads `heal partition #3`, of a crash
+    /// `restart n2 from durable state (ends crash #3)`, of a pause `resume n2
+    /// (ends pause #3)`, of a clock change `n2 clock runs at 1x (ends
+    /// clock_rate #3)`. `None` for a fault that ends nothing in particular.
+    pub fn undoes(&self) -> Option<usize> {
+        if !matches!(self.kind, "heal" | "restart" | "resume" | "clock_rate") {
+            return None;
+        }
+        let (_, after) = self.description.rsplit_once('#')?;
+        let digits: &str = &after[..after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len())];
+        digits.parse().ok()
     }
 }
 
@@ -127,18 +158,22 @@ pub struct FaultWindow {
     pub nodes: Vec<u32>,
 }
 
-/// Pairs each fault with what undid it: partitions with the next heal,
-/// crashes with the node's restart, pauses with its resume, clock changes
-/// with the reset; whatever is still in force at `end` runs to it.
+/// Pairs each fault with what undid it: a partition, cut or isolation with
+/// its own heal (or a heal of everything), crashes with the node's restart,
+/// pauses with its resume, clock changes with the next change of that node's
+/// clock; whatever is still in force at `end` runs to it.
 pub fn windows(applied: &[AppliedFault], end: Time) -> Vec<FaultWindow> {
     let mut out = Vec::new();
-    let mut open: Vec<(u64, &'static str, Vec<u32>)> = Vec::new();
-    for f in applied {
+    let mut open: Vec<(usize, u64, &'static str, Vec<u32>)> = Vec::new();
+    for (id, f) in applied.iter().enumerate() {
         let at = f.at.as_nanos();
-        let closes = |kind: &str, nodes: &[u32]| -> bool {
+        let undoes = f.undoes();
+        let closes = |opened: usize, kind: &str, nodes: &[u32]| -> bool {
             match f.kind {
-                "heal" | "liveness" => {
-                    matches!(kind, "partition" | "partition_oneway" | "isolate") || f.kind == "liveness"
+                "liveness" => true,
+                "heal" => {
+                    matches!(kind, "partition" | "partition_oneway" | "isolate")
+                        && !matches!(undoes, Some(u) if u != opened)
                 }
                 "restart" => kind == "crash" && nodes == f.nodes.as_slice(),
                 "resume" => kind == "pause" && nodes == f.nodes.as_slice(),
@@ -147,25 +182,85 @@ pub fn windows(applied: &[AppliedFault], end: Time) -> Vec<FaultWindow> {
             }
         };
         let mut still = Vec::new();
-        for (start, kind, nodes) in open.drain(..) {
-            if closes(kind, &nodes) {
+        for (opened, start, kind, nodes) in open.drain(..) {
+            if closes(opened, kind, &nodes) {
                 out.push(FaultWindow { start_ns: start, end_ns: at, kind: kind.to_string(), nodes });
             } else {
-                still.push((start, kind, nodes));
+                still.push((opened, start, kind, nodes));
             }
         }
         open = still;
         if matches!(f.kind, "partition" | "partition_oneway" | "isolate" | "crash" | "pause")
             || (f.kind == "clock_rate" && !f.description.contains(" at 1x"))
         {
-            open.push((at, f.kind, f.nodes.clone()));
+            open.push((id, at, f.kind, f.nodes.clone()));
         }
     }
-    for (start, kind, nodes) in open {
+    for (_, start, kind, nodes) in open {
         out.push(FaultWindow { start_ns: start, end_ns: end.as_nanos(), kind: kind.to_string(), nodes });
     }
     out.sort_by_key(|w| (w.start_ns, w.end_ns));
     out
+}
+
+/// A span of virtual time with the same partitions in force, and the sides
+/// they leave: nodes on one side share a group in every partition (or
+/// isolation) in force, so overlapping partitions refine each other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartitionSpan {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Every node of the partitions' groups in exactly one side, sides in
+    /// order of their lowest node.
+    pub groups: Vec<Vec<u32>>,
+}
+
+/// The spans during which at least one partition or isolation was in force,
+/// each with the sides the partitions in force leave. A partition ends at its
+/// own heal (`heal partition #3`) or at a heal of everything; one-way cuts
+/// have no sides and are left out. Spans run to `end` if nothing heals them.
+pub fn partition_spans(applied: &[AppliedFault], end: Time) -> Vec<PartitionSpan> {
+    let mut spans = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut since = 0;
+    let sides = |open: &[usize]| -> Vec<Vec<u32>> {
+        let mut by_key: std::collections::BTreeMap<Vec<usize>, Vec<u32>> = std::collections::BTreeMap::new();
+        let mut nodes: Vec<u32> = open.iter().flat_map(|&i| applied[i].groups.iter().flatten().copied()).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        for node in nodes {
+            let key = open
+                .iter()
+                .map(|&i| applied[i].groups.iter().position(|g| g.contains(&node)).unwrap_or(usize::MAX))
+                .collect();
+            by_key.entry(key).or_default().push(node);
+        }
+        let mut groups: Vec<Vec<u32>> = by_key.into_values().collect();
+        groups.sort();
+        groups
+    };
+    for (id, f) in applied.iter().enumerate() {
+        let at = f.at.as_nanos();
+        let before = open.clone();
+        if f.heals_all() {
+            open.clear();
+        } else if let (true, Some(undone)) = (f.heals(), f.undoes()) {
+            open.retain(|&i| i != undone);
+        }
+        if !f.groups.is_empty() {
+            open.push(id);
+        }
+        if open != before {
+            if !before.is_empty() && at > since {
+                spans.push(PartitionSpan { start_ns: since, end_ns: at, groups: sides(&before) });
+            }
+            since = at;
+        }
+    }
+    if !open.is_empty() && end.as_nanos() > since {
+        spans.push(PartitionSpan { start_ns: since, end_ns: end.as_nanos(), groups: sides(&open) });
+    }
+    spans
 }
 
 #[cfg(test)]
@@ -199,6 +294,51 @@ mod tests {
             spans,
             [(100, 200, "partition"), (150, 300, "crash"), (250, 1000, "crash"), (400, 1000, "pause")],
             "n1's crash and n0's pause run to the end; n2's crash ends at its restart"
+        );
+    }
+
+    #[test]
+    fn overlapping_partitions_end_at_their_own_heal() {
+        let faults = [
+            applied(100, "partition", &[0, 1, 2], "partition [[0]] (unlisted nodes form their own group)"),
+            applied(150, "partition_oneway", &[1, 2], "cut [1] -> [2]"),
+            applied(200, "heal", &[], "heal partition #0"),
+            applied(300, "heal", &[], "heal partition_oneway #1"),
+            applied(400, "partition", &[0, 1, 2], ""),
+            applied(500, "heal", &[], "heal all partitions"),
+        ];
+        assert_eq!(faults[2].undoes(), Some(0));
+        assert!(faults[2].heals() && !faults[2].heals_all());
+        assert!(faults[5].heals_all());
+        let w = windows(&faults, Time::from_nanos(1_000_000_000));
+        let spans: Vec<(u64, u64, &str)> =
+            w.iter().map(|w| (w.start_ns / 1_000_000, w.end_ns / 1_000_000, w.kind.as_str())).collect();
+        assert_eq!(spans, [(100, 200, "partition"), (150, 300, "partition_oneway"), (400, 500, "partition")]);
+    }
+
+    #[test]
+    fn overlapping_partitions_refine_each_other() {
+        let with_groups = |mut f: AppliedFault, groups: Vec<Vec<u32>>| {
+            f.groups = groups;
+            f
+        };
+        let faults = [
+            with_groups(applied(100, "partition", &[0, 1, 2, 3], ""), vec![vec![0, 1], vec![2, 3]]),
+            with_groups(applied(150, "isolate", &[1], ""), vec![vec![1], vec![0, 2, 3]]),
+            applied(200, "heal", &[], "heal partition #0"),
+            applied(300, "heal", &[], "heal isolate #1"),
+        ];
+        let spans: Vec<(u64, u64, Vec<Vec<u32>>)> = partition_spans(&faults, Time::from_nanos(1_000_000_000))
+            .into_iter()
+            .map(|s| (s.start_ns / 1_000_000, s.end_ns / 1_000_000, s.groups))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (100, 150, vec![vec![0, 1], vec![2, 3]]),
+                (150, 200, vec![vec![0], vec![1], vec![2, 3]]),
+                (200, 300, vec![vec![0, 2, 3], vec![1]]),
+            ]
         );
     }
 }

@@ -1,11 +1,20 @@
 //! The network model: per-link latency, loss, duplication and reordering;
-//! directed cuts for partitions; and the two link kinds.
+//! partitions and one-way cuts; and the two link kinds.
 //!
 //! *Datagram* links lose, duplicate and reorder. *Session* links behave like
 //! TCP: FIFO per direction, no loss or duplication, and a partition or crash
 //! breaks the connection — messages in flight on it are discarded and both
 //! ends are told. Clients reach the cluster through a *home* node: a client is
 //! on its home node's side of any partition.
+//!
+//! State grows with nodes + clients + link overrides + sessions in use, never
+//! with their square, so a world of a million nodes fits: one default link and
+//! an ordered map of overridden links; each partition in force is one group
+//! label per node; each one-way cut is two node sets; session state exists
+//! only for process pairs that have used a session link. Every map is ordered
+//! (`BTreeMap`/`BTreeSet`), so nothing depends on hashing order.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -54,22 +63,80 @@ pub enum Fate {
     Deliver { delay: Duration, copy_delay: Option<Duration>, connection: u32 },
 }
 
+/// Names one partition or one-way cut in force, so that undoing the fault
+/// that made it removes that one and leaves the others standing.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct CutId(pub u64);
+
+/// A set of nodes as a bitset: membership is one load, whatever its size.
+#[derive(Clone, Debug)]
+struct NodeSet {
+    words: Vec<u64>,
+}
+
+impl NodeSet {
+    fn new(nodes: usize, members: &[u32]) -> NodeSet {
+        let mut words = vec![0u64; nodes.div_ceil(64)];
+        for &m in members {
+            if (m as usize) < nodes {
+                words[m as usize / 64] |= 1 << (m % 64);
+            }
+        }
+        NodeSet { words }
+    }
+    #[inline]
+    fn contains(&self, node: usize) -> bool {
+        self.words.get(node / 64).is_some_and(|w| w & (1 << (node % 64)) != 0)
+    }
+}
+
+/// What blocks traffic: a partition (nodes with different labels cannot
+/// reach each other) or a one-way cut (`from` cannot reach `to`).
+#[derive(Clone, Debug)]
+enum Barrier {
+    Partition { label: Vec<u32> },
+    Oneway { from: NodeSet, to: NodeSet },
+}
+
+impl Barrier {
+    /// Whether traffic from node `a` to node `b` (distinct) is blocked.
+    #[inline]
+    fn blocks(&self, a: usize, b: usize) -> bool {
+        match self {
+            Barrier::Partition { label } => label[a] != label[b],
+            Barrier::Oneway { from, to } => from.contains(a) && to.contains(b),
+        }
+    }
+}
+
+/// One session: the connection epoch (bumped when it breaks), whether it
+/// carried traffic since it last broke (only a connection that was up can be
+/// broken and reported), and the latest scheduled delivery per direction for
+/// FIFO (`[0]` from the lower process index to the higher, `[1]` back).
+#[derive(Clone, Debug, Default)]
+struct Session {
+    epoch: u32,
+    up: bool,
+    last_delivery: [Time; 2],
+}
+
 pub struct Network {
     nodes: usize,
-    /// `links[from * nodes + to]` indexes `configs`.
-    links: Vec<u16>,
+    /// The default link is `configs[0]`; overrides index into `configs`.
     configs: Vec<LinkConfig>,
-    /// `cut[from * nodes + to]`: traffic from → to is blocked.
-    cut: Vec<bool>,
+    /// Directed node pairs whose link is not the default.
+    overrides: BTreeMap<(u32, u32), u32>,
+    /// Partitions and cuts in force, in the order they were made.
+    barriers: Vec<(CutId, Barrier)>,
+    next_cut: u64,
+    /// Whether any barrier stands: the hot path checks only this.
     pub(crate) any_cut: bool,
-    /// Session links: connection epoch per unordered process pair, and the
-    /// latest scheduled delivery per directed pair (for FIFO).
-    epochs: Vec<u32>,
-    /// Whether a session pair carried traffic since it last broke; only a
-    /// connection that was up can be broken (and reported).
-    up: Vec<bool>,
-    last_delivery: Vec<Time>,
-    processes: usize,
+    /// Session state by unordered process pair `(lower, higher)` index.
+    sessions: BTreeMap<(u32, u32), Session>,
+    /// The pairs whose session is up, and the same pairs reversed, so the
+    /// sessions of one process are a range of either set.
+    live: BTreeSet<(u32, u32)>,
+    live_reversed: BTreeSet<(u32, u32)>,
     home: Vec<u32>,
     /// Set for the liveness phase: loss, duplication and reordering stop.
     pub(crate) quiet: bool,
@@ -78,18 +145,20 @@ pub struct Network {
 impl Network {
     /// `home[c]` is client `c`'s home node.
     pub fn new(nodes: u32, home: Vec<u32>, default: LinkConfig) -> Network {
-        let n = nodes as usize;
-        let processes = n + home.len();
+        assert!(
+            (nodes as u64) + (home.len() as u64) <= u64::from(u32::MAX),
+            "nodes + clients must fit a 32-bit process index"
+        );
         Network {
-            nodes: n,
-            links: vec![0; n * n],
+            nodes: nodes as usize,
             configs: vec![default],
-            cut: vec![false; n * n],
+            overrides: BTreeMap::new(),
+            barriers: Vec::new(),
+            next_cut: 0,
             any_cut: false,
-            epochs: vec![0; processes * processes],
-            up: vec![false; processes * processes],
-            last_delivery: vec![Time::ZERO; processes * processes],
-            processes,
+            sessions: BTreeMap::new(),
+            live: BTreeSet::new(),
+            live_reversed: BTreeSet::new(),
             home,
             quiet: false,
         }
@@ -104,7 +173,11 @@ impl Network {
                 self.configs.len() - 1
             }
         };
-        self.links[from as usize * self.nodes + to as usize] = idx as u16;
+        if idx == 0 {
+            self.overrides.remove(&(from, to));
+        } else {
+            self.overrides.insert((from, to), idx as u32);
+        }
     }
 
     /// The node a process stands at: itself, or a client's home.
@@ -124,27 +197,57 @@ impl Network {
         }
     }
 
-    fn pair(&self, a: Addr, b: Addr) -> usize {
-        let (x, y) = (self.process_index(a), self.process_index(b));
-        let (lo, hi) = if x < y { (x, y) } else { (y, x) };
-        lo * self.processes + hi
+    /// The process at a process index (the inverse of `process_index`).
+    fn address(&self, index: u32) -> Addr {
+        if (index as usize) < self.nodes {
+            Addr::node(index)
+        } else {
+            Addr::client(index - self.nodes as u32)
+        }
     }
 
-    pub fn is_cut(&self, from: Addr, to: Addr) -> bool {
-        if !self.any_cut {
-            return false;
+    /// The unordered pair key of two processes, and whether `a` is the
+    /// higher index (the direction slot of `a → b`).
+    #[inline]
+    fn pair(&self, a: Addr, b: Addr) -> ((u32, u32), usize) {
+        let (x, y) = (self.process_index(a) as u32, self.process_index(b) as u32);
+        if x <= y {
+            ((x, y), 0)
+        } else {
+            ((y, x), 1)
         }
+    }
+
+    #[inline(always)]
+    pub fn is_cut(&self, from: Addr, to: Addr) -> bool {
+        self.any_cut && self.crosses_barrier(from, to)
+    }
+
+    /// The slow half of `is_cut`, kept out of line so the common case (no
+    /// partition in force) stays a single test in the hot loop.
+    #[inline(never)]
+    fn crosses_barrier(&self, from: Addr, to: Addr) -> bool {
         let (a, b) = (self.location(from), self.location(to));
-        a != b && self.cut[a * self.nodes + b]
+        a != b && self.barriers.iter().any(|(_, barrier)| barrier.blocks(a, b))
+    }
+
+    #[inline(always)]
+    fn link_index(&self, a: usize, b: usize) -> usize {
+        if self.overrides.is_empty() {
+            return 0;
+        }
+        self.overrides.get(&(a as u32, b as u32)).map_or(0, |&i| i as usize)
     }
 
     pub fn link(&self, from: Addr, to: Addr) -> &LinkConfig {
         let (a, b) = (self.location(from), self.location(to));
-        &self.configs[self.links[a * self.nodes + b] as usize]
+        &self.configs[self.link_index(a, b)]
     }
 
-    /// Decides what happens to a message sent now.
-    #[inline]
+    /// Decides what happens to a message sent now. The draws from `rng` come
+    /// in a fixed order — loss, latency, reorder, duplicate, the duplicate's
+    /// latency — which run fingerprints depend on.
+    #[inline(always)]
     pub fn route(&mut self, now: Time, from: Addr, to: Addr, rng: &mut SimRng) -> Fate {
         if self.is_cut(from, to) {
             return Fate::Dropped { cut: true };
@@ -152,7 +255,7 @@ impl Network {
         let quiet = self.quiet;
         let a = self.location(from);
         let b = self.location(to);
-        let link = &self.configs[self.links[a * self.nodes + b] as usize];
+        let link = &self.configs[self.link_index(a, b)];
         match link.kind {
             LinkKind::Datagram => {
                 if !quiet && link.loss.sample(rng) {
@@ -168,35 +271,81 @@ impl Network {
             }
             LinkKind::Session => {
                 let delay = link.latency.sample(rng);
-                let directed = self.process_index(from) * self.processes + self.process_index(to);
-                let at = (now + delay).max(self.last_delivery[directed]);
-                self.last_delivery[directed] = at;
-                let pair = self.pair(from, to);
-                self.up[pair] = true;
-                let connection = self.epochs[pair];
-                Fate::Deliver { delay: at - now, copy_delay: None, connection }
+                self.route_session(now, from, to, delay)
             }
         }
     }
 
+    /// A session link delivers in FIFO order on the pair's connection, which
+    /// comes up with its first message.
+    #[inline(never)]
+    fn route_session(&mut self, now: Time, from: Addr, to: Addr, delay: Duration) -> Fate {
+        let (key, direction) = self.pair(from, to);
+        let session = self.sessions.entry(key).or_default();
+        let at = (now + delay).max(session.last_delivery[direction]);
+        session.last_delivery[direction] = at;
+        let connection = session.epoch;
+        if !session.up {
+            session.up = true;
+            self.live.insert(key);
+            self.live_reversed.insert((key.1, key.0));
+        }
+        Fate::Deliver { delay: at - now, copy_delay: None, connection }
+    }
+
     /// Whether a message that was routed on `connection` may still arrive.
-    #[inline]
+    #[inline(always)]
     pub fn connection_alive(&self, from: Addr, to: Addr, connection: u32) -> bool {
-        connection == u32::MAX || self.epochs[self.pair(from, to)] == connection
+        connection == u32::MAX || self.session_epoch(from, to) == connection
+    }
+
+    #[inline(never)]
+    fn session_epoch(&self, from: Addr, to: Addr) -> u32 {
+        self.sessions.get(&self.pair(from, to).0).map_or(0, |s| s.epoch)
     }
 
     fn is_session(&self, a: Addr, b: Addr) -> bool {
         self.link(a, b).kind == LinkKind::Session || self.link(b, a).kind == LinkKind::Session
     }
 
-    /// Breaks the session between two processes; true if it was a session link.
+    /// Breaks the session between two processes; true if it was up (and both
+    /// ends must be told).
     pub fn break_connection(&mut self, a: Addr, b: Addr) -> bool {
         if !self.is_session(a, b) {
             return false;
         }
-        let p = self.pair(a, b);
-        self.epochs[p] = self.epochs[p].wrapping_add(1);
-        std::mem::replace(&mut self.up[p], false)
+        let key = self.pair(a, b).0;
+        // A pair that never carried traffic has nothing in flight to discard.
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        session.epoch = session.epoch.wrapping_add(1);
+        let was_up = std::mem::replace(&mut session.up, false);
+        if was_up {
+            self.live.remove(&key);
+            self.live_reversed.remove(&(key.1, key.0));
+        }
+        was_up
+    }
+
+    /// Breaks every session of `a` that is up; returns the peers, in order.
+    pub fn break_sessions_of(&mut self, a: Addr) -> Vec<Addr> {
+        let me = self.process_index(a) as u32;
+        let mut peers: Vec<u32> = self.live_reversed.range((me, 0)..=(me, u32::MAX)).map(|&(_, lo)| lo).collect();
+        peers.extend(self.live.range((me, 0)..=(me, u32::MAX)).map(|&(_, hi)| hi));
+        let mut broken = Vec::new();
+        for peer in peers {
+            let peer = self.address(peer);
+            if self.break_connection(a, peer) {
+                broken.push(peer);
+            }
+        }
+        broken
+    }
+
+    /// How many sessions are up now.
+    pub fn live_sessions(&self) -> usize {
+        self.live.len()
     }
 
     /// Every process address, nodes first.
@@ -204,40 +353,100 @@ impl Network {
         (0..self.nodes as u32).map(Addr::node).chain((0..self.home.len() as u32).map(Addr::client))
     }
 
-    /// Blocks from → to for every from in `a`, to in `b`. Returns the session
-    /// pairs this newly cut, so both ends can be told.
+    fn add_barrier(&mut self, barrier: Barrier) -> CutId {
+        let id = CutId(self.next_cut);
+        self.next_cut += 1;
+        self.barriers.push((id, barrier));
+        self.any_cut = true;
+        id
+    }
+
+    /// Splits the nodes by `label`: nodes with different labels cannot reach
+    /// each other (one label per node). Returns the partition's id and the
+    /// session pairs it newly broke, so both ends can be told.
+    pub fn partition(&mut self, label: Vec<u32>) -> (CutId, Vec<(Addr, Addr)>) {
+        assert_eq!(label.len(), self.nodes, "one partition label per node");
+        let id = self.add_barrier(Barrier::Partition { label });
+        (id, self.broken_sessions())
+    }
+
+    /// Blocks from → to for every from in `a`, to in `b` (a node never cuts
+    /// itself). Returns the cut's id and the session pairs it newly broke.
+    pub fn cut(&mut self, a: &[u32], b: &[u32]) -> (CutId, Vec<(Addr, Addr)>) {
+        let id =
+            self.add_barrier(Barrier::Oneway { from: NodeSet::new(self.nodes, a), to: NodeSet::new(self.nodes, b) });
+        (id, self.broken_sessions())
+    }
+
+    /// Blocks from → to for every from in `a`, to in `b`, until the next
+    /// [`Network::heal`]. Returns the session pairs this newly cut.
     pub fn cut_oneway(&mut self, a: &[u32], b: &[u32]) -> Vec<(Addr, Addr)> {
-        for &x in a {
-            for &y in b {
-                if x != y {
-                    self.cut[x as usize * self.nodes + y as usize] = true;
-                    self.any_cut = true;
-                }
-            }
-        }
-        self.broken_sessions()
+        self.cut(a, b).1
     }
 
-    /// Sessions that cross a cut in either direction and are still up get
-    /// broken; returns them.
+    /// Removes one partition or cut; the others stay. Sessions it broke stay
+    /// broken (they reconnect on their next message). False if it was gone.
+    pub fn remove_cut(&mut self, id: CutId) -> bool {
+        let before = self.barriers.len();
+        self.barriers.retain(|(b, _)| *b != id);
+        self.any_cut = !self.barriers.is_empty();
+        self.barriers.len() != before
+    }
+
+    /// Whether a partition or cut is still in force.
+    pub fn has_cut(&self, id: CutId) -> bool {
+        self.barriers.iter().any(|(b, _)| *b == id)
+    }
+
+    /// Sessions that are up and cross a barrier in either direction get
+    /// broken; returns them in pair order. Walks the live sessions only, and
+    /// rebuilds the live indexes in one pass rather than pair by pair: a
+    /// partition of a large cluster may break most of them at once.
     fn broken_sessions(&mut self) -> Vec<(Addr, Addr)> {
-        let addrs: Vec<Addr> = self.addresses().collect();
-        let mut broken = Vec::new();
-        for (i, &x) in addrs.iter().enumerate() {
-            for &y in &addrs[i + 1..] {
-                if matches!((x, y), (Addr::Client(_), Addr::Client(_))) {
-                    continue;
-                }
-                if (self.is_cut(x, y) || self.is_cut(y, x)) && self.break_connection(x, y) {
-                    broken.push((x, y));
-                }
+        let crossing: Vec<(u32, u32)> = self
+            .live
+            .iter()
+            .copied()
+            .filter(|&(lo, hi)| {
+                let (x, y) = (self.address(lo), self.address(hi));
+                !matches!((x, y), (Addr::Client(_), Addr::Client(_)))
+                    && (self.is_cut(x, y) || self.is_cut(y, x))
+                    && self.is_session(x, y)
+            })
+            .collect();
+        if crossing.is_empty() {
+            return Vec::new();
+        }
+        for key in &crossing {
+            if let Some(session) = self.sessions.get_mut(key) {
+                session.epoch = session.epoch.wrapping_add(1);
+                session.up = false;
             }
         }
-        broken
+        let mut broken = crossing.iter().peekable();
+        let kept: Vec<(u32, u32)> = self
+            .live
+            .iter()
+            .copied()
+            .filter(|key| {
+                let is_broken = broken.peek() == Some(&key);
+                if is_broken {
+                    broken.next();
+                }
+                !is_broken
+            })
+            .collect();
+        let mut reversed: Vec<(u32, u32)> = kept.iter().map(|&(lo, hi)| (hi, lo)).collect();
+        reversed.sort_unstable();
+        // Sorted input: both sets are built in bulk.
+        self.live = kept.into_iter().collect();
+        self.live_reversed = reversed.into_iter().collect();
+        crossing.into_iter().map(|(lo, hi)| (self.address(lo), self.address(hi))).collect()
     }
 
+    /// Removes every partition and cut.
     pub fn heal(&mut self) {
-        self.cut.iter_mut().for_each(|c| *c = false);
+        self.barriers.clear();
         self.any_cut = false;
     }
 

@@ -137,9 +137,21 @@ impl TimerTable {
     }
 }
 
+/// One message sent to several processes: the payload is kept once.
+pub(crate) struct Multicast<M> {
+    /// How many single sends came before it, so the engine transmits
+    /// everything in the order the handler sent it.
+    pub(crate) after_sends: usize,
+    /// The recipients: `Outbox::targets[targets]`.
+    pub(crate) targets: std::ops::Range<usize>,
+    pub(crate) msg: M,
+}
+
 /// Effects a handler produced, applied by the engine when it returns.
 pub(crate) struct Outbox<P: Process> {
     pub(crate) sends: Vec<(Addr, P::Msg)>,
+    pub(crate) multicasts: Vec<Multicast<P::Msg>>,
+    pub(crate) targets: Vec<Addr>,
     pub(crate) timers: Vec<(Duration, TimerId, P::Timer)>,
     pub(crate) notes: Vec<P::Note>,
     pub(crate) client_events: Vec<(ClientEventKind, u64)>,
@@ -147,7 +159,14 @@ pub(crate) struct Outbox<P: Process> {
 
 impl<P: Process> Default for Outbox<P> {
     fn default() -> Self {
-        Outbox { sends: Vec::new(), timers: Vec::new(), notes: Vec::new(), client_events: Vec::new() }
+        Outbox {
+            sends: Vec::new(),
+            multicasts: Vec::new(),
+            targets: Vec::new(),
+            timers: Vec::new(),
+            notes: Vec::new(),
+            client_events: Vec::new(),
+        }
     }
 }
 
@@ -204,15 +223,27 @@ impl<'a, P: Process> Ctx<'a, P> {
     pub fn send(&mut self, to: Addr, msg: P::Msg) {
         self.out.sends.push((to, msg));
     }
+    /// Sends one `msg` to each of `to`, in that order, exactly as a `send`
+    /// per recipient would (same network draws, same trace), but the engine
+    /// keeps the payload once and clones it only for a delivery.
+    pub fn send_many(&mut self, to: impl IntoIterator<Item = Addr>, msg: P::Msg) {
+        let start = self.out.targets.len();
+        self.out.targets.extend(to);
+        let end = self.out.targets.len();
+        match end - start {
+            0 => {}
+            1 => {
+                if let Some(to) = self.out.targets.pop() {
+                    self.out.sends.push((to, msg));
+                }
+            }
+            _ => self.out.multicasts.push(Multicast { after_sends: self.out.sends.len(), targets: start..end, msg }),
+        }
+    }
     /// Sends `msg` to every node but this one.
     pub fn broadcast(&mut self, msg: P::Msg) {
         let me = self.me;
-        for i in 0..self.nodes {
-            let to = Addr::node(i);
-            if to != me {
-                self.out.sends.push((to, msg.clone()));
-            }
-        }
+        self.send_many((0..self.nodes).map(Addr::node).filter(|&to| to != me), msg);
     }
 
     /// Fires `timer` after `delay` as measured by this process's clock.

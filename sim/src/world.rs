@@ -2,14 +2,16 @@
 //! the network and the fault schedule, and runs events in (time, sequence)
 //! order until a bound or a violation ends the run.
 
+use std::rc::Rc;
+
 use rand::Rng;
 use serde::Serialize;
 
 use crate::fault::{AppliedFault, FaultAction, NodeRef, ScheduledFault};
 use crate::metrics::Metrics;
-use crate::net::{Fate, LinkConfig, Network};
+use crate::net::{CutId, Fate, LinkConfig, Network};
 use crate::process::{
-    Addr, ClientEventKind, ClientId, Ctx, Message, NodeId, Outbox, Process, Role, TimerId, TimerTable,
+    Addr, ClientEventKind, ClientId, Ctx, Message, Multicast, NodeId, Outbox, Process, Role, TimerId, TimerTable,
 };
 use crate::queue::EventQueue;
 use crate::rng::{stream, SimRng, Stream};
@@ -127,12 +129,52 @@ enum Event<N: Process, C: Process<Msg = N::Msg>> {
         id: TimerId,
         timer: C::Timer,
     },
+    /// A copy of a message sent to several processes at once; the payload
+    /// is shared until delivery.
+    DeliverShared {
+        from: Addr,
+        to: Addr,
+        connection: u32,
+        hash: u64,
+        id: u64,
+        msg: Rc<N::Msg>,
+    },
     Fault(u32),
+    /// The end of applied fault number `fault` (its index in the applied
+    /// list): removes what that fault did and nothing else.
+    Undo {
+        fault: u32,
+        undo: Undo,
+    },
     LinkDown {
         at: Addr,
         peer: Addr,
     },
     Liveness,
+}
+
+/// What undoing one applied fault removes.
+#[derive(Copy, Clone, Debug)]
+enum Undo {
+    /// A partition, one-way cut or isolation: that barrier only.
+    Barrier { cut: CutId, kind: &'static str },
+    /// A crash: restarts the node if this crash is what holds it down.
+    Crash { node: u32 },
+    /// A pause: resumes the node once no other pause holds it.
+    Pause { node: u32 },
+    /// A clock change: the rate falls back to the latest clock fault still
+    /// in force on the node, or to the true rate.
+    Clock { node: u32 },
+}
+
+/// Whether a message may be handed to its recipient now.
+enum Admit {
+    /// Dropped (partition, broken session, crashed recipient); traced.
+    Dropped,
+    /// The recipient is paused: the delivery waits for its resume.
+    Held,
+    Node(usize),
+    Client(usize),
 }
 
 struct NodeSlot<N: Process> {
@@ -141,6 +183,13 @@ struct NodeSlot<N: Process> {
     rng: SimRng,
     incarnation: u32,
     paused: bool,
+    /// While crashed: the applied crash that took the node down.
+    down_by: Option<usize>,
+    /// The applied pauses holding the node (it runs when none is left).
+    pauses: Vec<usize>,
+    /// The applied clock faults in force, oldest first, with their rates:
+    /// the last one sets the clock.
+    clock_faults: Vec<(usize, f64)>,
     clock_rate: f64,
     /// The local clock read `local_base` at true time `true_base`.
     true_base: Time,
@@ -223,6 +272,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                     rng: stream(config.seed, Stream::Node(i)),
                     incarnation: 0,
                     paused: false,
+                    down_by: None,
+                    pauses: Vec::new(),
+                    clock_faults: Vec::new(),
                     clock_rate: 1.0,
                     true_base: Time::ZERO,
                     local_base: Time::ZERO,
@@ -409,7 +461,28 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     #[inline]
     fn handle(&mut self, event: Event<N, C>) {
         match event {
-            Event::Deliver { from, to, connection, hash, id, msg } => self.deliver(from, to, connection, hash, id, msg),
+            Event::Deliver { from, to, connection, hash, id, msg } => {
+                match self.admit(from, to, connection, id, &msg) {
+                    Admit::Dropped => {}
+                    Admit::Held => self.hold(to, Event::Deliver { from, to, connection, hash, id, msg }),
+                    Admit::Node(i) => self.deliver_to_node(i, from, to, hash, id, msg),
+                    Admit::Client(c) => self.deliver_to_client(c, from, to, hash, id, msg),
+                }
+            }
+            Event::DeliverShared { from, to, connection, hash, id, msg } => {
+                match self.admit(from, to, connection, id, &msg) {
+                    Admit::Dropped => {}
+                    Admit::Held => self.hold(to, Event::DeliverShared { from, to, connection, hash, id, msg }),
+                    Admit::Node(i) => {
+                        let msg = Rc::try_unwrap(msg).unwrap_or_else(|shared| (*shared).clone());
+                        self.deliver_to_node(i, from, to, hash, id, msg)
+                    }
+                    Admit::Client(c) => {
+                        let msg = Rc::try_unwrap(msg).unwrap_or_else(|shared| (*shared).clone());
+                        self.deliver_to_client(c, from, to, hash, id, msg)
+                    }
+                }
+            }
             Event::NodeTimer { node, incarnation, id, timer } => {
                 let slot = &self.nodes[node as usize];
                 if slot.incarnation != incarnation || slot.process.is_none() {
@@ -448,6 +521,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.with_client(client as usize, |p, ctx| p.on_timer(ctx, timer));
             }
             Event::Fault(idx) => self.apply_fault(idx as usize),
+            Event::Undo { fault, undo } => self.undo_fault(fault as usize, undo),
             Event::LinkDown { at, peer } => {
                 self.trace.event(self.now, EventKind::LinkDown, Some(at), Some(peer), "", 0, String::new);
                 match at {
@@ -468,19 +542,20 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         }
     }
 
-    #[inline]
-    fn deliver(&mut self, from: Addr, to: Addr, connection: u32, hash: u64, id: u64, msg: N::Msg) {
+    /// Decides whether a message may be handed over now; traces a drop.
+    #[inline(always)]
+    fn admit(&mut self, from: Addr, to: Addr, connection: u32, id: u64, msg: &N::Msg) -> Admit {
         let now = self.now;
         if self.net.is_cut(from, to) {
             self.stats.dropped_partition += 1;
             self.trace.message(now, EventKind::Drop, from, to, id, msg.label(), 1, || format!("{msg:?} (partition)"));
-            return;
+            return Admit::Dropped;
         }
         if !self.net.connection_alive(from, to, connection) {
             self.stats.dropped_broken_session += 1;
             self.trace
                 .message(now, EventKind::Drop, from, to, id, msg.label(), 2, || format!("{msg:?} (session broken)"));
-            return;
+            return Admit::Dropped;
         }
         match to {
             Addr::Node(n) => {
@@ -490,27 +565,80 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                     self.stats.dropped_crashed += 1;
                     self.trace
                         .message(now, EventKind::Drop, from, to, id, msg.label(), 3, || format!("{msg:?} (crashed)"));
-                    return;
+                    return Admit::Dropped;
                 }
                 if slot.paused {
-                    self.held[i].push(Event::Deliver { from, to, connection, hash, id, msg });
-                    return;
+                    return Admit::Held;
                 }
-                self.stats.delivered += 1;
-                self.trace.message(now, EventKind::Deliver, from, to, id, msg.label(), hash, || format!("{msg:?}"));
-                self.with_node(i, |p, ctx| p.on_message(ctx, from, msg));
+                Admit::Node(i)
             }
-            Addr::Client(c) => {
-                self.stats.delivered += 1;
-                self.trace.message(now, EventKind::Deliver, from, to, id, msg.label(), hash, || format!("{msg:?}"));
-                self.with_client(c.0 as usize, |p, ctx| p.on_message(ctx, from, msg));
+            Addr::Client(c) => Admit::Client(c.0 as usize),
+        }
+    }
+
+    /// Keeps an event for a paused node until it resumes.
+    fn hold(&mut self, to: Addr, event: Event<N, C>) {
+        if let Addr::Node(n) = to {
+            self.held[n.0 as usize].push(event);
+        }
+    }
+
+    #[inline(always)]
+    fn deliver_to_node(&mut self, i: usize, from: Addr, to: Addr, hash: u64, id: u64, msg: N::Msg) {
+        self.stats.delivered += 1;
+        self.trace.message(self.now, EventKind::Deliver, from, to, id, msg.label(), hash, || format!("{msg:?}"));
+        self.with_node(i, |p, ctx| p.on_message(ctx, from, msg));
+    }
+
+    #[inline(always)]
+    fn deliver_to_client(&mut self, c: usize, from: Addr, to: Addr, hash: u64, id: u64, msg: N::Msg) {
+        self.stats.delivered += 1;
+        self.trace.message(self.now, EventKind::Deliver, from, to, id, msg.label(), hash, || format!("{msg:?}"));
+        self.with_client(c, |p, ctx| p.on_message(ctx, from, msg));
+    }
+
+    /// Routes one message through the network model.
+    #[inline(always)]
+    fn transmit(&mut self, from: Addr, to: Addr, msg: N::Msg) {
+        let hash = stable_hash(&msg);
+        if let Some((id, delay, copy_delay, connection)) = self.route(from, to, hash, &msg) {
+            let now = self.now;
+            if let Some(copy_delay) = copy_delay {
+                self.push(now + copy_delay, Event::Deliver { from, to, connection, hash, id, msg: msg.clone() });
+            }
+            self.push(now + delay, Event::Deliver { from, to, connection, hash, id, msg });
+        }
+    }
+
+    /// Routes one message to each of `targets`, as `transmit` per target
+    /// would, keeping a single copy of the payload in the queue.
+    fn transmit_many(&mut self, from: Addr, targets: &[Addr], msg: N::Msg) {
+        let hash = stable_hash(&msg);
+        let msg = Rc::new(msg);
+        let now = self.now;
+        for &to in targets {
+            if let Some((id, delay, copy_delay, connection)) = self.route(from, to, hash, &msg) {
+                if let Some(copy_delay) = copy_delay {
+                    let copy = Rc::clone(&msg);
+                    self.push(now + copy_delay, Event::DeliverShared { from, to, connection, hash, id, msg: copy });
+                }
+                let msg = Rc::clone(&msg);
+                self.push(now + delay, Event::DeliverShared { from, to, connection, hash, id, msg });
             }
         }
     }
 
-    /// Routes one message through the network model.
-    #[inline]
-    fn transmit(&mut self, from: Addr, to: Addr, msg: N::Msg) {
+    /// Counts and traces one send and asks the network its fate: `None` when
+    /// it is dropped, else (message id, delay, a duplicate's delay, the
+    /// connection it travels on).
+    #[inline(always)]
+    fn route(
+        &mut self,
+        from: Addr,
+        to: Addr,
+        hash: u64,
+        msg: &N::Msg,
+    ) -> Option<(u64, Duration, Option<Duration>, u32)> {
         let now = self.now;
         let valid = match to {
             Addr::Node(n) => n.0 < self.net.nodes(),
@@ -520,12 +648,11 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             // A protocol addressed a process that does not exist: count it as
             // dropped rather than failing the run.
             self.stats.dropped_loss += 1;
-            return;
+            return None;
         }
         // The message id is the index of this send in the run.
         let id = self.stats.sent;
         self.stats.sent += 1;
-        let hash = stable_hash(&msg);
         self.trace.message(now, EventKind::Send, from, to, id, msg.label(), hash, || format!("{msg:?}"));
         match self.net.route(now, from, to, &mut self.net_rng) {
             Fate::Dropped { cut } => {
@@ -537,16 +664,40 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.trace.message(now, EventKind::Drop, from, to, id, msg.label(), u64::from(cut), || {
                     format!("{msg:?} ({})", if cut { "partition" } else { "loss" })
                 });
+                None
             }
             Fate::Deliver { delay, copy_delay, connection } => {
-                if let Some(copy_delay) = copy_delay {
+                if copy_delay.is_some() {
                     self.stats.duplicated += 1;
                     self.trace.message(now, EventKind::Duplicate, from, to, id, msg.label(), hash, String::new);
-                    self.push(now + copy_delay, Event::Deliver { from, to, connection, hash, id, msg: msg.clone() });
                 }
-                self.push(now + delay, Event::Deliver { from, to, connection, hash, id, msg });
+                Some((id, delay, copy_delay, connection))
             }
         }
+    }
+
+    /// Transmits a handler's sends and multicasts in the order it made them.
+    fn transmit_all(
+        &mut self,
+        me: Addr,
+        sends: &mut Vec<(Addr, N::Msg)>,
+        multicasts: &mut Vec<Multicast<N::Msg>>,
+        targets: &mut Vec<Addr>,
+    ) {
+        let mut singles = sends.drain(..);
+        let mut done = 0;
+        for m in multicasts.drain(..) {
+            while done < m.after_sends {
+                let Some((to, msg)) = singles.next() else { break };
+                self.transmit(me, to, msg);
+                done += 1;
+            }
+            self.transmit_many(me, &targets[m.targets], m.msg);
+        }
+        for (to, msg) in singles {
+            self.transmit(me, to, msg);
+        }
+        targets.clear();
     }
 
     /// Calls a node handler with a fresh `Ctx`, then applies its effects.
@@ -596,6 +747,15 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.push(now + delay, Event::NodeTimer { node: i as u32, incarnation, id, timer });
             }
             self.node_out.timers = timers;
+        }
+        if !self.node_out.multicasts.is_empty() {
+            let mut sends = std::mem::take(&mut self.node_out.sends);
+            let mut multicasts = std::mem::take(&mut self.node_out.multicasts);
+            let mut targets = std::mem::take(&mut self.node_out.targets);
+            self.transmit_all(me, &mut sends, &mut multicasts, &mut targets);
+            self.node_out.sends = sends;
+            self.node_out.multicasts = multicasts;
+            self.node_out.targets = targets;
         }
         match self.node_out.sends.len() {
             0 => {}
@@ -663,8 +823,12 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         for (delay, id, timer) in out.timers.drain(..) {
             self.push(now + delay, Event::ClientTimer { client: i as u32, id, timer });
         }
-        for (to, msg) in out.sends.drain(..) {
-            self.transmit(me, to, msg);
+        if out.multicasts.is_empty() {
+            for (to, msg) in out.sends.drain(..) {
+                self.transmit(me, to, msg);
+            }
+        } else {
+            self.transmit_all(me, &mut out.sends, &mut out.multicasts, &mut out.targets);
         }
         out.notes.clear();
         for (kind, op) in out.client_events.drain(..) {
@@ -704,10 +868,20 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         }
     }
 
-    fn record_fault(&mut self, kind: &'static str, nodes: Vec<u32>, description: String) {
+    /// Records an applied fault; returns its id, the index in the applied
+    /// list, which the records of its undo name ("heal partition #3").
+    fn record_fault(&mut self, kind: &'static str, nodes: Vec<u32>, description: String) -> usize {
         let hash = stable_hash(&(kind, &nodes));
         self.trace.event(self.now, EventKind::Fault, None, None, kind, hash, || description.clone());
         self.applied.push(AppliedFault { at: self.now, kind, nodes, description, groups: Vec::new() });
+        self.applied.len() - 1
+    }
+
+    /// Schedules the end of applied fault `fault`, if it has one.
+    fn schedule_undo(&mut self, at: Option<Time>, fault: usize, undo: Undo) {
+        if let Some(at) = at {
+            self.push(at, Event::Undo { fault: fault as u32, undo });
+        }
     }
 
     fn apply_fault(&mut self, idx: usize) {
@@ -716,57 +890,52 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         }
         let fault = self.faults[idx].clone();
         let undo_at = fault.undo_after.map(|d| self.now + d);
-        let undo = |world: &mut Self, action: FaultAction| {
-            if let Some(at) = undo_at {
-                world.schedule_fault(ScheduledFault { at, action, undo_after: None });
-            }
-        };
         match &fault.action {
             FaultAction::Partition { groups } => {
                 let n = self.nodes_len();
-                let mut group_of = vec![groups.len(); n as usize];
+                let unlisted = groups.len() as u32;
+                let mut label = vec![unlisted; n as usize];
                 for (g, members) in groups.iter().enumerate() {
                     for &m in members {
-                        group_of[m as usize] = g;
+                        if m < n {
+                            label[m as usize] = g as u32;
+                        }
                     }
                 }
-                let mut broken = Vec::new();
-                for a in 0..n {
-                    let others: Vec<u32> = (0..n).filter(|&b| group_of[b as usize] != group_of[a as usize]).collect();
-                    broken.extend(self.net.cut_oneway(&[a], &others));
+                let mut sides: Vec<Vec<u32>> = groups.iter().filter(|g| !g.is_empty()).cloned().collect();
+                let rest: Vec<u32> = (0..n).filter(|&i| label[i as usize] == unlisted).collect();
+                if !rest.is_empty() {
+                    sides.push(rest);
                 }
-                self.record_fault(
+                let (cut, broken) = self.net.partition(label);
+                let id = self.record_fault(
                     "partition",
                     (0..n).collect(),
                     format!("partition {groups:?} (unlisted nodes form their own group)"),
                 );
-                let mut sides: Vec<Vec<u32>> = groups.iter().filter(|g| !g.is_empty()).cloned().collect();
-                let unlisted: Vec<u32> = (0..n).filter(|&i| group_of[i as usize] == groups.len()).collect();
-                if !unlisted.is_empty() {
-                    sides.push(unlisted);
-                }
                 self.set_groups(sides);
                 self.notify_broken(broken);
-                undo(self, FaultAction::Heal);
+                self.schedule_undo(undo_at, id, Undo::Barrier { cut, kind: "partition" });
             }
             FaultAction::PartitionOneway { from, to } => {
-                let broken = self.net.cut_oneway(from, to);
+                let (cut, broken) = self.net.cut(from, to);
                 let nodes = from.iter().chain(to.iter()).copied().collect();
-                self.record_fault("partition_oneway", nodes, format!("cut {from:?} -> {to:?}"));
+                let id = self.record_fault("partition_oneway", nodes, format!("cut {from:?} -> {to:?}"));
                 self.notify_broken(broken);
-                undo(self, FaultAction::Heal);
+                self.schedule_undo(undo_at, id, Undo::Barrier { cut, kind: "partition_oneway" });
             }
             FaultAction::Isolate { node } => {
                 let Some(target) = self.resolve(node, false) else {
                     return self.skip_fault("isolate", node);
                 };
-                let others: Vec<u32> = (0..self.nodes_len()).filter(|&b| b != target).collect();
-                let mut broken = self.net.cut_oneway(&[target], &others);
-                broken.extend(self.net.cut_oneway(&others, &[target]));
-                self.record_fault("isolate", vec![target], format!("isolate n{target}{}", via(node)));
-                self.set_groups(vec![vec![target], others]);
+                let n = self.nodes_len();
+                let mut label = vec![0; n as usize];
+                label[target as usize] = 1;
+                let (cut, broken) = self.net.partition(label);
+                let id = self.record_fault("isolate", vec![target], format!("isolate n{target}{}", via(node)));
+                self.set_groups(vec![vec![target], (0..n).filter(|&b| b != target).collect()]);
                 self.notify_broken(broken);
-                undo(self, FaultAction::Heal);
+                self.schedule_undo(undo_at, id, Undo::Barrier { cut, kind: "isolate" });
             }
             FaultAction::Heal => {
                 self.net.heal();
@@ -779,40 +948,132 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 if self.nodes[target as usize].process.is_none() {
                     return self.skip_fault("crash", node);
                 }
-                self.crash(target, format!("crash n{target}{}", via(node)));
-                undo(self, FaultAction::Restart { node: NodeRef::Id(target) });
+                let id = self.crash(target, format!("crash n{target}{}", via(node)));
+                self.nodes[target as usize].down_by = Some(id);
+                self.schedule_undo(undo_at, id, Undo::Crash { node: target });
             }
             FaultAction::Restart { node } => {
                 let Some(target) = self.resolve(node, true) else {
                     return self.skip_fault("restart", node);
                 };
-                self.restart(target);
+                self.restart(target, format!("restart n{target} from durable state"));
             }
             FaultAction::Pause { node } => {
                 let Some(target) = self.resolve(node, false) else {
                     return self.skip_fault("pause", node);
                 };
-                let slot = &mut self.nodes[target as usize];
-                if slot.process.is_none() || slot.paused {
+                let slot = &self.nodes[target as usize];
+                if slot.process.is_none() {
                     return self.skip_fault("pause", node);
                 }
+                let description = match slot.pauses.last() {
+                    None => format!("pause n{target}{}", via(node)),
+                    Some(other) => format!("pause n{target}{} (already paused by pause #{other})", via(node)),
+                };
+                let id = self.record_fault("pause", vec![target], description);
+                let slot = &mut self.nodes[target as usize];
                 slot.paused = true;
-                self.record_fault("pause", vec![target], format!("pause n{target}{}", via(node)));
-                undo(self, FaultAction::Resume { node: NodeRef::Id(target) });
+                slot.pauses.push(id);
+                self.schedule_undo(undo_at, id, Undo::Pause { node: target });
             }
             FaultAction::Resume { node } => {
                 let Some(target) = self.resolve(node, false) else {
                     return self.skip_fault("resume", node);
                 };
-                self.resume(target);
+                // An explicit resume ends every pause.
+                self.nodes[target as usize].pauses.clear();
+                self.resume(target, format!("resume n{target}"));
             }
             FaultAction::ClockRate { node, rate } => {
                 let Some(target) = self.resolve(node, false) else {
                     return self.skip_fault("clock_rate", node);
                 };
                 self.set_clock_rate(target, *rate);
-                self.record_fault("clock_rate", vec![target], format!("n{target} clock runs at {rate}x{}", via(node)));
-                undo(self, FaultAction::ClockRate { node: NodeRef::Id(target), rate: 1.0 });
+                let id = self.record_fault(
+                    "clock_rate",
+                    vec![target],
+                    format!("n{target} clock runs at {rate}x{}", via(node)),
+                );
+                let in_force = &mut self.nodes[target as usize].clock_faults;
+                if undo_at.is_none() {
+                    // A lasting change: the faults before it can no longer
+                    // set the clock when they end.
+                    in_force.clear();
+                }
+                in_force.push((id, *rate));
+                self.schedule_undo(undo_at, id, Undo::Clock { node: target });
+            }
+        }
+    }
+
+    /// Ends applied fault `fault`: removes what it did and nothing else.
+    fn undo_fault(&mut self, fault: usize, undo: Undo) {
+        if self.quiet_phase {
+            return;
+        }
+        match undo {
+            Undo::Barrier { cut, kind } => {
+                let description = if self.net.remove_cut(cut) {
+                    format!("heal {kind} #{fault}")
+                } else {
+                    format!("heal {kind} #{fault} (already healed)")
+                };
+                self.record_fault("heal", Vec::new(), description);
+            }
+            Undo::Crash { node } => {
+                let slot = &self.nodes[node as usize];
+                if slot.process.is_some() {
+                    return self.skip_undo(
+                        "restart",
+                        format!("restart n{node} skipped: running again before crash #{fault} ended"),
+                    );
+                }
+                match slot.down_by {
+                    Some(by) if by != fault => self.skip_undo(
+                        "restart",
+                        format!("restart n{node} skipped: crash #{by}, not crash #{fault}, holds it down"),
+                    ),
+                    _ => self.restart(node, format!("restart n{node} from durable state (ends crash #{fault})")),
+                }
+            }
+            Undo::Pause { node } => {
+                let pauses = &mut self.nodes[node as usize].pauses;
+                // Gone when a resume fault, a crash or the liveness phase ended it.
+                let Some(pos) = pauses.iter().position(|&p| p == fault) else { return };
+                pauses.remove(pos);
+                match pauses.first() {
+                    None => self.resume(node, format!("resume n{node} (ends pause #{fault})")),
+                    Some(&other) => self.skip_undo(
+                        "resume",
+                        format!("resume n{node} skipped: pause #{fault} ended, pause #{other} still holds it"),
+                    ),
+                }
+            }
+            Undo::Clock { node } => {
+                let in_force = &mut self.nodes[node as usize].clock_faults;
+                let Some(pos) = in_force.iter().position(|&(f, _)| f == fault) else {
+                    return self.skip_undo(
+                        "clock_rate",
+                        format!("n{node} clock reset skipped: restarted or replaced since clock_rate #{fault}"),
+                    );
+                };
+                let was_setting = pos + 1 == in_force.len();
+                in_force.remove(pos);
+                if was_setting {
+                    let rate = in_force.last().map_or(1.0, |&(_, rate)| rate);
+                    self.set_clock_rate(node, rate);
+                    self.record_fault(
+                        "clock_rate",
+                        vec![node],
+                        format!("n{node} clock runs at {rate}x (ends clock_rate #{fault})"),
+                    );
+                } else {
+                    let &(latest, _) = in_force.last().expect("a later clock fault is in force");
+                    self.skip_undo(
+                        "clock_rate",
+                        format!("n{node} clock reset skipped: clock_rate #{latest} replaced clock_rate #{fault}"),
+                    );
+                }
             }
         }
     }
@@ -824,8 +1085,12 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     }
 
     fn skip_fault(&mut self, kind: &'static str, node: &NodeRef) {
+        self.skip_undo(kind, format!("{kind} skipped: no node matched {node}"));
+    }
+
+    /// Traces a fault (or the end of one) that had nothing to do.
+    fn skip_undo(&mut self, kind: &'static str, description: String) {
         self.metrics.count("faults_skipped", 1);
-        let description = format!("{kind} skipped: no node matched {node}");
         self.trace.event(self.now, EventKind::Fault, None, None, "skipped", stable_hash(kind), || description.clone());
     }
 
@@ -837,22 +1102,18 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         }
     }
 
-    fn crash(&mut self, target: u32, description: String) {
+    /// Crashes a running node; returns the applied fault's id.
+    fn crash(&mut self, target: u32, description: String) -> usize {
         let i = target as usize;
         let slot = &mut self.nodes[i];
         slot.process = None;
         slot.paused = false;
+        slot.pauses.clear();
         slot.incarnation = slot.incarnation.wrapping_add(1);
         slot.role = "";
         self.held[i].clear();
         let me = Addr::node(target);
-        let peers: Vec<Addr> = self.net.addresses().filter(|&a| a != me).collect();
-        let mut broken = Vec::new();
-        for peer in peers {
-            if self.net.break_connection(me, peer) {
-                broken.push(peer);
-            }
-        }
+        let broken = self.net.break_sessions_of(me);
         let now = self.now;
         for peer in broken {
             self.push(now, Event::LinkDown { at: peer, peer: me });
@@ -860,10 +1121,10 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         if let Some(m) = self.monitor.as_mut() {
             m.on_crash(now, NodeId(target));
         }
-        self.record_fault("crash", vec![target], description);
+        self.record_fault("crash", vec![target], description)
     }
 
-    fn restart(&mut self, target: u32) {
+    fn restart(&mut self, target: u32, description: String) {
         let i = target as usize;
         if self.nodes[i].process.is_some() {
             return self.skip_fault("restart", &NodeRef::Id(target));
@@ -872,20 +1133,22 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         let process = (self.spawn)(NodeId(target), &self.nodes[i].durable);
         let slot = &mut self.nodes[i];
         slot.process = Some(process);
+        slot.down_by = None;
+        slot.clock_faults.clear();
         slot.clock_rate = 1.0;
         slot.true_base = now;
         slot.local_base = now;
-        self.record_fault("restart", vec![target], format!("restart n{target} from durable state"));
+        self.record_fault("restart", vec![target], description);
         self.with_node(i, |p, ctx| p.on_start(ctx));
     }
 
-    fn resume(&mut self, target: u32) {
+    fn resume(&mut self, target: u32, description: String) {
         let i = target as usize;
         if !self.nodes[i].paused {
             return;
         }
         self.nodes[i].paused = false;
-        self.record_fault("resume", vec![target], format!("resume n{target}"));
+        self.record_fault("resume", vec![target], description);
         let now = self.now;
         for event in std::mem::take(&mut self.held[i]) {
             self.push(now, event);
@@ -906,9 +1169,11 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         self.record_fault("liveness", Vec::new(), "liveness phase: faults healed, network quiet".into());
         for i in 0..self.nodes_len() {
             if self.nodes[i as usize].process.is_none() {
-                self.restart(i);
+                self.restart(i, format!("restart n{i} from durable state"));
             } else {
-                self.resume(i);
+                self.nodes[i as usize].pauses.clear();
+                self.resume(i, format!("resume n{i}"));
+                self.nodes[i as usize].clock_faults.clear();
                 if self.nodes[i as usize].clock_rate != 1.0 {
                     self.set_clock_rate(i, 1.0);
                 }

@@ -340,3 +340,160 @@ fn event_limit_ends_the_run_with_that_reason() {
     assert_eq!(limited.events(), config_limit);
     assert_eq!(w.run().end, faultline_sim::EndReason::Quiescent);
 }
+
+// ---- overlapping faults compose: each undo removes only what its fault did ----
+
+fn arrivals_between(w: &World<Probe, Probe>, from_ms: u64, to_ms: u64) -> Vec<(Time, Addr, u32)> {
+    w.node(1).unwrap().received.iter().copied().filter(|r| r.0 > at(from_ms) && r.0 < at(to_ms)).collect()
+}
+
+#[test]
+fn overlapping_partitions_each_heal_only_themselves() {
+    // Node 0 sends to node 1 every millisecond for 200 ms. Partition A holds
+    // from 20 to 60 ms, partition B (a different split that also separates
+    // 0 from 1) from 40 to 100 ms: A's heal must leave B standing.
+    let a = FaultAction::Partition { groups: vec![vec![0], vec![1, 2]] };
+    let b = FaultAction::Partition { groups: vec![vec![0, 2], vec![1]] };
+    let s = Setup {
+        nodes: 3,
+        count: 200,
+        faults: vec![fault(20, a, Some(40)), fault(40, b, Some(60))],
+        ..Setup::default()
+    };
+    let w = run(&s);
+    let leaked = arrivals_between(&w, 20, 100);
+    assert!(leaked.is_empty(), "delivered while partition B stood: {leaked:?}");
+    assert!(w.node(1).unwrap().received.iter().any(|r| r.0 > at(100)), "delivery resumes once both healed");
+    let heals: Vec<(Time, &str)> =
+        w.applied_faults().iter().filter(|f| f.kind == "heal").map(|f| (f.at, f.description.as_str())).collect();
+    assert_eq!(heals, [(at(60), "heal partition #0"), (at(100), "heal partition #1")]);
+    assert_eq!(w.applied_faults()[2].undoes(), Some(0));
+    // Control: with A alone, delivery resumes at 60 ms.
+    let alone = Setup { faults: vec![s.faults[0].clone()], ..s };
+    assert!(!arrivals_between(&run(&alone), 60, 100).is_empty());
+}
+
+#[test]
+fn overlapping_one_way_cuts_each_heal_only_themselves() {
+    // Cut A: 0 -> {1, 2} from 20 to 60 ms; cut B: {0, 2} -> 1 from 40 to
+    // 100 ms. Both block 0 -> 1; A's heal must not lift B.
+    let a = FaultAction::PartitionOneway { from: vec![0], to: vec![1, 2] };
+    let b = FaultAction::PartitionOneway { from: vec![0, 2], to: vec![1] };
+    let s = Setup {
+        nodes: 3,
+        count: 200,
+        faults: vec![fault(20, a, Some(40)), fault(40, b, Some(60))],
+        ..Setup::default()
+    };
+    let w = run(&s);
+    let leaked = arrivals_between(&w, 20, 100);
+    assert!(leaked.is_empty(), "delivered while cut B stood: {leaked:?}");
+    assert!(w.node(1).unwrap().received.iter().any(|r| r.0 > at(100)), "delivery resumes once both healed");
+    let heals: Vec<&str> =
+        w.applied_faults().iter().filter(|f| f.kind == "heal").map(|f| f.description.as_str()).collect();
+    assert_eq!(heals, ["heal partition_oneway #0", "heal partition_oneway #1"]);
+}
+
+#[test]
+fn a_partition_heal_leaves_an_overlapping_isolation_standing() {
+    let partition = FaultAction::Partition { groups: vec![vec![0], vec![1]] };
+    let isolate = FaultAction::Isolate { node: NodeRef::Id(1) };
+    let s = Setup {
+        count: 200,
+        faults: vec![fault(20, partition, Some(20)), fault(30, isolate, Some(70))],
+        ..Setup::default()
+    };
+    let w = run(&s);
+    assert!(arrivals_between(&w, 20, 100).is_empty());
+    assert!(w.node(1).unwrap().received.iter().any(|r| r.0 > at(100)));
+}
+
+#[test]
+fn an_explicit_heal_still_heals_everything() {
+    let a = FaultAction::Partition { groups: vec![vec![0], vec![1]] };
+    let b = FaultAction::PartitionOneway { from: vec![0], to: vec![1] };
+    let s = Setup {
+        count: 200,
+        faults: vec![fault(20, a, Some(100)), fault(30, b, Some(100)), fault(50, FaultAction::Heal, None)],
+        ..Setup::default()
+    };
+    let w = run(&s);
+    assert!(arrivals_between(&w, 20, 50).is_empty());
+    assert!(!arrivals_between(&w, 51, 120).is_empty(), "the heal at 50 ms lifts both");
+    let late: Vec<&str> = w.applied_faults().iter().filter(|f| f.at > at(50)).map(|f| f.description.as_str()).collect();
+    assert_eq!(late, ["heal partition #0 (already healed)", "heal partition_oneway #1 (already healed)"]);
+}
+
+#[test]
+fn overlapping_sessions_break_once() {
+    let session = LinkConfig { kind: LinkKind::Session, ..LinkConfig::default() };
+    let a = FaultAction::Partition { groups: vec![vec![0], vec![1]] };
+    let b = FaultAction::Partition { groups: vec![vec![0], vec![1]] };
+    let s = Setup {
+        link: session,
+        count: 200,
+        faults: vec![fault(20, a, Some(40)), fault(40, b, Some(60))],
+        ..Setup::default()
+    };
+    let w = run(&s);
+    assert_eq!(w.node(0).unwrap().link_downs, vec![(at(20), Addr::node(1))], "broken once, by the first partition");
+    assert!(arrivals_between(&w, 20, 100).is_empty());
+    assert!(w.node(1).unwrap().received.iter().any(|r| r.0 > at(100)), "a new session after both heals");
+}
+
+#[test]
+fn overlapping_pauses_count() {
+    // An alarm due at 100 ms on node 1; pauses from 50 to 250 ms and from
+    // 100 to 400 ms: the node runs again only at 400 ms.
+    let pause = || FaultAction::Pause { node: NodeRef::Id(1) };
+    let s = Setup {
+        count: 0,
+        alarm_after: Some(Duration::from_millis(100)),
+        faults: vec![fault(50, pause(), Some(200)), fault(100, pause(), Some(300))],
+        ..Setup::default()
+    };
+    let w = run(&s);
+    assert_eq!(w.node(1).unwrap().alarms, vec![at(400)]);
+    // An explicit resume ends every pause at once.
+    let resume = fault(150, FaultAction::Resume { node: NodeRef::Id(1) }, None);
+    let w = run(&Setup { faults: vec![s.faults[0].clone(), s.faults[1].clone(), resume], ..s });
+    assert_eq!(w.node(1).unwrap().alarms, vec![at(150)]);
+}
+
+#[test]
+fn a_crash_restarts_only_the_node_it_took_down() {
+    // Crash A at 20 ms (restart due at 120 ms); an explicit restart at 50 ms;
+    // crash B at 60 ms (restart due at 260 ms). A's end must not restart the
+    // node B took down.
+    let crash = || FaultAction::Crash { node: NodeRef::Id(0) };
+    let restart = FaultAction::Restart { node: NodeRef::Id(0) };
+    let s = Setup {
+        faults: vec![fault(20, crash(), Some(100)), fault(50, restart, None), fault(60, crash(), Some(200))],
+        ..Setup::default()
+    };
+    let w = run(&s);
+    let restarts: Vec<(Time, &str)> =
+        w.applied_faults().iter().filter(|f| f.kind == "restart").map(|f| (f.at, f.description.as_str())).collect();
+    assert_eq!(
+        restarts,
+        [(at(50), "restart n0 from durable state"), (at(260), "restart n0 from durable state (ends crash #2)")]
+    );
+}
+
+#[test]
+fn a_clock_change_ends_into_the_one_still_in_force() {
+    // Node 1's clock runs at 2x from 0 to 100 ms and at 0.5x from 50 to
+    // 250 ms. The first one's end leaves 0.5x; the second's restores 1x.
+    let clock = |rate| FaultAction::ClockRate { node: NodeRef::Id(1), rate };
+    let s = Setup {
+        count: 0,
+        faults: vec![fault(0, clock(2.0), Some(100)), fault(50, clock(0.5), Some(200))],
+        ..Setup::default()
+    };
+    let w = run(&s);
+    assert_eq!(w.now(), at(250));
+    // 50 ms at 2x, then 200 ms at 0.5x.
+    assert_eq!(w.local_time(1), Time::ZERO + Duration::from_millis(200));
+    let last = w.applied_faults().last().unwrap();
+    assert_eq!(last.description, "n1 clock runs at 1x (ends clock_rate #1)");
+}

@@ -4,9 +4,11 @@
 //!
 //! Definitions (the README repeats them):
 //! - an operation invoked while a partition is in force is *available* if it
-//!   completed successfully while that partition still stood: an operation
-//!   that waited out the partition and succeeded after the heal was not
-//!   served by the partitioned system, so it counts against availability;
+//!   completed successfully while the cluster was still partitioned (without
+//!   a break since the invocation; overlapping partitions may change the
+//!   sides meanwhile): an operation that waited out the partition and
+//!   succeeded after the heal was not served by the partitioned system, so it
+//!   counts against availability;
 //! - an operation is on the *minority* or *majority* side by its client's
 //!   home node, for operations invoked while a partition is in force;
 //! - a read is *stale* if it returned a value older than the latest write
@@ -56,29 +58,26 @@ impl CapFigures {
     }
 }
 
-/// A partition in force over [start, end), with its groups.
+/// Partitions in force over [start, end), with the sides they leave, and
+/// `until`: the end of the unbroken partitioned stretch this span belongs to
+/// (overlapping partitions change the sides without ending the stretch).
 struct Window {
     start: u64,
     end: u64,
+    until: u64,
     groups: Vec<Vec<u32>>,
 }
 
 fn windows(faults: &[AppliedFault], end: Time) -> Vec<Window> {
-    let mut out: Vec<Window> = Vec::new();
-    let mut open: Option<(u64, Vec<Vec<u32>>)> = None;
-    for f in faults {
-        let at = f.at.as_nanos();
-        if !f.groups.is_empty() || f.heals() {
-            if let Some((start, groups)) = open.take() {
-                out.push(Window { start, end: at, groups });
-            }
+    let spans = faultline_sim::fault::partition_spans(faults, end);
+    let mut out: Vec<Window> = spans
+        .into_iter()
+        .map(|s| Window { start: s.start_ns, end: s.end_ns, until: s.end_ns, groups: s.groups })
+        .collect();
+    for i in (0..out.len().saturating_sub(1)).rev() {
+        if out[i].end == out[i + 1].start {
+            out[i].until = out[i + 1].until;
         }
-        if !f.groups.is_empty() {
-            open = Some((at, f.groups.clone()));
-        }
-    }
-    if let Some((start, groups)) = open {
-        out.push(Window { start, end: end.as_nanos(), groups });
     }
     out
 }
@@ -143,7 +142,7 @@ pub fn analyse(ops: &[Operation], homes: &[u32], nodes: u32, faults: &[AppliedFa
         let side = if group.len() * 2 > nodes as usize { &mut figures.majority } else { &mut figures.minority };
         side.ops += 1;
         let succeeded = !matches!(op.outcome, Outcome::Unknown | Outcome::Failed);
-        side.ok += u64::from(succeeded && op.complete_ns.is_some_and(|done| done < window.end));
+        side.ok += u64::from(succeeded && op.complete_ns.is_some_and(|done| done < window.until));
         if let Some(s) = stale {
             side.reads += 1;
             side.stale_reads += u64::from(*s);
@@ -205,5 +204,31 @@ mod tests {
         // the partitioned system did not serve it.
         assert_eq!((f.majority.ops, f.majority.ok), (2, 1));
         assert_eq!(f.partitioned_ns, 100);
+    }
+
+    #[test]
+    fn overlapping_partitions_keep_the_cluster_partitioned_until_the_last_heal() {
+        let fault = |at, kind, groups: Vec<Vec<u32>>, description: &str| AppliedFault {
+            at: Time::from_nanos(at),
+            kind,
+            nodes: vec![],
+            description: description.to_string(),
+            groups,
+        };
+        let faults = vec![
+            fault(100, "partition", vec![vec![0, 1], vec![2, 3, 4]], "partition [[0, 1]]"),
+            fault(150, "isolate", vec![vec![4], vec![0, 1, 2, 3]], "isolate n4"),
+            fault(200, "heal", vec![], "heal partition #0"),
+            fault(300, "heal", vec![], "heal isolate #1"),
+        ];
+        let put = |c, i, d| op(c, i, Some(d), OpKind::Put { key: 1, value: i }, Outcome::Written);
+        // Invoked on the minority side at 160, done at 250: partition #0 had
+        // healed, but n4 was still cut off, so the cluster was partitioned
+        // the whole time. Invoked at 160 on n2's side, done at 320: after
+        // the last heal, not available.
+        let ops = vec![put(0, 160, 250), put(1, 160, 320)];
+        let f = analyse(&ops, &[0, 2], 5, &faults, Time::from_nanos(400));
+        assert_eq!((f.minority.ops, f.minority.ok), (2, 1), "{f:?}");
+        assert_eq!(f.partitioned_ns, 200);
     }
 }

@@ -901,7 +901,10 @@ impl RaftNode {
             self.last_applied = last_index;
             ctx.count("snapshots_installed", 1);
         }
-        ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::SnapshotReply { term, last_index, round, request_term: term }));
+        ctx.send(
+            Addr::node(from),
+            Envelope::Peer(RaftMsg::SnapshotReply { term, last_index, round, request_term: term }),
+        );
     }
 
     fn on_snapshot_reply(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, last_index: u64, round: u64) {
@@ -980,20 +983,19 @@ impl Process for RaftNode {
             (
                 RaftMsg::AppendReply { term, success, match_index, conflict_index, conflict_term, round, request_term },
                 Some(p),
-            ) => {
-                if self.reply_is_for_current_leadership(ctx, term, request_term) {
-                    self.on_append_reply(ctx, p, success, match_index, conflict_index, conflict_term, round)
-                }
+            ) if self.reply_is_for_current_leadership(ctx, term, request_term) => {
+                self.on_append_reply(ctx, p, success, match_index, conflict_index, conflict_term, round)
             }
             (RaftMsg::InstallSnapshot { term, snapshot, round }, Some(p)) => {
                 self.on_install_snapshot(ctx, p, term, snapshot, round)
             }
-            (RaftMsg::SnapshotReply { term, last_index, round, request_term }, Some(p)) => {
-                if self.reply_is_for_current_leadership(ctx, term, request_term) {
-                    self.on_snapshot_reply(ctx, p, last_index, round)
-                }
+            (RaftMsg::SnapshotReply { term, last_index, round, request_term }, Some(p))
+                if self.reply_is_for_current_leadership(ctx, term, request_term) =>
+            {
+                self.on_snapshot_reply(ctx, p, last_index, round)
             }
-            // Peer messages from a client are not part of the protocol.
+            // Replies for an earlier leadership (see above), and peer
+            // messages from a client, which are not part of the protocol.
             _ => {}
         }
     }

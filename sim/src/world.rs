@@ -60,7 +60,7 @@ impl EndReason {
 pub struct Violation {
     pub check: String,
     pub at: Time,
-    pub nodes: Vec<u32>,
+    pub nodes: Vec<NodeId>,
     pub message: String,
 }
 
@@ -348,14 +348,14 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         &self.stats
     }
     /// A running node, or `None` while it is crashed.
-    pub fn node(&self, id: u32) -> Option<&N> {
-        self.nodes.get(id as usize).and_then(|n| n.process.as_ref())
+    pub fn node(&self, id: NodeId) -> Option<&N> {
+        self.nodes.get(id.0 as usize).and_then(|n| n.process.as_ref())
     }
-    pub fn durable(&self, id: u32) -> &N::Durable {
-        &self.nodes[id as usize].durable
+    pub fn durable(&self, id: NodeId) -> &N::Durable {
+        &self.nodes[id.0 as usize].durable
     }
-    pub fn client(&self, id: u32) -> &C {
-        &self.clients[id as usize].process
+    pub fn client(&self, id: ClientId) -> &C {
+        &self.clients[id.0 as usize].process
     }
     pub fn clients(&self) -> impl Iterator<Item = &C> {
         self.clients.iter().map(|c| &c.process)
@@ -1189,8 +1189,8 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     }
 
     /// The current local clock of a node (for tests of drift).
-    pub fn local_time(&self, node: u32) -> Time {
-        self.nodes[node as usize].local_now(self.now)
+    pub fn local_time(&self, node: NodeId) -> Time {
+        self.nodes[node.0 as usize].local_now(self.now)
     }
 
     /// Shorthand for tests: durations as `Duration`.

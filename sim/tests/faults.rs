@@ -3,7 +3,9 @@
 
 use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
 use faultline_sim::net::{LinkConfig, LinkKind};
-use faultline_sim::{Addr, Ctx, Duration, Latency, Limits, Message, Probability, Process, Time, World, WorldConfig};
+use faultline_sim::{
+    Addr, Ctx, Duration, Latency, Limits, Message, NodeId, Probability, Process, Time, World, WorldConfig,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq)]
 struct Seq(u32);
@@ -136,7 +138,7 @@ fn run(s: &Setup) -> World<Probe, Probe> {
 }
 
 fn received(w: &World<Probe, Probe>, node: u32) -> Vec<u32> {
-    w.node(node).map(|p| p.received.iter().map(|r| r.2).collect()).unwrap_or_default()
+    w.node(NodeId(node)).map(|p| p.received.iter().map(|r| r.2).collect()).unwrap_or_default()
 }
 
 fn at(ms: u64) -> Time {
@@ -191,13 +193,13 @@ fn nothing_crosses_a_partition_and_delivery_resumes_after_heal() {
     // Messages are sent at 0..100 ms; the partition holds from 20 to 60 ms.
     let partition = FaultAction::Partition { groups: vec![vec![0], vec![1]] };
     let w = run(&Setup { faults: vec![fault(20, partition, Some(40))], ..Setup::default() });
-    let arrivals = &w.node(1).unwrap().received;
+    let arrivals = &w.node(NodeId(1)).unwrap().received;
     let inside: Vec<_> = arrivals.iter().filter(|r| r.0 > at(20) && r.0 < at(60)).collect();
     assert!(inside.is_empty(), "delivered during the partition: {inside:?}");
     assert!(arrivals.iter().any(|r| r.0 > at(60)), "delivery resumes after heal");
     assert!(w.net_stats().dropped_partition >= 39);
     let control = run(&Setup::default());
-    assert!(control.node(1).unwrap().received.iter().any(|r| r.0 > at(20) && r.0 < at(60)));
+    assert!(control.node(NodeId(1)).unwrap().received.iter().any(|r| r.0 > at(20) && r.0 < at(60)));
 }
 
 #[test]
@@ -225,8 +227,8 @@ fn session_link_delivers_in_order_and_breaks_on_partition() {
 
     let partition = FaultAction::Partition { groups: vec![vec![0], vec![1]] };
     let w = run(&Setup { link: session, faults: vec![fault(50, partition, Some(10))], ..Setup::default() });
-    let n0 = w.node(0).unwrap();
-    let n1 = w.node(1).unwrap();
+    let n0 = w.node(NodeId(0)).unwrap();
+    let n1 = w.node(NodeId(1)).unwrap();
     assert_eq!(n0.link_downs, vec![(at(50), Addr::node(1))], "sender told");
     assert_eq!(n1.link_downs, vec![(at(50), Addr::node(0))], "receiver told");
     let got = received(&w, 1);
@@ -239,32 +241,32 @@ fn session_link_delivers_in_order_and_breaks_on_partition() {
 fn crash_loses_volatile_state_and_keeps_durable_state() {
     let crash = FaultAction::Crash { node: NodeRef::Id(0) };
     let w = run(&Setup { faults: vec![fault(50, crash, Some(10))], ..Setup::default() });
-    let n0 = w.node(0).unwrap();
+    let n0 = w.node(NodeId(0)).unwrap();
     // Sends at 0..=49 ms happened before the crash at 50 ms: the fault was
     // scheduled first, so it wins the tie with the 50 ms send.
     assert_eq!(n0.recovered_sends, 50, "the restarted node is rebuilt from its durable state");
     assert_eq!(n0.volatile_sends, 100, "volatile state starts afresh: the 50 earlier sends are forgotten");
-    assert_eq!(w.durable(0).persisted_sends, 150, "durable writes from both incarnations survive");
+    assert_eq!(w.durable(NodeId(0)).persisted_sends, 150, "durable writes from both incarnations survive");
     let control = run(&Setup::default());
-    assert_eq!(control.node(0).unwrap().recovered_sends, 0);
-    assert_eq!(control.durable(0).persisted_sends, 100);
+    assert_eq!(control.node(NodeId(0)).unwrap().recovered_sends, 0);
+    assert_eq!(control.durable(NodeId(0)).persisted_sends, 100);
 }
 
 #[test]
 fn paused_node_timers_fire_late() {
     let s = Setup { count: 0, alarm_after: Some(Duration::from_millis(100)), ..Setup::default() };
     let control = run(&s);
-    assert_eq!(control.node(1).unwrap().alarms, vec![at(100)]);
+    assert_eq!(control.node(NodeId(1)).unwrap().alarms, vec![at(100)]);
     let pause = FaultAction::Pause { node: NodeRef::Id(1) };
     let w = run(&Setup { faults: vec![fault(50, pause, Some(200))], ..s });
-    assert_eq!(w.node(1).unwrap().alarms, vec![at(250)], "the alarm waits for the resume");
+    assert_eq!(w.node(NodeId(1)).unwrap().alarms, vec![at(250)], "the alarm waits for the resume");
 }
 
 #[test]
 fn paused_node_deliveries_wait() {
     let pause = FaultAction::Pause { node: NodeRef::Id(1) };
     let w = run(&Setup { faults: vec![fault(10, pause, Some(200))], ..Setup::default() });
-    let arrivals = &w.node(1).unwrap().received;
+    let arrivals = &w.node(NodeId(1)).unwrap().received;
     assert_eq!(arrivals.len(), 100, "nothing lost");
     assert!(arrivals.iter().all(|r| r.0 <= at(11) || r.0 >= at(210)));
 }
@@ -276,16 +278,16 @@ fn clock_drift_stretches_timers() {
     // Faults at time zero fire after every on_start, so the alarm was armed
     // at the true rate and keeps its time; the local clock slows from then on.
     let w = run(&Setup { faults: vec![fault(0, slow, None)], ..s });
-    assert_eq!(w.node(1).unwrap().alarms, vec![at(100)], "a timer set before the drift keeps its time");
+    assert_eq!(w.node(NodeId(1)).unwrap().alarms, vec![at(100)], "a timer set before the drift keeps its time");
     assert_eq!(w.now(), at(100));
-    assert_eq!(w.local_time(1), Time::ZERO + Duration::from_millis(50), "local clock runs at half speed");
+    assert_eq!(w.local_time(NodeId(1)), Time::ZERO + Duration::from_millis(50), "local clock runs at half speed");
     // A timer set after the drift is stretched: node 0 sends every 10 ms of
     // its own clock; at rate 0.5 that is every 20 ms of true time.
     let slow0 = FaultAction::ClockRate { node: NodeRef::Id(0), rate: 0.5 };
     let setup = Setup { count: 10, every: Duration::from_millis(10), ..Setup::default() };
     let control = run(&setup);
     let drifting = run(&Setup { faults: vec![fault(0, slow0, None)], ..setup });
-    let last = |w: &World<Probe, Probe>| w.node(1).unwrap().received.last().unwrap().0;
+    let last = |w: &World<Probe, Probe>| w.node(NodeId(1)).unwrap().received.last().unwrap().0;
     assert_eq!(last(&control), at(91), "9 gaps of 10 ms plus 1 ms latency");
     assert_eq!(last(&drifting), at(181), "9 gaps of 20 ms plus 1 ms latency");
 }
@@ -298,7 +300,7 @@ fn simultaneous_events_keep_a_stable_order() {
     let s = Setup { link, every: Duration::ZERO, ..Setup::default() };
     let a = run(&s);
     assert_eq!(received(&a, 1), (0..100).collect::<Vec<_>>());
-    assert!(a.node(1).unwrap().received.iter().all(|r| r.0 == at(3)));
+    assert!(a.node(NodeId(1)).unwrap().received.iter().all(|r| r.0 == at(3)));
     let b = run(&s);
     assert_eq!(a.fingerprint(), b.fingerprint());
 }
@@ -344,7 +346,7 @@ fn event_limit_ends_the_run_with_that_reason() {
 // ---- overlapping faults compose: each undo removes only what its fault did ----
 
 fn arrivals_between(w: &World<Probe, Probe>, from_ms: u64, to_ms: u64) -> Vec<(Time, Addr, u32)> {
-    w.node(1).unwrap().received.iter().copied().filter(|r| r.0 > at(from_ms) && r.0 < at(to_ms)).collect()
+    w.node(NodeId(1)).unwrap().received.iter().copied().filter(|r| r.0 > at(from_ms) && r.0 < at(to_ms)).collect()
 }
 
 #[test]
@@ -363,7 +365,7 @@ fn overlapping_partitions_each_heal_only_themselves() {
     let w = run(&s);
     let leaked = arrivals_between(&w, 20, 100);
     assert!(leaked.is_empty(), "delivered while partition B stood: {leaked:?}");
-    assert!(w.node(1).unwrap().received.iter().any(|r| r.0 > at(100)), "delivery resumes once both healed");
+    assert!(w.node(NodeId(1)).unwrap().received.iter().any(|r| r.0 > at(100)), "delivery resumes once both healed");
     let heals: Vec<(Time, &str)> =
         w.applied_faults().iter().filter(|f| f.kind == "heal").map(|f| (f.at, f.description.as_str())).collect();
     assert_eq!(heals, [(at(60), "heal partition #0"), (at(100), "heal partition #1")]);
@@ -388,7 +390,7 @@ fn overlapping_one_way_cuts_each_heal_only_themselves() {
     let w = run(&s);
     let leaked = arrivals_between(&w, 20, 100);
     assert!(leaked.is_empty(), "delivered while cut B stood: {leaked:?}");
-    assert!(w.node(1).unwrap().received.iter().any(|r| r.0 > at(100)), "delivery resumes once both healed");
+    assert!(w.node(NodeId(1)).unwrap().received.iter().any(|r| r.0 > at(100)), "delivery resumes once both healed");
     let heals: Vec<&str> =
         w.applied_faults().iter().filter(|f| f.kind == "heal").map(|f| f.description.as_str()).collect();
     assert_eq!(heals, ["heal partition_oneway #0", "heal partition_oneway #1"]);
@@ -405,7 +407,7 @@ fn a_partition_heal_leaves_an_overlapping_isolation_standing() {
     };
     let w = run(&s);
     assert!(arrivals_between(&w, 20, 100).is_empty());
-    assert!(w.node(1).unwrap().received.iter().any(|r| r.0 > at(100)));
+    assert!(w.node(NodeId(1)).unwrap().received.iter().any(|r| r.0 > at(100)));
 }
 
 #[test]
@@ -436,9 +438,13 @@ fn overlapping_sessions_break_once() {
         ..Setup::default()
     };
     let w = run(&s);
-    assert_eq!(w.node(0).unwrap().link_downs, vec![(at(20), Addr::node(1))], "broken once, by the first partition");
+    assert_eq!(
+        w.node(NodeId(0)).unwrap().link_downs,
+        vec![(at(20), Addr::node(1))],
+        "broken once, by the first partition"
+    );
     assert!(arrivals_between(&w, 20, 100).is_empty());
-    assert!(w.node(1).unwrap().received.iter().any(|r| r.0 > at(100)), "a new session after both heals");
+    assert!(w.node(NodeId(1)).unwrap().received.iter().any(|r| r.0 > at(100)), "a new session after both heals");
 }
 
 #[test]
@@ -453,11 +459,11 @@ fn overlapping_pauses_count() {
         ..Setup::default()
     };
     let w = run(&s);
-    assert_eq!(w.node(1).unwrap().alarms, vec![at(400)]);
+    assert_eq!(w.node(NodeId(1)).unwrap().alarms, vec![at(400)]);
     // An explicit resume ends every pause at once.
     let resume = fault(150, FaultAction::Resume { node: NodeRef::Id(1) }, None);
     let w = run(&Setup { faults: vec![s.faults[0].clone(), s.faults[1].clone(), resume], ..s });
-    assert_eq!(w.node(1).unwrap().alarms, vec![at(150)]);
+    assert_eq!(w.node(NodeId(1)).unwrap().alarms, vec![at(150)]);
 }
 
 #[test]
@@ -493,7 +499,7 @@ fn a_clock_change_ends_into_the_one_still_in_force() {
     let w = run(&s);
     assert_eq!(w.now(), at(250));
     // 50 ms at 2x, then 200 ms at 0.5x.
-    assert_eq!(w.local_time(1), Time::ZERO + Duration::from_millis(200));
+    assert_eq!(w.local_time(NodeId(1)), Time::ZERO + Duration::from_millis(200));
     let last = w.applied_faults().last().unwrap();
     assert_eq!(last.description, "n1 clock runs at 1x (ends clock_rate #1)");
 }

@@ -3,7 +3,9 @@
 
 use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
 use faultline_sim::net::LinkConfig;
-use faultline_sim::{Addr, Ctx, Duration, Latency, Limits, Message, Probability, Process, Time, World, WorldConfig};
+use faultline_sim::{
+    Addr, Ctx, Duration, Latency, Limits, Message, NodeId, Probability, Process, Time, World, WorldConfig,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq)]
 struct Payload(Vec<u32>);
@@ -109,8 +111,8 @@ fn send_many_is_a_send_per_recipient() {
     assert_eq!(many.net_stats(), single.net_stats());
     assert!(many.net_stats().duplicated > 0 && many.net_stats().dropped_partition > 0);
     for n in 1..4 {
-        let got = &many.node(n).unwrap().received;
-        assert_eq!(got, &single.node(n).unwrap().received, "node {n}");
+        let got = &many.node(NodeId(n)).unwrap().received;
+        assert_eq!(got, &single.node(NodeId(n)).unwrap().received, "node {n}");
         assert!(got.len() > 200, "node {n} got {}", got.len());
     }
 }

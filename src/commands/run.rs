@@ -267,7 +267,8 @@ fn print_summary(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism:
         };
         println!("check        {:<22} {verdict}  {}", c.name, c.detail);
         if let Some(v) = &c.violation {
-            println!("             at {} nodes {:?}", v.at, v.nodes);
+            let nodes: Vec<String> = v.nodes.iter().map(|n| n.to_string()).collect();
+            println!("             at {} nodes {}", v.at, nodes.join(", "));
         }
     }
     if let Some(other) = determinism {

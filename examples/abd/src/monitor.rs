@@ -25,7 +25,7 @@ impl Monitor<AbdNode> for RegisterMonotonic {
             return Some(Violation {
                 check: "register_monotonic".into(),
                 at: now,
-                nodes: vec![node.0],
+                nodes: vec![node],
                 message: format!(
                     "{node} stored key {} at tag {:?}, not above the {:?} it held",
                     note.key, note.tag, last

@@ -67,7 +67,7 @@ impl Monitor<EchoNode> for RepliesMatch {
         (bad_client || bad_op).then(|| Violation {
             check: "replies_match".into(),
             at: now,
-            nodes: vec![node.0],
+            nodes: vec![node],
             message: format!("n{} answered op {} for {}, which never sent it", node.0, note.op.seq, note.client),
         })
     }

@@ -140,6 +140,7 @@ impl RaftMonitor {
     }
 
     fn violation(check: &str, now: Time, nodes: Vec<u32>, message: String) -> Option<Violation> {
+        let nodes = nodes.into_iter().map(NodeId).collect();
         Some(Violation { check: check.to_string(), at: now, nodes, message })
     }
 }

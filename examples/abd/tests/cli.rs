@@ -54,6 +54,23 @@ fn the_clean_scenario_passes_every_check() {
     }
 }
 
+/// The bug scenario's `seed` is the first seed from 1 that fails, and it
+/// fails by linearizability: a change that moves the run off the bug's path
+/// shows here, with the seed to pin instead.
+#[test]
+fn the_bug_scenario_fails_first_at_its_own_seed() {
+    let out =
+        abd(&["explore", "scenarios/bug.toml", "--seeds", "1..=500", "-j", "1", "--out", path(&scratch("first"))]);
+    assert_exit(&out, 1);
+    let stdout = text(&out.stdout);
+    let tried = field(&stdout, "tried");
+    assert!(tried.contains("first failure at seed 53 "), "bug.toml pins seed 53:\n{stdout}");
+    let out = abd(&["run", "scenarios/bug.toml"]);
+    assert_exit(&out, 1);
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().any(|l| l.starts_with("check") && l.contains("linearizability") && l.contains("FAIL")));
+}
+
 #[test]
 fn explore_finds_the_missing_write_back_and_shrink_makes_it_smaller() {
     let dir = scratch("explore");

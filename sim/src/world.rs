@@ -100,6 +100,24 @@ pub struct WorldConfig {
     pub liveness_from: Option<Time>,
 }
 
+/// The most node ids a fault's description lists from one group; a larger
+/// group is shown by its first ids and its size, so a partition of 100,000
+/// nodes is not a description of half a megabyte in every trace and report.
+const DESCRIBED_NODES: usize = 16;
+
+/// `[0, 4, 7]`, or `[0, 1, 2, ... (50000 nodes)]` past [`DESCRIBED_NODES`].
+fn node_list(ids: &[u32]) -> String {
+    if ids.len() <= DESCRIBED_NODES {
+        return format!("{ids:?}");
+    }
+    let head: Vec<String> = ids[..DESCRIBED_NODES / 2].iter().map(u32::to_string).collect();
+    format!("[{}, ... ({} nodes)]", head.join(", "), ids.len())
+}
+
+fn node_lists(groups: &[Vec<u32>]) -> String {
+    format!("[{}]", groups.iter().map(|g| node_list(g)).collect::<Vec<_>>().join(", "))
+}
+
 /// How a role-targeted fault found its node, for descriptions.
 fn via(node: &NodeRef) -> String {
     match node {
@@ -911,7 +929,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 let id = self.record_fault(
                     "partition",
                     (0..n).collect(),
-                    format!("partition {groups:?} (unlisted nodes form their own group)"),
+                    format!("partition {} (unlisted nodes form their own group)", node_lists(groups)),
                 );
                 self.set_groups(sides);
                 self.notify_broken(broken);
@@ -920,7 +938,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             FaultAction::PartitionOneway { from, to } => {
                 let (cut, broken) = self.net.cut(from, to);
                 let nodes = from.iter().chain(to.iter()).copied().collect();
-                let id = self.record_fault("partition_oneway", nodes, format!("cut {from:?} -> {to:?}"));
+                let id = self.record_fault("partition_oneway", nodes, format!("cut {} -> {}", node_list(from), node_list(to)));
                 self.notify_broken(broken);
                 self.schedule_undo(undo_at, id, Undo::Barrier { cut, kind: "partition_oneway" });
             }
@@ -1196,5 +1214,17 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     /// Shorthand for tests: durations as `Duration`.
     pub fn elapsed(&self) -> Duration {
         self.now.since(Time::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod description_tests {
+    use super::{node_list, node_lists};
+
+    #[test]
+    fn small_groups_are_listed_large_ones_summarised() {
+        assert_eq!(node_lists(&[vec![0, 4], vec![], vec![1]]), "[[0, 4], [], [1]]");
+        let half: Vec<u32> = (0..50_000).collect();
+        assert_eq!(node_list(&half), "[0, 1, 2, 3, 4, 5, 6, 7, ... (50000 nodes)]");
     }
 }

@@ -938,7 +938,11 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             FaultAction::PartitionOneway { from, to } => {
                 let (cut, broken) = self.net.cut(from, to);
                 let nodes = from.iter().chain(to.iter()).copied().collect();
-                let id = self.record_fault("partition_oneway", nodes, format!("cut {} -> {}", node_list(from), node_list(to)));
+                let id = self.record_fault(
+                    "partition_oneway",
+                    nodes,
+                    format!("cut {} -> {}", node_list(from), node_list(to)),
+                );
                 self.notify_broken(broken);
                 self.schedule_undo(undo_at, id, Undo::Barrier { cut, kind: "partition_oneway" });
             }

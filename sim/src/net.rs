@@ -11,7 +11,7 @@
 //! with their square, so a world of a million nodes fits: one default link and
 //! an ordered map of overridden links; each partition in force is one group
 //! label per node; each one-way cut is two node sets; session state exists
-//! only for process pairs that have used a session link. Every map is ordered
+//! only for the sessions up now (a broken one is forgotten). Every map is ordered
 //! (`BTreeMap`/`BTreeSet`), so nothing depends on hashing order.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,14 +109,15 @@ impl Barrier {
     }
 }
 
-/// One session: the connection epoch (bumped when it breaks), whether it
-/// carried traffic since it last broke (only a connection that was up can be
-/// broken and reported), and the latest scheduled delivery per direction for
-/// FIFO (`[0]` from the lower process index to the higher, `[1]` back).
-#[derive(Clone, Debug, Default)]
+/// One session that is up: its connection (a number no other connection of
+/// the run shares, so a message sent on a broken connection is recognised
+/// when it arrives) and the latest scheduled delivery per direction for FIFO
+/// (`[0]` from the lower process index to the higher, `[1]` back). A session
+/// exists from its first message until it breaks, so session state grows
+/// with the sessions up, not with every pair that ever talked.
+#[derive(Clone, Debug)]
 struct Session {
-    epoch: u32,
-    up: bool,
+    connection: u32,
     last_delivery: [Time; 2],
 }
 
@@ -131,8 +132,10 @@ pub struct Network {
     next_cut: u64,
     /// Whether any barrier stands: the hot path checks only this.
     pub(crate) any_cut: bool,
-    /// Session state by unordered process pair `(lower, higher)` index.
+    /// Sessions up, by unordered process pair `(lower, higher)` index.
     sessions: BTreeMap<(u32, u32), Session>,
+    /// The number the next connection gets.
+    next_connection: u32,
     /// The pairs whose session is up, and the same pairs reversed, so the
     /// sessions of one process are a range of either set.
     live: BTreeSet<(u32, u32)>,
@@ -157,6 +160,7 @@ impl Network {
             next_cut: 0,
             any_cut: false,
             sessions: BTreeMap::new(),
+            next_connection: 0,
             live: BTreeSet::new(),
             live_reversed: BTreeSet::new(),
             home,
@@ -281,27 +285,31 @@ impl Network {
     #[inline(never)]
     fn route_session(&mut self, now: Time, from: Addr, to: Addr, delay: Duration) -> Fate {
         let (key, direction) = self.pair(from, to);
-        let session = self.sessions.entry(key).or_default();
+        let session = match self.sessions.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                // u32::MAX marks a datagram; connection numbers skip it.
+                let connection = self.next_connection;
+                self.next_connection = self.next_connection.wrapping_add(1) % u32::MAX;
+                self.live.insert(key);
+                self.live_reversed.insert((key.1, key.0));
+                e.insert(Session { connection, last_delivery: [Time::ZERO; 2] })
+            }
+        };
         let at = (now + delay).max(session.last_delivery[direction]);
         session.last_delivery[direction] = at;
-        let connection = session.epoch;
-        if !session.up {
-            session.up = true;
-            self.live.insert(key);
-            self.live_reversed.insert((key.1, key.0));
-        }
-        Fate::Deliver { delay: at - now, copy_delay: None, connection }
+        Fate::Deliver { delay: at - now, copy_delay: None, connection: session.connection }
     }
 
     /// Whether a message that was routed on `connection` may still arrive.
     #[inline(always)]
     pub fn connection_alive(&self, from: Addr, to: Addr, connection: u32) -> bool {
-        connection == u32::MAX || self.session_epoch(from, to) == connection
+        connection == u32::MAX || self.session_connection(from, to) == Some(connection)
     }
 
     #[inline(never)]
-    fn session_epoch(&self, from: Addr, to: Addr) -> u32 {
-        self.sessions.get(&self.pair(from, to).0).map_or(0, |s| s.epoch)
+    fn session_connection(&self, from: Addr, to: Addr) -> Option<u32> {
+        self.sessions.get(&self.pair(from, to).0).map(|s| s.connection)
     }
 
     fn is_session(&self, a: Addr, b: Addr) -> bool {
@@ -315,17 +323,13 @@ impl Network {
             return false;
         }
         let key = self.pair(a, b).0;
-        // A pair that never carried traffic has nothing in flight to discard.
-        let Some(session) = self.sessions.get_mut(&key) else {
+        // A pair with no session up has nothing in flight to discard.
+        if self.sessions.remove(&key).is_none() {
             return false;
-        };
-        session.epoch = session.epoch.wrapping_add(1);
-        let was_up = std::mem::replace(&mut session.up, false);
-        if was_up {
-            self.live.remove(&key);
-            self.live_reversed.remove(&(key.1, key.0));
         }
-        was_up
+        self.live.remove(&key);
+        self.live_reversed.remove(&(key.1, key.0));
+        true
     }
 
     /// Breaks every session of `a` that is up; returns the peers, in order.
@@ -418,10 +422,7 @@ impl Network {
             return Vec::new();
         }
         for key in &crossing {
-            if let Some(session) = self.sessions.get_mut(key) {
-                session.epoch = session.epoch.wrapping_add(1);
-                session.up = false;
-            }
+            self.sessions.remove(key);
         }
         let mut broken = crossing.iter().peekable();
         let kept: Vec<(u32, u32)> = self

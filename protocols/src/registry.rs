@@ -1,9 +1,9 @@
 //! The protocol registry: every protocol a scenario can name, with what the
 //! scenario loader must know about it and how to run it. A registry is a
 //! value: the CLI takes the built-in one, or the built-in one plus a user's
-//! own protocols ([`Registry::with`]).
+//! own protocols ([`Registry::with`]). Imports run one way: the registry
+//! knows the protocols, a protocol knows only the harness.
 
-use std::io::Write;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
@@ -11,48 +11,8 @@ use std::sync::Arc;
 use faultline_scenario::{Catalog, Scenario, ScenarioError};
 use faultline_sim::{LinkKind, RunReport};
 
-use crate::harness::{ProtocolInfo, Runner};
-
-/// Receives a run's client history.
-pub type HistorySink = Box<dyn FnMut(&crate::check::history::History)>;
-
-/// Per-run options that are not part of the scenario.
-#[derive(Default)]
-pub struct RunOptions {
-    /// Write every event as a JSON line here.
-    pub trace: Option<Box<dyn Write + Send>>,
-    /// Called as a run moves from one phase to the next ("simulated" when
-    /// the world has run, "checked" when the history checks are done), so a
-    /// caller can time the phases; protocols themselves never read a clock.
-    pub on_phase: Option<Box<dyn FnMut(&'static str)>>,
-    /// Receives the clients' combined history (protocols with clients).
-    pub history_out: Option<HistorySink>,
-}
-
-impl RunOptions {
-    pub fn phase(&mut self, name: &'static str) {
-        if let Some(f) = self.on_phase.as_mut() {
-            f(name);
-        }
-    }
-}
-
-/// Validates a scenario for one protocol and parses its parts once.
-pub type Prepare = fn(&'static ProtocolInfo, &Scenario) -> Result<Box<dyn Runner>, ScenarioError>;
-
-/// A protocol as the registry holds it: what it declares, and how to prepare
-/// a scenario for running ([`crate::harness::entry`] makes one).
-pub struct ProtocolEntry {
-    pub info: &'static ProtocolInfo,
-    pub prepare: Prepare,
-}
-
-impl Deref for ProtocolEntry {
-    type Target = ProtocolInfo;
-    fn deref(&self) -> &ProtocolInfo {
-        self.info
-    }
-}
+use crate::harness::Runner;
+pub use crate::harness::{HistorySink, Prepare, ProtocolEntry, RunOptions};
 
 /// The protocols that ship with faultline.
 pub static PROTOCOLS: &[&ProtocolEntry] = &[&crate::pingpong::ENTRY, &crate::echo::ENTRY, &crate::raft::ENTRY];

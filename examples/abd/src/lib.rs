@@ -41,7 +41,6 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use faultline::protocols::check;
 use faultline::protocols::client::RoutingKind;
 use faultline::protocols::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolInfo};
 use faultline::protocols::kv::client::{KvClient, KvClients};
@@ -136,8 +135,8 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
             class: CheckClass::Safety,
             how: CheckHow::Monitor { holds: "no node's tag for a key ever went down, across crashes" },
         },
-        check::LINEARIZABILITY,
-        check::LIVENESS,
+        harness::LINEARIZABILITY,
+        harness::LIVENESS,
     ],
     default_metrics: &["client_ops_ok", "client_ops_unknown", "abd_retransmits"],
     link_kind: LinkKind::Datagram,

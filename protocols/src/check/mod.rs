@@ -6,31 +6,10 @@ pub mod history;
 pub mod linearizability;
 
 use faultline_sim::world::Violation;
-use faultline_sim::{CheckClass, CheckResult, Time};
+use faultline_sim::{CheckResult, Time};
 
-use crate::harness::{CheckHow, CheckSpec, HistoryInput};
 use history::{History, Operation, Outcome};
 use linearizability::{Budget, Verdict};
-
-/// The clients' history is linearizable against a key-value register.
-pub const LINEARIZABILITY: CheckSpec =
-    CheckSpec { name: "linearizability", class: CheckClass::Consistency, how: CheckHow::History(linearizable) };
-
-/// Clients make progress once the faults heal (scenarios with a liveness phase).
-pub const LIVENESS: CheckSpec =
-    CheckSpec { name: "liveness", class: CheckClass::Liveness, how: CheckHow::History(live_after_heal) };
-
-fn linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
-    if input.outcome.violation.is_some() {
-        return Some(CheckResult::unknown("linearizability", "not checked: the run stopped at an invariant violation"));
-    }
-    Some(linearizability(input.ops.to_vec(), input.scenario.checks.history_budget_steps, input.outcome.virtual_time))
-}
-
-fn live_after_heal(input: &HistoryInput<'_>) -> Option<CheckResult> {
-    let from = input.scenario.liveness_from()?;
-    Some(liveness(input.ops, from, input.outcome.virtual_time, input.run_complete()))
-}
 
 /// Linearizability of the clients' combined history.
 pub fn linearizability(ops: Vec<Operation>, budget_steps: u64, end: Time) -> CheckResult {

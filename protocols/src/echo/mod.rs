@@ -11,10 +11,9 @@ use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{Addr, CheckClass, Ctx, LinkKind, NodeId, Process, Time};
 
 use crate::client::{Envelope, NoPeer, RoutingKind};
-use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolInfo};
+use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::kv::client::{KvClient, KvClients};
 use crate::kv::{Command, KvMsg, KvResult, OpId, Reply};
-use crate::registry::ProtocolEntry;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,6 +11,12 @@
 //! protocol is one folder and one registry line; a user's protocol can live
 //! in a crate of its own ([`entry`]).
 
+mod checks;
+
+pub use checks::{LINEARIZABILITY, LIVENESS};
+
+use std::io::Write;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use faultline_scenario::{Scenario, ScenarioError};
@@ -22,7 +28,47 @@ use faultline_sim::{
 use crate::check::cap;
 use crate::check::history::{History, Operation, Outcome};
 use crate::idle::Idle;
-use crate::registry::{ProtocolEntry, RunOptions};
+
+/// Receives a run's client history.
+pub type HistorySink = Box<dyn FnMut(&crate::check::history::History)>;
+
+/// Per-run options that are not part of the scenario.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Write every event as a JSON line here.
+    pub trace: Option<Box<dyn Write + Send>>,
+    /// Called as a run moves from one phase to the next ("simulated" when
+    /// the world has run, "checked" when the history checks are done), so a
+    /// caller can time the phases; protocols themselves never read a clock.
+    pub on_phase: Option<Box<dyn FnMut(&'static str)>>,
+    /// Receives the clients' combined history (protocols with clients).
+    pub history_out: Option<HistorySink>,
+}
+
+impl RunOptions {
+    pub fn phase(&mut self, name: &'static str) {
+        if let Some(f) = self.on_phase.as_mut() {
+            f(name);
+        }
+    }
+}
+
+/// Validates a scenario for one protocol and parses its parts once.
+pub type Prepare = fn(&'static ProtocolInfo, &Scenario) -> Result<Box<dyn Runner>, ScenarioError>;
+
+/// A protocol as the registry holds it: what it declares, and how to prepare
+/// a scenario for running ([`crate::harness::entry`] makes one).
+pub struct ProtocolEntry {
+    pub info: &'static ProtocolInfo,
+    pub prepare: Prepare,
+}
+
+impl Deref for ProtocolEntry {
+    type Target = ProtocolInfo;
+    fn deref(&self) -> &ProtocolInfo {
+        self.info
+    }
+}
 
 /// Whether a protocol's scenarios have clients.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -8,9 +8,8 @@ use faultline_scenario::{Scenario, ScenarioError};
 use faultline_sim::{Addr, Ctx, LinkKind, Message, NodeId, Process, World};
 use rand::Rng;
 
-use crate::harness::{self, ClientUse, Protocol, ProtocolInfo};
+use crate::harness::{self, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::idle::Idle;
-use crate::registry::ProtocolEntry;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -34,11 +34,9 @@ use faultline_scenario::{Scenario, ScenarioError};
 use faultline_sim::world::Monitor;
 use faultline_sim::{CheckClass, Duration, LinkKind, NodeId, RoleSpec};
 
-use crate::check;
 use crate::client::RoutingKind;
-use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolInfo};
+use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::kv::client::{KvClient, KvClients};
-use crate::registry::ProtocolEntry;
 use invariants::RaftMonitor;
 use messages::RaftMsg;
 use node::{RaftDisk, RaftNode};
@@ -179,8 +177,8 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
                 holds: "election safety, leader append-only, log matching, leader completeness, state machine safety",
             },
         },
-        check::LINEARIZABILITY,
-        check::LIVENESS,
+        harness::LINEARIZABILITY,
+        harness::LIVENESS,
     ],
     default_metrics: &["leaderless_ms", "elections", "client_ok"],
     link_kind: LinkKind::Datagram,

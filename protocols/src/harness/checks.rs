@@ -1,0 +1,32 @@
+//! The history checks every client-driving protocol may declare, as the
+//! harness runs them: the pure checkers live in [`crate::check`], which
+//! knows nothing of the harness.
+
+use faultline_sim::{CheckClass, CheckResult};
+
+use super::{CheckHow, CheckSpec, HistoryInput};
+use crate::check;
+
+/// The clients' history is linearizable against a key-value register.
+pub const LINEARIZABILITY: CheckSpec =
+    CheckSpec { name: "linearizability", class: CheckClass::Consistency, how: CheckHow::History(linearizable) };
+
+/// Clients make progress once the faults heal (scenarios with a liveness phase).
+pub const LIVENESS: CheckSpec =
+    CheckSpec { name: "liveness", class: CheckClass::Liveness, how: CheckHow::History(live_after_heal) };
+
+fn linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
+    if input.outcome.violation.is_some() {
+        return Some(CheckResult::unknown("linearizability", "not checked: the run stopped at an invariant violation"));
+    }
+    Some(check::linearizability(
+        input.ops.to_vec(),
+        input.scenario.checks.history_budget_steps,
+        input.outcome.virtual_time,
+    ))
+}
+
+fn live_after_heal(input: &HistoryInput<'_>) -> Option<CheckResult> {
+    let from = input.scenario.liveness_from()?;
+    Some(check::liveness(input.ops, from, input.outcome.virtual_time, input.run_complete()))
+}

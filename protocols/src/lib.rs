@@ -13,6 +13,4 @@ pub mod raft;
 pub mod registry;
 
 pub use harness::{Protocol, ProtocolInfo};
-pub use registry::{
-    load_scenario, parse_scenario, run_scenario, Loaded, ProtocolEntry, Registry, RunOptions, PROTOCOLS,
-};
+pub use registry::{load_scenario, parse_scenario, Loaded, ProtocolEntry, Registry, RunOptions, PROTOCOLS};

@@ -39,9 +39,6 @@ impl std::fmt::Debug for Loaded {
 }
 
 impl Loaded {
-    pub fn scenario(&self) -> &Scenario {
-        &self.scenario
-    }
     /// Runs one seed.
     pub fn run(&self, seed: u64, options: RunOptions) -> RunReport {
         self.runner.run(&self.scenario, seed, options)
@@ -133,9 +130,4 @@ pub fn load_scenario(path: &Path) -> Result<Loaded, ScenarioError> {
 /// [`Registry::parse_scenario`] on the shipped protocols.
 pub fn parse_scenario(text: &str, path: &str) -> Result<Loaded, ScenarioError> {
     Registry::builtin().parse_scenario(text, path)
-}
-
-/// Runs one seed of a loaded scenario.
-pub fn run_scenario(scenario: &Loaded, seed: u64, options: RunOptions) -> Result<RunReport, ScenarioError> {
-    Ok(scenario.run(seed, options))
 }

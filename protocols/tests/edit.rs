@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use faultline_protocols::Loaded;
-use faultline_protocols::{load_scenario, parse_scenario, run_scenario, RunOptions};
+use faultline_protocols::{load_scenario, parse_scenario, RunOptions};
 use faultline_scenario::edit::{swarm, ScenarioDoc};
 
 fn scenario(relative: &str) -> Loaded {
@@ -15,7 +15,7 @@ fn scenario(relative: &str) -> Loaded {
 }
 
 fn fingerprint(s: &Loaded, seed: u64) -> u64 {
-    run_scenario(s, seed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}")).fingerprint
+    s.run(seed, RunOptions::default()).fingerprint
 }
 
 /// Rewriting starts from the file as written: every shipped scenario comes

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use faultline_protocols::Loaded;
-use faultline_protocols::{load_scenario, run_scenario, RunOptions};
+use faultline_protocols::{load_scenario, RunOptions};
 use faultline_sim::{RunReport, Verdict};
 
 fn scenario(relative: &str) -> Loaded {
@@ -12,7 +12,7 @@ fn scenario(relative: &str) -> Loaded {
 }
 
 fn run(s: &Loaded, seed: u64) -> RunReport {
-    run_scenario(s, seed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+    s.run(seed, RunOptions::default())
 }
 
 /// Each bug knob's shipped scenario is caught by the named check at a seed

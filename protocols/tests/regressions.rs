@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use faultline_protocols::{load_scenario, run_scenario, RunOptions};
+use faultline_protocols::{load_scenario, RunOptions};
 
 #[test]
 fn regressions_replay_exactly() {
@@ -20,7 +20,7 @@ fn regressions_replay_exactly() {
     for file in &files {
         let scenario = load_scenario(file).unwrap_or_else(|e| panic!("{e}"));
         let expect = scenario.expect.clone().unwrap_or_else(|| panic!("{}: no [expect] table", file.display()));
-        let report = run_scenario(&scenario, scenario.seed, RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let report = scenario.run(scenario.seed, RunOptions::default());
         let verdict = report.verdict().as_str().to_ascii_lowercase();
         let failed = report.failure().map(|c| c.name.clone());
         let fingerprint = report.fingerprint_hex();

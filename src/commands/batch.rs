@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context;
 use faultline_protocols::Loaded;
-use faultline_protocols::{run_scenario, RunOptions};
+use faultline_protocols::RunOptions;
 use faultline_reports::runlog::JournalWriter;
 use faultline_reports::{
     open_batch, pending, write_reports, Manifest, ReportError, RunRecord, RunVerdict, ScenarioFile, Shard, Tally,
@@ -207,13 +207,12 @@ fn load_all(files: &[std::path::PathBuf]) -> Result<Vec<Loaded>, CliError> {
 /// bad seed never stops the batch; the seed reproduces it.
 fn run_one(scenario: &Loaded, item: WorkItem) -> Result<RunRecord, CliError> {
     let started = wall_now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| run_scenario(scenario, item.seed, RunOptions::default())));
+    let outcome = catch_unwind(AssertUnwindSafe(|| scenario.run(item.seed, RunOptions::default())));
     let wall_time_s = started.elapsed().as_secs_f64();
     match outcome {
-        Ok(Ok(report)) => {
+        Ok(report) => {
             RunRecord::from_report(item.scenario_index, &scenario.path, &report, wall_time_s).map_err(report_error)
         }
-        Ok(Err(e)) => Err(CliError::input(e)),
         Err(payload) => {
             let message = super::hunt::panic_message(payload.as_ref());
             Ok(RunRecord::panicked(

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use faultline_protocols::Loaded;
-use faultline_protocols::{run_scenario, RunOptions};
+use faultline_protocols::RunOptions;
 use faultline_scenario::edit::ScenarioDoc;
 use faultline_sim::report::client_metrics;
 use faultline_sim::{RunReport, Time};
@@ -90,9 +90,8 @@ impl Ran {
 /// Runs one seed; a panic inside the run is a failure like any other (the
 /// seed reproduces it), not the end of the hunt.
 pub fn run_caught(scenario: &Loaded, seed: u64) -> Result<Ran, CliError> {
-    match catch_unwind(AssertUnwindSafe(|| run_scenario(scenario, seed, RunOptions::default()))) {
-        Ok(Ok(report)) => Ok(Ran { failed: Failed::of(&report), report: Some(report) }),
-        Ok(Err(e)) => Err(CliError::input(e)),
+    match catch_unwind(AssertUnwindSafe(|| scenario.run(seed, RunOptions::default()))) {
+        Ok(report) => Ok(Ran { failed: Failed::of(&report), report: Some(report) }),
         Err(payload) => Ok(Ran { report: None, failed: Some(Failed::panicked(panic_message(payload.as_ref()))) }),
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use faultline_protocols::Loaded;
-use faultline_protocols::{run_scenario, RunOptions};
+use faultline_protocols::RunOptions;
 use faultline_reports::atomic::write_atomically;
 use faultline_reports::diagram::{Diagram, DiagramSpec, MAX_DIAGRAM_MESSAGES};
 use faultline_reports::replay::{involves, process_name, readable, ReplaySink, Shown, Window};
@@ -155,7 +155,7 @@ pub fn replay(args: &ReplayArgs) -> Result<Outcome, CliError> {
     let (sink, handle) = ReplaySink::new(window, keep, printer);
     let options =
         RunOptions { trace: Some(Box::new(BufWriter::with_capacity(1 << 16, sink))), ..RunOptions::default() };
-    let report = run_scenario(&scenario, seed, options).map_err(CliError::input)?;
+    let report = scenario.run(seed, options);
     let (collected, bad_lines) = handle.take();
     if bad_lines > 0 {
         return Err(CliError::from(anyhow!("{bad_lines} trace lines could not be read back")));

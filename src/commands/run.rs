@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use faultline_protocols::Loaded;
-use faultline_protocols::{run_scenario, RunOptions};
+use faultline_protocols::RunOptions;
 use faultline_sim::report::client_metrics;
 use faultline_sim::{RunReport, Verdict};
 use serde_json::json;
@@ -92,7 +92,7 @@ fn one_run(
     let sink = marks.clone();
     options.on_phase = Some(Box::new(move |phase| sink.borrow_mut().push((phase, crate::output::wall_now()))));
     let started = crate::output::wall_now();
-    let report = run_scenario(scenario, seed, options).map_err(CliError::input)?;
+    let report = scenario.run(seed, options);
     let total = started.elapsed();
     if let Some(e) = history_error.borrow_mut().take() {
         return Err(CliError::from(anyhow::anyhow!("cannot write the history file: {e}")));

@@ -34,6 +34,11 @@ impl HashRing {
         self.points.partition_point(|&(p, _)| p < h) % self.points.len().max(1)
     }
 
+    /// How many nodes the ring places keys on.
+    pub fn nodes(&self) -> u32 {
+        self.nodes
+    }
+
     /// The node that owns `key`.
     pub fn owner(&self, key: u64) -> Option<u32> {
         self.successors(key).next()

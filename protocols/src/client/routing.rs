@@ -115,8 +115,8 @@ pub struct ConsistentHash {
 
 impl Routing for ConsistentHash {
     fn pick(&mut self, key: u64) -> NodeId {
-        let owners: Vec<u32> = self.ring.successors(key).collect();
-        NodeId(owners.get(self.skip % owners.len().max(1)).copied().unwrap_or(0))
+        let skip = self.skip % self.ring.nodes().max(1) as usize;
+        NodeId(self.ring.successors(key).nth(skip).unwrap_or(0))
     }
     fn answered(&mut self, _from: NodeId) {
         self.skip = 0;

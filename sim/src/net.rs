@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rand::Rng;
 use serde::Serialize;
 
 use crate::process::Addr;
@@ -40,6 +41,13 @@ pub struct LinkConfig {
     /// be overtaken by later ones.
     pub reorder: Probability,
     pub reorder_delay: Duration,
+    /// Chance that a message is held far longer than any latency: an extra
+    /// delay drawn uniformly from `hold_min..=hold_max` (a stalled route, a
+    /// buffer flushed late). On a session link a held message holds back
+    /// the ones behind it.
+    pub hold: Probability,
+    pub hold_min: Duration,
+    pub hold_max: Duration,
 }
 
 impl Default for LinkConfig {
@@ -51,7 +59,20 @@ impl Default for LinkConfig {
             duplicate: Probability::ZERO,
             reorder: Probability::ZERO,
             reorder_delay: Duration::from_millis(10),
+            hold: Probability::ZERO,
+            hold_min: Duration::from_secs(1),
+            hold_max: Duration::from_secs(1),
         }
+    }
+}
+
+impl LinkConfig {
+    /// The extra delay of one held message.
+    #[inline(never)]
+    fn held_for(&self, rng: &mut SimRng) -> Duration {
+        Duration::from_nanos(
+            rng.gen_range(self.hold_min.as_nanos()..=self.hold_max.as_nanos().max(self.hold_min.as_nanos())),
+        )
     }
 }
 
@@ -250,7 +271,8 @@ impl Network {
 
     /// Decides what happens to a message sent now. The draws from `rng` come
     /// in a fixed order — loss, latency, reorder, duplicate, the duplicate's
-    /// latency — which run fingerprints depend on.
+    /// latency, hold — which run fingerprints depend on. A zero rate draws
+    /// nothing, so a link without holds routes as it always did.
     #[inline(always)]
     pub fn route(&mut self, now: Time, from: Addr, to: Addr, rng: &mut SimRng) -> Fate {
         if self.is_cut(from, to) {
@@ -271,10 +293,16 @@ impl Network {
                 }
                 let copy_delay =
                     if !quiet && link.duplicate.sample(rng) { Some(link.latency.sample(rng)) } else { None };
+                if !quiet && link.hold.sample(rng) {
+                    delay = delay + link.held_for(rng);
+                }
                 Fate::Deliver { delay, copy_delay, connection: u32::MAX }
             }
             LinkKind::Session => {
-                let delay = link.latency.sample(rng);
+                let mut delay = link.latency.sample(rng);
+                if !quiet && link.hold.sample(rng) {
+                    delay = delay + link.held_for(rng);
+                }
                 self.route_session(now, from, to, delay)
             }
         }

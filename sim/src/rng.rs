@@ -169,6 +169,44 @@ impl Latency {
     }
 
     /// A latency that no sample falls below; used to reason about ordering.
+    /// The same distribution with every delay multiplied by `factor`.
+    pub fn scaled(&self, factor: f64) -> Latency {
+        let f = |d: Duration| ns_from_f64(d.as_nanos() as f64 * factor);
+        match *self {
+            Latency::Constant { value } => Latency::Constant { value: f(value) },
+            Latency::Uniform { min, max } => Latency::Uniform { min: f(min), max: f(max) },
+            Latency::Normal { mean, std_dev } => Latency::Normal { mean: f(mean), std_dev: f(std_dev) },
+            Latency::Exponential { min, mean } => Latency::Exponential { min: f(min), mean: f(mean) },
+            Latency::LogNormal { median, sigma } => Latency::LogNormal { median: f(median), sigma },
+            Latency::Pareto { scale, shape } => Latency::Pareto { scale: f(scale), shape },
+        }
+    }
+
+    /// A typical delay: the median, or the mean where that is simpler to
+    /// state (a uniform's midpoint, a normal's mean).
+    pub fn typical(&self) -> Duration {
+        match *self {
+            Latency::Constant { value } => value,
+            Latency::Uniform { min, max } => Duration::from_nanos(min.as_nanos() / 2 + max.as_nanos() / 2),
+            Latency::Normal { mean, .. } => mean,
+            Latency::Exponential { min, mean } => min + ns_from_f64(mean.as_nanos() as f64 * std::f64::consts::LN_2),
+            Latency::LogNormal { median, .. } => median,
+            Latency::Pareto { scale, shape } => ns_from_f64(scale.as_nanos() as f64 * libm::pow(2.0, 1.0 / shape)),
+        }
+    }
+
+    /// The family's name as a scenario writes it (`dist = "..."`).
+    pub fn family(&self) -> &'static str {
+        match self {
+            Latency::Constant { .. } => "constant",
+            Latency::Uniform { .. } => "uniform",
+            Latency::Normal { .. } => "normal",
+            Latency::Exponential { .. } => "exponential",
+            Latency::LogNormal { .. } => "lognormal",
+            Latency::Pareto { .. } => "pareto",
+        }
+    }
+
     pub fn minimum(&self) -> Duration {
         match *self {
             Latency::Constant { value } => value,

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use faultline_protocols::Loaded;
-use faultline_scenario::edit::{swarm, ScenarioDoc, SwarmMix};
+use faultline_scenario::edit::Value;
+use faultline_scenario::edit::{exact_duration, swarm, toml_value, ScenarioDoc, SwarmMix};
+use faultline_scenario::ParamRange;
 
 use super::hunt::{check_seed, expected_fingerprint, run_caught, write_reproducer, Failed, MAX_SEED};
 use super::run::load;
@@ -55,6 +57,9 @@ fn scenario_for(
 
 pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
     let base = load(&args.file)?;
+    if args.swarm {
+        check_swarm_params(&base)?;
+    }
     let threads = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), |j| j as usize);
     let (first, last) = match (&args.seeds, args.time) {
         (Some(range), _) => (range.first, range.last),
@@ -162,6 +167,38 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
         ));
     }
     Ok(if found.is_empty() { Outcome::Ok } else { Outcome::CheckFailed })
+}
+
+/// Refuses `[swarm.params]` values the protocol would refuse, before any
+/// seed runs: each range's ends and each listed value is written into
+/// `[params]` and the scenario loaded, so a bad bound is reported once, with
+/// the protocol's own message, rather than as a failure of some seed.
+fn check_swarm_params(base: &Loaded) -> Result<(), CliError> {
+    for p in &base.swarm.params {
+        let key = &p.name;
+        let values: Vec<Value> = match &p.range {
+            ParamRange::Int { min, max } => vec![Value::from(*min), Value::from(*max)],
+            ParamRange::Duration { min, max } => {
+                vec![Value::from(exact_duration(*min)), Value::from(exact_duration(*max))]
+            }
+            ParamRange::OneOf(values) => values.iter().map(toml_value).collect(),
+        };
+        for v in values {
+            let mut doc = ScenarioDoc::from_scenario(base);
+            doc.set_param(key, v.clone());
+            if let Err(e) = crate::registry().parse_scenario(&doc.text(), &base.path) {
+                return Err(CliError::input(anyhow::anyhow!(
+                    "{}:{}:{}: `swarm.params.{key}` allows {key} = {}, which the protocol refuses: {}",
+                    base.path,
+                    p.line,
+                    p.column,
+                    v.to_string().trim(),
+                    e.message
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// "1 seed", "2,000 seeds".

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use faultline_protocols::Loaded;
-use faultline_scenario::edit::{ScenarioDoc, NETWORK_RATES};
+use faultline_scenario::edit::{latency_value, ScenarioDoc, SHRINK_RATES};
+use faultline_sim::rng::Latency;
 use faultline_sim::{Duration, Time};
 
 use super::hunt::{check_seed, expected_fingerprint, run_caught, write_reproducer, Failed, Ran};
@@ -99,6 +100,7 @@ impl Shrinker {
         changed |= self.shorten_run()?;
         changed |= self.remove_faults()?;
         changed |= self.lower_rates()?;
+        changed |= self.simplify_network()?;
         changed |= self.fewer_clients()?;
         changed |= self.fewer_operations()?;
         changed |= self.fewer_nodes()?;
@@ -173,7 +175,7 @@ impl Shrinker {
 
     fn lower_rates(&mut self) -> Result<bool, CliError> {
         let mut changed = false;
-        for key in NETWORK_RATES {
+        for key in SHRINK_RATES {
             let rate = self.current.doc.network_rate(key);
             if rate <= 0.0 {
                 continue;
@@ -186,6 +188,23 @@ impl Shrinker {
             if half > 0.0 && half < rate {
                 changed |= self.attempt(format!("{key} {rate} -> {half}"), |d| d.set_network_rate(key, half))?;
             }
+        }
+        Ok(changed)
+    }
+
+    /// Link overrides removed one at a time (a slow or held-back link), then
+    /// the latency made constant at its typical delay (no tail at all).
+    fn simplify_network(&mut self) -> Result<bool, CliError> {
+        let mut changed = false;
+        for i in (0..self.current.doc.link_count()).rev() {
+            let what = format!("remove {}", self.current.doc.describe_link(i));
+            changed |= self.attempt(what, |d| d.remove_link(i))?;
+        }
+        let latency = self.current.scenario.network.latency.clone();
+        if !matches!(latency, Latency::Constant { .. }) {
+            let constant = Latency::Constant { value: latency.typical() };
+            let what = format!("latency {} -> constant {}", latency.family(), latency.typical());
+            changed |= self.attempt(what, |d| d.set_network_value("latency", latency_value(&constant)))?;
         }
         Ok(changed)
     }

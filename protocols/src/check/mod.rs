@@ -4,6 +4,7 @@
 pub mod cap;
 pub mod history;
 pub mod linearizability;
+pub mod snapshot;
 
 use faultline_sim::world::Violation;
 use faultline_sim::{CheckResult, Time};

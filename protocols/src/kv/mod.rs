@@ -8,6 +8,7 @@ pub mod workload;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use faultline_sim::trace::stable_hash;
 use faultline_sim::NodeId;
 
 pub use crate::check::history::{Key, OpKind as Command, Outcome, Value};
@@ -83,13 +84,73 @@ struct Session {
 
 /// The deterministic state machine: a map of registers plus, per client, the
 /// results of operations it may still retry.
-#[derive(Clone, Debug, Default, Hash, PartialEq, Eq)]
+///
+/// It keeps a digest of its whole state, updated with every change: the
+/// wrapping sum of a hash of each register, each session's watermark and
+/// each cached result. Two stores with the same contents have the same
+/// digest whatever order they got there in, so a node can report the state
+/// it holds at an index (after applying, snapshotting or installing a
+/// snapshot) in one number, at no cost per report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvStore {
     data: BTreeMap<Key, Value>,
     sessions: BTreeMap<u32, Session>,
+    digest: u64,
+}
+
+// The digest is a function of the rest, so it is left out of the hash: a
+// snapshot in a message hashes as it did before the digest existed.
+impl std::hash::Hash for KvStore {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.data.hash(state);
+        self.sessions.hash(state);
+    }
+}
+
+fn register_term(key: Key, value: Value) -> u64 {
+    stable_hash(&(0u8, key, value))
+}
+
+fn watermark_term(client: u32, below: u64) -> u64 {
+    if below == 0 {
+        0
+    } else {
+        stable_hash(&(1u8, client, below))
+    }
+}
+
+fn result_term(client: u32, seq: u64, result: &KvResult) -> u64 {
+    stable_hash(&(2u8, client, seq, result))
 }
 
 impl KvStore {
+    /// The digest of the whole state (see the type's documentation).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// The digest computed from scratch, for tests of the running one.
+    pub fn digest_from_scratch(&self) -> u64 {
+        let mut d = 0u64;
+        for (&k, &v) in &self.data {
+            d = d.wrapping_add(register_term(k, v));
+        }
+        for (&client, session) in &self.sessions {
+            d = d.wrapping_add(watermark_term(client, session.acknowledged_below));
+            for (seq, result) in &session.results {
+                d = d.wrapping_add(result_term(client, *seq, result));
+            }
+        }
+        d
+    }
+
+    fn set(&mut self, key: Key, value: Value) {
+        if let Some(old) = self.data.insert(key, value) {
+            self.digest = self.digest.wrapping_sub(register_term(key, old));
+        }
+        self.digest = self.digest.wrapping_add(register_term(key, value));
+    }
+
     pub fn get(&self, key: Key) -> Option<Value> {
         self.data.get(&key).copied()
     }
@@ -107,23 +168,37 @@ impl KvStore {
         if seq < session.acknowledged_below {
             return None;
         }
+        let mut digest = self.digest;
         if request.first_outstanding > session.acknowledged_below {
+            digest = digest.wrapping_sub(watermark_term(client, session.acknowledged_below));
             session.acknowledged_below = request.first_outstanding;
+            digest = digest.wrapping_add(watermark_term(client, session.acknowledged_below));
             while session.results.front().is_some_and(|&(s, _)| s < request.first_outstanding) {
-                session.results.pop_front();
+                if let Some((s, r)) = session.results.pop_front() {
+                    digest = digest.wrapping_sub(result_term(client, s, &r));
+                }
             }
         }
         let at = match session.results.binary_search_by_key(&seq, |&(s, _)| s) {
-            Ok(i) => return Some(session.results[i].1.clone()),
+            Ok(i) => {
+                let cached = session.results[i].1.clone();
+                self.digest = digest;
+                return Some(cached);
+            }
             Err(at) => at,
         };
+        self.digest = digest;
         let result = self.execute(&request.command);
         if !matches!(request.command, Command::Get { .. }) {
             let session = self.sessions.entry(client).or_default();
+            let mut digest = self.digest.wrapping_add(result_term(client, seq, &result));
             session.results.insert(at, (seq, result.clone()));
             while session.results.len() > MAX_SESSION_RESULTS {
-                session.results.pop_front();
+                if let Some((s, r)) = session.results.pop_front() {
+                    digest = digest.wrapping_sub(result_term(client, s, &r));
+                }
             }
+            self.digest = digest;
         }
         Some(result)
     }
@@ -132,12 +207,12 @@ impl KvStore {
         match *command {
             Command::Get { key } => KvResult::Read(self.get(key)),
             Command::Put { key, value } => {
-                self.data.insert(key, value);
+                self.set(key, value);
                 KvResult::Written
             }
             Command::Cas { key, expected, new } => {
                 if self.data.get(&key) == Some(&expected) {
-                    self.data.insert(key, new);
+                    self.set(key, new);
                     KvResult::Cas(true)
                 } else {
                     KvResult::Cas(false)
@@ -186,6 +261,44 @@ mod tests {
         kv.apply(&req(1, 1, Command::Put { key: 1, value: 11 }), true);
         assert_eq!(kv.apply(&old, true), None);
         assert_eq!(kv.get(1), Some(11), "the old write must not run again");
+    }
+
+    /// The running digest equals the digest computed from the contents, and
+    /// tells different states apart, through writes, swaps, retries,
+    /// acknowledgements and sessions that overflow their result cache.
+    #[test]
+    fn the_running_digest_is_the_digest_of_the_contents() {
+        use rand::Rng;
+        let mut rng = faultline_sim::rng::stream(9, faultline_sim::rng::Stream::Explore);
+        let mut kv = KvStore::default();
+        let mut seqs = [0u64; 3];
+        let mut digests = std::collections::BTreeSet::new();
+        for step in 0..5_000 {
+            let client = rng.gen_range(0..3u32);
+            let key = rng.gen_range(0..4u64);
+            let command = match rng.gen_range(0..3) {
+                0 => Command::Get { key },
+                1 => Command::Put { key, value: rng.gen_range(0..5) },
+                _ => Command::Cas { key, expected: rng.gen_range(0..5), new: rng.gen_range(0..5) },
+            };
+            // Mostly new operations, sometimes a retry of an older one; the
+            // watermark moves now and then, and stays put long enough for
+            // a session to pass its result limit.
+            let seq = if rng.gen_bool(0.1) {
+                seqs[client as usize].saturating_sub(rng.gen_range(0..3))
+            } else {
+                seqs[client as usize] += 1;
+                seqs[client as usize]
+            };
+            let first_outstanding = if step % 2_000 < 1_500 { 0 } else { seq.saturating_sub(rng.gen_range(0..4)) };
+            kv.apply(&Request { op: OpId { client, seq }, command, first_outstanding }, true);
+            assert_eq!(kv.digest(), kv.digest_from_scratch(), "step {step}");
+            digests.insert(kv.digest());
+        }
+        assert!(kv.sessions.values().any(|s| s.results.len() == MAX_SESSION_RESULTS) || digests.len() > 1000);
+        let mut other = kv.clone();
+        other.apply(&req(7, 0, Command::Put { key: 99, value: 1 }), true);
+        assert_ne!(other.digest(), kv.digest(), "a different state has a different digest");
     }
 
     #[test]

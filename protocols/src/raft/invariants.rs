@@ -9,6 +9,10 @@
 //! - State Machine Safety: no two nodes apply different entries at one index.
 //! - Committed prefixes never diverge: every node that commits an index
 //!   commits the same entry there.
+//! - Snapshots match the log: a snapshot taken or installed at an index
+//!   records the committed entry's term and prefix there, and holds the
+//!   state that applying that prefix gives (compared through the state
+//!   machine's digest, which nodes also report with every apply).
 //!
 //! It also measures availability facts only a global observer sees: time
 //! without any leader, and time from a leader's crash to the next leader.
@@ -20,6 +24,7 @@ use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{NodeId, Time};
 
 use super::node::{RaftNode, RaftNote};
+use crate::check::snapshot::{self, KnownAt, SnapshotClaim};
 
 /// Facts per log index, stored densely from `base` on: log indices grow by
 /// one, so a vector beats a map in the hot path.
@@ -46,6 +51,10 @@ impl<T: Default> ByIndex<T> {
             self.base += 1;
         }
         self.base = self.base.max(index);
+    }
+    fn get(&self, index: u64) -> Option<&T> {
+        let i = usize::try_from(index.checked_sub(self.base)?).ok()?;
+        self.slots.get(i)
     }
     fn iter_from(&self, index: u64) -> impl Iterator<Item = (u64, &T)> {
         let skip = index.saturating_sub(self.base) as usize;
@@ -85,8 +94,9 @@ pub struct RaftMonitor {
     /// usually one term per index, a few after leader changes.
     appended: ByIndex<AppendedAt>,
     committed: ByIndex<CommitFact>,
-    /// Per index: (chain, node) of the entry applied there.
-    applied: ByIndex<Option<(u64, u32)>>,
+    /// Per index: (chain, state digest after it, node) of the entry applied
+    /// there.
+    applied: ByIndex<Option<(u64, u64, u32)>>,
     /// Per node: index its snapshot covers; history below every node's
     /// snapshot can never be contradicted again and is forgotten.
     compacted: Vec<u64>,
@@ -237,12 +247,12 @@ impl Monitor<RaftNode> for RaftMonitor {
                     slot @ None => *slot = Some((*term, *chain, n, *in_term)),
                 }
             }
-            RaftNote::Applied { index, chain } => {
+            RaftNote::Applied { index, chain, state } => {
                 if *index < self.forgotten_below {
                     return None;
                 }
                 match self.applied.slot(*index) {
-                    Some((other_chain, other)) if *other_chain != *chain => {
+                    Some((other_chain, _, other)) if *other_chain != *chain => {
                         let other = *other;
                         return Self::violation(
                             "state_machine_safety",
@@ -251,8 +261,20 @@ impl Monitor<RaftNode> for RaftMonitor {
                             format!("n{other} and n{n} applied different entries at index {index}"),
                         );
                     }
+                    Some((_, other_state, other)) if *other_state != *state => {
+                        let other = *other;
+                        return Self::violation(
+                            "state_machine_safety",
+                            now,
+                            vec![other, n],
+                            format!(
+                                "n{other} and n{n} applied the same log up to index {index} but hold different \
+                                 states after it"
+                            ),
+                        );
+                    }
                     Some(_) => {}
-                    slot @ None => *slot = Some((*chain, n)),
+                    slot @ None => *slot = Some((*chain, *state, n)),
                 }
             }
             RaftNote::Truncated { from, as_leader } => {
@@ -265,7 +287,22 @@ impl Monitor<RaftNode> for RaftMonitor {
                     );
                 }
             }
-            RaftNote::Compacted { index } => {
+            RaftNote::Compacted { index, term, chain, state, installed } => {
+                if *index >= self.forgotten_below {
+                    let claim = SnapshotClaim { index: *index, term: *term, chain: *chain, state: *state };
+                    let committed = self.committed.get(*index).and_then(|f| f.map(|(t, c, _, _)| (t, c)));
+                    let applied = self.applied.get(*index).and_then(|f| f.map(|(_, state, _)| state));
+                    let known = KnownAt { committed, applied_state: applied };
+                    if let Some(why) = snapshot::contradiction(&claim, &known) {
+                        let how = if *installed { "installed" } else { "took" };
+                        return Self::violation(
+                            "snapshot_matches_log",
+                            now,
+                            vec![n],
+                            format!("n{n} {how} a snapshot at index {index} that does not match the log: {why}"),
+                        );
+                    }
+                }
                 let slot = &mut self.compacted[n as usize];
                 *slot = (*slot).max(*index);
                 self.forget_old_history();

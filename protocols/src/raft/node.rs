@@ -60,16 +60,25 @@ pub enum RaftNote {
         chain: u64,
         in_term: u64,
     },
+    /// `state`: the digest of the state machine after applying the entry.
     Applied {
         index: u64,
         chain: u64,
+        state: u64,
     },
     Truncated {
         from: u64,
         as_leader: bool,
     },
+    /// The log up to `index` was replaced by a snapshot, taken here or
+    /// (`installed`) received from the leader: what the snapshot says it
+    /// covers, and the digest of the state the node now holds for it.
     Compacted {
         index: u64,
+        term: u64,
+        chain: u64,
+        state: u64,
+        installed: bool,
     },
 }
 
@@ -518,7 +527,7 @@ impl RaftNode {
                 }
             };
             self.last_applied = index;
-            ctx.note(RaftNote::Applied { index, chain });
+            ctx.note(RaftNote::Applied { index, chain, state: self.store.digest() });
             ctx.count("applied", 1);
             if let (Some((op, result)), Some(lead)) = (result, self.lead.as_mut()) {
                 while lead.replies.front().is_some_and(|&(at, _, _)| at < index) {
@@ -548,7 +557,16 @@ impl RaftNode {
             }
             Some((index, store)) if self.last_applied >= index + every / 2 && index > base => {
                 ctx.durable_mut().log.compact(index, store);
-                ctx.note(RaftNote::Compacted { index });
+                if let Some(s) = ctx.durable().log.snapshot().filter(|s| s.last_index == index) {
+                    let note = RaftNote::Compacted {
+                        index,
+                        term: s.last_term,
+                        chain: s.chain,
+                        state: s.store.digest(),
+                        installed: false,
+                    };
+                    ctx.note(note);
+                }
                 ctx.count("snapshots", 1);
             }
             // Still waiting, or a snapshot install overtook the capture.
@@ -895,8 +913,15 @@ impl RaftNode {
             ctx.note(note);
             self.store = snapshot.store.clone();
             self.pending_snapshot = None;
+            let note = RaftNote::Compacted {
+                index: last_index,
+                term: snapshot.last_term,
+                chain: snapshot.chain,
+                state: self.store.digest(),
+                installed: true,
+            };
             ctx.durable_mut().log.install(snapshot);
-            ctx.note(RaftNote::Compacted { index: last_index });
+            ctx.note(note);
             self.commit_index = last_index;
             self.last_applied = last_index;
             ctx.count("snapshots_installed", 1);

@@ -10,17 +10,23 @@
 //! so an edit can never produce a scenario the loader would reject.
 
 use rand::Rng;
-use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table, Value};
+/// A value as written in a scenario file (what the edits take).
+pub use toml_edit::Value;
+use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table};
 
 use faultline_sim::chaos::{self, ChaosConfig, CHAOS_KINDS};
 use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
-use faultline_sim::rng::{stream, Probability, Stream};
+use faultline_sim::rng::{stream, Latency, Probability, SimRng, Stream};
 use faultline_sim::time::{Duration, Time};
 
+use crate::bounds::{ParamRange, SwarmBounds};
 use crate::scenario::{Catalog, Scenario, ScenarioError, MAX_FAULTS};
 
 /// The network rates a swarm mix may switch off or lower.
 pub const NETWORK_RATES: [&str; 3] = ["loss", "duplicate", "reorder"];
+
+/// The network rates shrinking lowers: the swarm's, and held messages.
+pub const SHRINK_RATES: [&str; 4] = ["loss", "duplicate", "reorder", "hold"];
 
 /// A scenario file being rewritten.
 #[derive(Clone, Debug)]
@@ -52,6 +58,40 @@ fn node_value(node: &NodeRef) -> Value {
         NodeRef::Role(r) => Value::from(r.as_str()),
         NodeRef::Random => Value::from("random"),
     }
+}
+
+/// A latency as the inline table a scenario writes
+/// (`{ dist = "uniform", min = "1ms", max = "5ms" }`), every duration exact.
+pub fn latency_value(latency: &Latency) -> Value {
+    let mut t = InlineTable::new();
+    t.insert("dist", Value::from(latency.family()));
+    let d = |d: Duration| Value::from(exact_duration(d));
+    match *latency {
+        Latency::Constant { value } => {
+            t.insert("value", d(value));
+        }
+        Latency::Uniform { min, max } => {
+            t.insert("min", d(min));
+            t.insert("max", d(max));
+        }
+        Latency::Normal { mean, std_dev } => {
+            t.insert("mean", d(mean));
+            t.insert("std_dev", d(std_dev));
+        }
+        Latency::Exponential { min, mean } => {
+            t.insert("min", d(min));
+            t.insert("mean", d(mean));
+        }
+        Latency::LogNormal { median, sigma } => {
+            t.insert("median", d(median));
+            t.insert("sigma", Value::from(sigma));
+        }
+        Latency::Pareto { scale, shape } => {
+            t.insert("scale", d(scale));
+            t.insert("shape", Value::from(shape));
+        }
+    }
+    Value::InlineTable(t)
 }
 
 /// The `[[faults]]` table for one scheduled fault.
@@ -332,6 +372,75 @@ impl ScenarioDoc {
         self.doc["network"][key] = value(rate);
     }
 
+    /// Sets one `[network]` key to `v`.
+    pub fn set_network_value(&mut self, key: &str, v: Value) {
+        if !self.doc.contains_key("network") {
+            self.doc.insert("network", Item::Table(Table::new()));
+        }
+        self.doc["network"][key] = Item::Value(v);
+    }
+
+    /// The `[network]` latency as written, if the scenario writes one.
+    pub fn network_value(&self, key: &str) -> Option<&Value> {
+        self.doc.get("network")?.get(key)?.as_value()
+    }
+
+    fn links_mut(&mut self) -> Option<&mut ArrayOfTables> {
+        self.doc.get_mut("network")?.get_mut("links")?.as_array_of_tables_mut()
+    }
+
+    /// The scenario's `[[network.links]]` overrides.
+    pub fn link_count(&self) -> usize {
+        self.doc.get("network").and_then(|n| n.get("links")).and_then(Item::as_array_of_tables).map_or(0, |l| l.len())
+    }
+
+    /// Adds a `[[network.links]]` override from `from` to `to` with `keys`.
+    pub fn push_link(&mut self, from: u32, to: u32, keys: Vec<(&str, Value)>) {
+        if !self.doc.contains_key("network") {
+            self.doc.insert("network", Item::Table(Table::new()));
+        }
+        if self.links_mut().is_none() {
+            self.doc["network"]["links"] = Item::ArrayOfTables(ArrayOfTables::new());
+        }
+        let mut t = Table::new();
+        t.insert("from", value(i64::from(from)));
+        t.insert("to", value(i64::from(to)));
+        for (k, v) in keys {
+            t.insert(k, Item::Value(v));
+        }
+        if let Some(links) = self.links_mut() {
+            links.push(t);
+        }
+    }
+
+    /// Removes the `i`th link override.
+    pub fn remove_link(&mut self, i: usize) {
+        if let Some(links) = self.links_mut() {
+            links.remove(i);
+            if links.is_empty() {
+                if let Some(n) = self.doc.get_mut("network").and_then(Item::as_table_mut) {
+                    n.remove("links");
+                }
+            }
+        }
+    }
+
+    /// "link 0 -> 3" for the `i`th link override.
+    pub fn describe_link(&self, i: usize) -> String {
+        let link = self.doc.get("network").and_then(|n| n.get("links")).and_then(Item::as_array_of_tables);
+        let Some(t) = link.and_then(|l| l.get(i)) else { return format!("link override {i}") };
+        let end = |k: &str| t.get(k).and_then(Item::as_integer).map_or_else(|| "?".to_string(), |v| v.to_string());
+        format!("link {} -> {}", end("from"), end("to"))
+    }
+
+    /// Sets one `[params]` key (a protocol parameter) to `v`.
+    pub fn set_param(&mut self, key: &str, v: Value) {
+        if !self.doc.contains_key("params") {
+            self.doc.insert("params", Item::Table(Table::new()));
+        }
+        self.doc["params"][key] = Item::Value(v);
+    }
+
     pub fn remove_chaos(&mut self) {
         self.doc.remove("chaos");
     }
@@ -486,6 +595,11 @@ pub struct SwarmMix {
     pub leader_bias: Option<f64>,
     /// Kinds of the scenario's own `[[faults]]` switched off for this seed.
     pub fixed_kinds_off: Vec<String>,
+    /// The network's shape drawn within `[swarm]`: latency, holds, slow
+    /// links, each a phrase ("latency pareto scale 2ms shape 1.4").
+    pub shape: Vec<String>,
+    /// Protocol parameters drawn within `[swarm.params]`, as written.
+    pub params: Vec<(String, String)>,
 }
 
 impl SwarmMix {
@@ -517,6 +631,11 @@ impl SwarmMix {
         }
         if !self.fixed_kinds_off.is_empty() {
             parts.push(format!("scenario faults off: {}", self.fixed_kinds_off.join(" ")));
+        }
+        parts.extend(self.shape.iter().cloned());
+        if !self.params.is_empty() {
+            let params: Vec<String> = self.params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            parts.push(format!("params {}", params.join(", ")));
         }
         if parts.is_empty() {
             "nothing to vary".to_string()
@@ -557,6 +676,8 @@ pub fn swarm(scenario: &Scenario, seed: u64) -> Result<(ScenarioDoc, SwarmMix), 
         fault_duration: None,
         leader_bias: None,
         fixed_kinds_off: Vec::new(),
+        shape: Vec::new(),
+        params: Vec::new(),
     };
     let net = &scenario.network;
     for (key, bound) in NETWORK_RATES.into_iter().zip([net.loss, net.duplicate, net.reorder]) {
@@ -609,7 +730,157 @@ pub fn swarm(scenario: &Scenario, seed: u64) -> Result<(ScenarioDoc, SwarmMix), 
         c
     });
     doc.write_out_chaos(drawn.as_ref(), scenario.nodes, scenario.duration, seed)?;
+    // Drawn last, so a scenario without `[swarm]` draws what it always did.
+    draw_shape(&mut rng, scenario, &mut doc, &mut mix);
+    draw_params(&mut rng, &scenario.swarm, &mut doc, &mut mix);
     Ok((doc, mix))
+}
+
+/// A duration drawn log-uniformly in `lo..=hi` (uniformly when `lo` is zero),
+/// rounded to the microsecond so reproducers read well.
+fn draw_duration(rng: &mut SimRng, lo: Duration, hi: Duration) -> Duration {
+    let (a, b) = (lo.as_nanos(), hi.as_nanos().max(lo.as_nanos()));
+    let ns = if a == 0 || b / a < 4 {
+        rng.gen_range(a..=b)
+    } else {
+        ((rng.gen_range((a as f64).ln()..=(b as f64).ln())).exp() as u64).clamp(a, b)
+    };
+    let us = (ns / 1_000 * 1_000).max(a);
+    Duration::from_nanos(if us > b { ns } else { us })
+}
+
+/// One latency of `family` whose typical delay (median or mean) is `s`.
+fn draw_latency(rng: &mut SimRng, family: &str, s: Duration) -> Latency {
+    let s_ns = s.as_nanos() as f64;
+    let at = |f: f64| Duration::from_nanos(((s_ns * f) / 1_000.0).round() as u64 * 1_000);
+    let round2 = |x: f64| (x * 100.0).round() / 100.0;
+    match family {
+        "constant" => Latency::Constant { value: s },
+        "uniform" => {
+            let low = rng.gen_range(0.0..=0.9);
+            Latency::Uniform { min: at(low), max: at(2.0 - low) }
+        }
+        "exponential" => Latency::Exponential { min: at(0.1), mean: at(0.9) },
+        "lognormal" => Latency::LogNormal { median: s, sigma: round2(rng.gen_range(0.3..=1.5)) },
+        // Mean `s` for the drawn shape; shapes near 1 have very heavy tails.
+        _ => {
+            let shape = round2(rng.gen_range(1.2..=3.0));
+            Latency::Pareto { scale: at((shape - 1.0) / shape), shape }
+        }
+    }
+}
+
+/// Draws the network's shape within `[swarm]`: for some seeds a latency of
+/// another family and scale, held messages, and a few slowed or held-back
+/// links. Each part is off for about half the seeds.
+fn draw_shape(rng: &mut SimRng, scenario: &Scenario, doc: &mut ScenarioDoc, mix: &mut SwarmMix) {
+    let bounds = &scenario.swarm;
+    let mut latency = scenario.network.latency.clone();
+    if !bounds.latency.is_empty() && rng.gen_bool(0.5) {
+        let family = bounds.latency[rng.gen_range(0..bounds.latency.len())].clone();
+        let typical = draw_duration(rng, bounds.latency_min, bounds.latency_max);
+        latency = draw_latency(rng, &family, typical);
+        doc.set_network_value("latency", latency_value(&latency));
+        mix.shape.push(format!("latency {}", latency_value(&latency)));
+    }
+    let holds = |rng: &mut SimRng| {
+        let (a, b) = (
+            draw_duration(rng, bounds.hold_min, bounds.hold_max),
+            draw_duration(rng, bounds.hold_min, bounds.hold_max),
+        );
+        (a.min(b), a.max(b))
+    };
+    if !bounds.hold.is_zero() && rng.gen_bool(0.5) {
+        let share = round_rate(rng.gen_range(0.0..=bounds.hold.get()));
+        let (lo, hi) = holds(rng);
+        doc.set_network_rate("hold", share);
+        doc.set_network_value("hold_min", Value::from(exact_duration(lo)));
+        doc.set_network_value("hold_max", Value::from(exact_duration(hi)));
+        mix.shape.push(format!("hold {share} for {lo}–{hi}"));
+    }
+    if bounds.slow_links > 0 && scenario.nodes >= 2 && rng.gen_bool(0.5) {
+        let count = rng.gen_range(1..=bounds.slow_links);
+        let mut taken: Vec<(u32, u32)> = scenario.link_overrides.iter().map(|&(a, b, _)| (a, b)).collect();
+        for _ in 0..count {
+            let from = rng.gen_range(0..scenario.nodes);
+            let to = (from + rng.gen_range(1..scenario.nodes)) % scenario.nodes;
+            // Held back, or slower by a factor; drawn whether or not the
+            // pair is free, so each link's draws stay put.
+            let held = rng.gen_bool(0.5);
+            let factor = (rng.gen_range(0.0..=bounds.slow_factor.ln())).exp();
+            let share = round_rate(rng.gen_range(0.05..=0.5));
+            let (lo, hi) = holds(rng);
+            if taken.contains(&(from, to)) {
+                continue;
+            }
+            taken.push((from, to));
+            if held {
+                doc.push_link(
+                    from,
+                    to,
+                    vec![
+                        ("hold", Value::from(share)),
+                        ("hold_min", Value::from(exact_duration(lo))),
+                        ("hold_max", Value::from(exact_duration(hi))),
+                    ],
+                );
+                mix.shape.push(format!("link {from} -> {to} holds {share} for {lo}–{hi}"));
+            } else {
+                let factor = (factor * 10.0).round() / 10.0;
+                let slow = latency.scaled(factor);
+                doc.push_link(from, to, vec![("latency", latency_value(&slow))]);
+                mix.shape.push(format!("link {from} -> {to} {factor}x slower"));
+            }
+        }
+    }
+}
+
+/// Draws the protocol parameters `[swarm.params]` names, each for about half
+/// the seeds, into `[params]`.
+fn draw_params(rng: &mut SimRng, bounds: &SwarmBounds, doc: &mut ScenarioDoc, mix: &mut SwarmMix) {
+    for p in &bounds.params {
+        let (key, range) = (&p.name, &p.range);
+        if !rng.gen_bool(0.5) {
+            continue;
+        }
+        let v: Value = match range {
+            ParamRange::Int { min, max } => {
+                let (lo, hi) = (*min, *max);
+                let v = if lo > 0 && hi / lo >= 4 {
+                    ((rng.gen_range((lo as f64).ln()..=((hi as f64) + 1.0).ln())).exp() as i64).clamp(lo, hi)
+                } else {
+                    rng.gen_range(lo..=hi)
+                };
+                Value::from(v)
+            }
+            ParamRange::Duration { min, max } => Value::from(exact_duration(draw_duration(rng, *min, *max))),
+            ParamRange::OneOf(values) => {
+                let v = &values[rng.gen_range(0..values.len())];
+                toml_value(v)
+            }
+        };
+        mix.params.push((key.clone(), v.to_string().trim().to_string()));
+        doc.set_param(key, v);
+    }
+}
+
+/// A `toml` value as the `toml_edit` value that writes the same text.
+pub fn toml_value(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::from(s.as_str()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::from(*b),
+        toml::Value::Datetime(d) => Value::from(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_value).collect()),
+        toml::Value::Table(t) => {
+            let mut inline = InlineTable::new();
+            for (k, v) in t {
+                inline.insert(k, toml_value(v));
+            }
+            Value::InlineTable(inline)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! [`Scenario::world_config`] is where a scenario becomes an engine
 //! configuration.
 
+mod bounds;
 pub mod edit;
 mod scenario;
 
+pub use bounds::{ParamRange, SwarmBounds, SwarmParam, LATENCY_FAMILIES, MAX_SLOW_LINKS};
 pub use scenario::*;

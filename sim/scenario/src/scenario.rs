@@ -24,6 +24,8 @@ use faultline_sim::rng::{Latency, Probability};
 use faultline_sim::time::{Duration, Time};
 use faultline_sim::world::{Limits, WorldConfig};
 
+use crate::bounds::{swarm_bounds, RawSwarm, SwarmBounds};
+
 /// The most nodes a scenario may have, whatever the protocol (each protocol
 /// declares its own, lower, limit through [`Catalog::max_nodes`]).
 pub const MAX_NODES: u32 = 1_000_000;
@@ -139,6 +141,9 @@ pub struct Scenario {
     pub chaos: Option<ChaosConfig>,
     /// What a run at `seed` must produce (regression scenarios).
     pub expect: Option<Expect>,
+    /// How far `explore --swarm` may move the scenario (empty: only its own
+    /// rates, chaos and faults).
+    pub swarm: SwarmBounds,
     pub clients: Clients,
     pub limits: Limits,
     pub checks: Checks,
@@ -233,6 +238,8 @@ struct RawScenario {
     #[serde(default)]
     liveness: Option<RawLiveness>,
     #[serde(default)]
+    swarm: Option<RawSwarm>,
+    #[serde(default)]
     limits: Option<RawLimits>,
     #[serde(default)]
     checks: Option<BTreeMap<Spanned<String>, toml::Value>>,
@@ -247,6 +254,9 @@ struct RawNetwork {
     duplicate: Option<Spanned<Number>>,
     reorder: Option<Spanned<Number>>,
     reorder_delay: Option<Spanned<Duration>>,
+    hold: Option<Spanned<Number>>,
+    hold_min: Option<Spanned<Duration>>,
+    hold_max: Option<Spanned<Duration>>,
     #[serde(default)]
     links: Vec<RawLinkOverride>,
 }
@@ -264,6 +274,54 @@ struct RawLinkOverride {
     duplicate: Option<Spanned<Number>>,
     reorder: Option<Spanned<Number>>,
     reorder_delay: Option<Spanned<Duration>>,
+    hold: Option<Spanned<Number>>,
+    hold_min: Option<Spanned<Duration>>,
+    hold_max: Option<Spanned<Duration>>,
+}
+
+/// The keys a link is described by, in `[network]` and in each override.
+struct RawLink<'a> {
+    kind: &'a Option<Spanned<String>>,
+    latency: &'a Option<RawLatency>,
+    loss: &'a Option<Spanned<Number>>,
+    duplicate: &'a Option<Spanned<Number>>,
+    reorder: &'a Option<Spanned<Number>>,
+    reorder_delay: &'a Option<Spanned<Duration>>,
+    hold: &'a Option<Spanned<Number>>,
+    hold_min: &'a Option<Spanned<Duration>>,
+    hold_max: &'a Option<Spanned<Duration>>,
+}
+
+impl RawNetwork {
+    fn link(&self) -> RawLink<'_> {
+        RawLink {
+            kind: &self.kind,
+            latency: &self.latency,
+            loss: &self.loss,
+            duplicate: &self.duplicate,
+            reorder: &self.reorder,
+            reorder_delay: &self.reorder_delay,
+            hold: &self.hold,
+            hold_min: &self.hold_min,
+            hold_max: &self.hold_max,
+        }
+    }
+}
+
+impl RawLinkOverride {
+    fn link(&self) -> RawLink<'_> {
+        RawLink {
+            kind: &self.kind,
+            latency: &self.latency,
+            loss: &self.loss,
+            duplicate: &self.duplicate,
+            reorder: &self.reorder,
+            reorder_delay: &self.reorder_delay,
+            hold: &self.hold,
+            hold_min: &self.hold_min,
+            hold_max: &self.hold_max,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -373,13 +431,13 @@ fn section<T: DeserializeOwned>(loc: &Locator, name: &'static str) -> Result<Opt
 // --------------------------------------------------------------- locating
 
 /// Turns a byte span into a located error.
-struct Locator<'a> {
+pub(crate) struct Locator<'a> {
     path: &'a str,
     source: &'a str,
 }
 
 impl Locator<'_> {
-    fn at(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+    pub(crate) fn at(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
         let start = self.floor(span.start);
         let before = &self.source[..start];
         let line = before.matches('\n').count() + 1;
@@ -583,7 +641,7 @@ fn improve_message(raw: &str) -> String {
 
 // ------------------------------------------------------------- validation
 
-fn probability(loc: &Locator, value: &Spanned<Number>, key: &str) -> Result<Probability, ScenarioError> {
+pub(crate) fn probability(loc: &Locator, value: &Spanned<Number>, key: &str) -> Result<Probability, ScenarioError> {
     Probability::new(value.get_ref().0).map_err(|_| {
         loc.at(value.span(), format!("`{key}` must be a probability between 0.0 and 1.0; got {}", value.get_ref().0))
     })
@@ -700,35 +758,44 @@ fn link_kind(loc: &Locator, raw: &Spanned<String>) -> Result<LinkKind, ScenarioE
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn apply_link(
-    loc: &Locator,
-    base: &LinkConfig,
-    kind: &Option<Spanned<String>>,
-    lat: &Option<RawLatency>,
-    loss: &Option<Spanned<Number>>,
-    dup: &Option<Spanned<Number>>,
-    reorder: &Option<Spanned<Number>>,
-    reorder_delay: &Option<Spanned<Duration>>,
-) -> Result<LinkConfig, ScenarioError> {
+fn apply_link(loc: &Locator, base: &LinkConfig, raw: RawLink<'_>) -> Result<LinkConfig, ScenarioError> {
     let mut link = base.clone();
-    if let Some(k) = kind {
+    if let Some(k) = raw.kind {
         link.kind = link_kind(loc, k)?;
     }
-    if let Some(l) = lat {
+    if let Some(l) = raw.latency {
         link.latency = latency(loc, l)?;
     }
-    if let Some(p) = loss {
+    if let Some(p) = raw.loss {
         link.loss = probability(loc, p, "loss")?;
     }
-    if let Some(p) = dup {
+    if let Some(p) = raw.duplicate {
         link.duplicate = probability(loc, p, "duplicate")?;
     }
-    if let Some(p) = reorder {
+    if let Some(p) = raw.reorder {
         link.reorder = probability(loc, p, "reorder")?;
     }
-    if let Some(d) = reorder_delay {
+    if let Some(d) = raw.reorder_delay {
         link.reorder_delay = *d.get_ref();
+    }
+    if let Some(p) = raw.hold {
+        link.hold = probability(loc, p, "hold")?;
+    }
+    // One bound given alone moves the other with it, so `hold_min = "2s"`
+    // alone holds messages for exactly two seconds.
+    match (raw.hold_min, raw.hold_max) {
+        (Some(lo), Some(hi)) => {
+            if lo.get_ref() > hi.get_ref() {
+                return Err(loc.at(
+                    hi.span(),
+                    format!("`hold_max` ({}) must not be below `hold_min` ({})", hi.get_ref(), lo.get_ref()),
+                ));
+            }
+            (link.hold_min, link.hold_max) = (*lo.get_ref(), *hi.get_ref());
+        }
+        (Some(lo), None) => (link.hold_min, link.hold_max) = (*lo.get_ref(), (*lo.get_ref()).max(link.hold_max)),
+        (None, Some(hi)) => (link.hold_min, link.hold_max) = ((*hi.get_ref()).min(link.hold_min), *hi.get_ref()),
+        (None, None) => {}
     }
     Ok(link)
 }
@@ -1068,8 +1135,7 @@ impl Scenario {
         let mut network = LinkConfig { kind: catalog.default_link_kind(&protocol), ..LinkConfig::default() };
         let mut link_overrides = Vec::new();
         if let Some(n) = &raw.network {
-            network =
-                apply_link(&loc, &network, &n.kind, &n.latency, &n.loss, &n.duplicate, &n.reorder, &n.reorder_delay)?;
+            network = apply_link(&loc, &network, n.link())?;
             for r in &n.links {
                 let from = node_id(&loc, &r.from, nodes)?;
                 let to = node_id(&loc, &r.to, nodes)?;
@@ -1079,16 +1145,7 @@ impl Scenario {
                         format!("a link override joins two different nodes, but `from` and `to` are both {to}"),
                     ));
                 }
-                let link = apply_link(
-                    &loc,
-                    &network,
-                    &r.kind,
-                    &r.latency,
-                    &r.loss,
-                    &r.duplicate,
-                    &r.reorder,
-                    &r.reorder_delay,
-                )?;
+                let link = apply_link(&loc, &network, r.link())?;
                 link_overrides.push((from, to, link.clone()));
                 if r.both_ways {
                     link_overrides.push((to, from, link));
@@ -1119,6 +1176,7 @@ impl Scenario {
         let primary = catalog.primary_role(&protocol);
         let chaos = raw.chaos.as_ref().map(|c| chaos(&loc, c, duration, primary)).transpose()?;
         let expect = raw.expect.as_ref().map(|e| expect(&loc, e)).transpose()?;
+        let swarm = raw.swarm.as_ref().map(|s| swarm_bounds(&loc, s)).transpose()?.unwrap_or_default();
 
         let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
         let mut limits = Limits { max_time: natural_end, max_events: DEFAULT_MAX_EVENTS };
@@ -1196,6 +1254,7 @@ impl Scenario {
             faults,
             chaos,
             expect,
+            swarm,
             clients,
             limits,
             checks: Checks { enabled, history_budget_steps },

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::fault::{AppliedFault, FaultAction, NodeRef, ScheduledFault};
 use crate::coverage::Coverage;
+use crate::fault::{AppliedFault, FaultAction, NodeRef, ScheduledFault};
 use crate::metrics::Metrics;
 use crate::net::{CutId, Fate, LinkConfig, Network};
 use crate::process::{

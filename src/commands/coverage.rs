@@ -53,7 +53,8 @@ pub fn print(info: Option<&ProtocolInfo>, tally: &CoverageTally, title: &str, pe
     println!("{:<12} {reached_declared} of {declared} declared points reached{title}", "coverage");
     let reached: Vec<&Row> = rows.iter().filter(|r| r.tally.seeds_reached > 0).collect();
     let hits_width = reached.iter().map(|r| thousands(r.tally.hits).len()).max().unwrap_or(0).max("hits".len());
-    let runs_width = reached.iter().map(|r| thousands(r.tally.seeds_reached).len()).max().unwrap_or(0).max("runs".len());
+    let runs_width =
+        reached.iter().map(|r| thousands(r.tally.seeds_reached).len()).max().unwrap_or(0).max("runs".len());
     if !reached.is_empty() {
         if per_run {
             println!("{:<12} {:>runs_width$}  {:>hits_width$}  point", "", "runs", "hits");
@@ -77,7 +78,47 @@ pub fn print(info: Option<&ProtocolInfo>, tally: &CoverageTally, title: &str, pe
     }
     let never: Vec<&str> = rows.iter().filter(|r| r.tally.seeds_reached == 0).map(|r| r.point).collect();
     if !never.is_empty() {
-        println!("{:<12} never reached: {}", "", never.join(", "));
+        let first = format!("{:<12} never reached: ", "");
+        // Continuation lines line up under the first point.
+        let rest = " ".repeat(first.len());
+        for (i, line) in wrap(&never, NEVER_REACHED_LINE_CHARS).iter().enumerate() {
+            println!("{}{line}", if i == 0 { &first } else { &rest });
+        }
+    }
+}
+
+/// Width a line of the never-reached list wraps at (points are never cut).
+const NEVER_REACHED_LINE_CHARS: usize = 100;
+
+/// `items` joined with ", " in lines of about `width` characters.
+fn wrap(items: &[&str], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() { format!("{item},") } else { item.to_string() };
+        if !line.is_empty() && line.len() + 1 + piece.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&piece);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_never_reached_list_wraps_between_points() {
+        assert_eq!(wrap(&["aa", "bb", "cc"], 7), vec!["aa, bb,", "cc"]);
+        assert_eq!(wrap(&["a long point"], 3), vec!["a long point"]);
+        assert!(wrap(&[], 10).is_empty());
     }
 }
 

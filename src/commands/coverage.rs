@@ -110,18 +110,6 @@ fn wrap(items: &[&str], width: usize) -> Vec<String> {
     lines
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_never_reached_list_wraps_between_points() {
-        assert_eq!(wrap(&["aa", "bb", "cc"], 7), vec!["aa, bb,", "cc"]);
-        assert_eq!(wrap(&["a long point"], 3), vec!["a long point"]);
-        assert!(wrap(&[], 10).is_empty());
-    }
-}
-
 /// The block as JSON: every point with its figures, and the points never reached.
 pub fn to_json(info: Option<&ProtocolInfo>, tally: &CoverageTally) -> serde_json::Value {
     let rows = rows(info, tally);
@@ -140,4 +128,16 @@ pub fn to_json(info: Option<&ProtocolInfo>, tally: &CoverageTally) -> serde_json
         .collect();
     let never: Vec<&str> = rows.iter().filter(|r| r.tally.seeds_reached == 0).map(|r| r.point).collect();
     json!({ "runs": tally.seeds_total, "points": points, "never_reached": never })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_never_reached_list_wraps_between_points() {
+        assert_eq!(wrap(&["aa", "bb", "cc"], 7), vec!["aa, bb,", "cc"]);
+        assert_eq!(wrap(&["a long point"], 3), vec!["a long point"]);
+        assert!(wrap(&[], 10).is_empty());
+    }
 }

@@ -98,6 +98,41 @@ fn thread_count_does_not_change_the_reports() {
     let timings = text(&read(&one.join("timings.csv")));
     assert!(timings.starts_with("scenario,seed,wall_time_s\n"), "{timings}");
     assert_eq!(timings.lines().count(), RUNS + 1);
+    assert_eq!(read(&one.join("coverage.csv")), read(&two.join("coverage.csv")));
+}
+
+/// coverage.csv as (scenario, point) -> (seeds_reached, hits, seeds_total).
+fn coverage(dir: &Path) -> BTreeMap<(String, String), (u64, u64, u64)> {
+    let mut reader = csv::Reader::from_path(dir.join("coverage.csv")).expect("open coverage.csv");
+    let header = reader.headers().expect("a header").clone();
+    assert_eq!(header.iter().collect::<Vec<_>>(), ["scenario", "point", "seeds_reached", "hits", "seeds_total"]);
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("a whole row");
+            let n = |i: usize| r[i].parse::<u64>().expect("a count");
+            ((r[0].to_string(), r[1].to_string()), (n(2), n(3), n(4)))
+        })
+        .collect()
+}
+
+#[test]
+fn coverage_csv_counts_the_seeds_that_reached_each_point() {
+    let dir = scratch("coverage");
+    let out = batch(&dir, &[]);
+    assert_exit(&out, 0);
+    let table = coverage(&dir);
+    let row = |point: &str| table.get(&("raft-short".to_string(), point.to_string())).copied();
+    // Every declared Raft point has a row, reached or not, out of 12 seeds.
+    let served = row("read index read served").expect("a declared point has a row");
+    assert!(served.0 > 0 && served.1 >= served.0 && served.2 == 12, "{served:?}");
+    let never = row("install snapshot to a follower holding later entries").expect("a declared point has a row");
+    assert_eq!((never.0, never.1, never.2), (0, 0, 12));
+    // echo declares none and reaches none.
+    assert!(!table.keys().any(|(scenario, _)| scenario == "echo-short"), "{table:?}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("declared points reached in 12 runs of raft-short"), "{stdout}");
+    assert!(stdout.contains("never reached: "), "{stdout}");
 }
 
 #[test]
@@ -124,6 +159,7 @@ fn an_interrupted_batch_resumes_to_the_same_reports() {
     assert!(text(&out.stderr).contains("torn last line"), "{}", text(&out.stderr));
     assert_eq!(text(&read(&whole.join("results.csv"))), text(&read(&resumed.join("results.csv"))));
     assert_eq!(histogram_files(&whole), histogram_files(&resumed));
+    assert_eq!(coverage(&whole), coverage(&resumed));
 
     // Every run exactly once in the journal, every line whole.
     let journal = text(&read(&journal));
@@ -159,7 +195,7 @@ fn shards_merge_into_the_unsharded_batch() {
     let out = faultline(&["merge", path(&first), path(&second), "--out", path(&merged)]);
     assert_exit(&out, 0);
     assert!(text(&out.stdout).contains("24 runs: pass 24"), "{}", text(&out.stdout));
-    for file in ["results.csv", "manifest.json"] {
+    for file in ["results.csv", "coverage.csv", "manifest.json"] {
         assert_eq!(text(&read(&whole.join(file))), text(&read(&merged.join(file))), "{file}");
     }
     assert_eq!(histogram_files(&whole), histogram_files(&merged));

@@ -12,5 +12,5 @@ pub mod pingpong;
 pub mod raft;
 pub mod registry;
 
-pub use harness::{Protocol, ProtocolInfo};
+pub use harness::{CoveragePoint, Protocol, ProtocolInfo};
 pub use registry::{load_scenario, parse_scenario, Loaded, ProtocolEntry, Registry, RunOptions, PROTOCOLS};

@@ -7,6 +7,7 @@
 //! DIR/runs.jsonl                 one record per finished run (the state)
 //! DIR/results.csv                one row per scenario x seed  } rebuilt from runs.jsonl
 //! DIR/timings.csv                wall time per run            } at the end, each
+//! DIR/coverage.csv               coverage points per scenario }
 //! DIR/histograms/S/METRIC.hdr    per scenario, merged         } written atomically
 //! ```
 
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::atomic::{create_dir, write_atomically};
+use crate::coverage::coverage_csv;
 use crate::error::ReportError;
 use crate::histograms::{self, MergedHistograms};
 use crate::manifest::Manifest;
@@ -26,6 +28,7 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const RUNS_FILE: &str = "runs.jsonl";
 pub const RESULTS_FILE: &str = "results.csv";
 pub const TIMINGS_FILE: &str = "timings.csv";
+pub const COVERAGE_FILE: &str = "coverage.csv";
 pub const HISTOGRAMS_DIR: &str = "histograms";
 
 /// A batch directory opened for running.
@@ -111,13 +114,14 @@ pub fn pending(work: &[WorkItem], done: &[RunRecord]) -> Vec<WorkItem> {
     work.iter().filter(|w| !done.contains(&(w.scenario_index, w.seed))).copied().collect()
 }
 
-/// Sorts `records` into report order and writes results.csv, timings.csv
-/// and the merged histograms into `dir`, each atomically. results.csv goes
+/// Sorts `records` into report order and writes results.csv, timings.csv,
+/// coverage.csv and the merged histograms into `dir`, each atomically. results.csv goes
 /// last, so its presence means the rest is there.
 pub fn write_reports(dir: &Path, records: &mut [RunRecord]) -> Result<(), ReportError> {
     records.sort_by_key(RunRecord::key);
     write_histograms(&dir.join(HISTOGRAMS_DIR), records)?;
     write_atomically(&dir.join(TIMINGS_FILE), &timings_csv(records)?)?;
+    write_atomically(&dir.join(COVERAGE_FILE), &coverage_csv(records)?)?;
     write_atomically(&dir.join(RESULTS_FILE), &results_csv(records)?)
 }
 

@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod batch_dir;
+pub mod coverage;
 pub mod diagram;
 pub mod error;
 pub mod figures;
@@ -23,6 +24,7 @@ pub mod summary;
 pub mod work;
 
 pub use batch_dir::{merge, open_batch, pending, write_reports, Merged, OpenBatch};
+pub use coverage::{CoverageTally, PointTally};
 pub use error::ReportError;
 pub use manifest::{Manifest, ScenarioFile};
 pub use record::{RunRecord, RunVerdict, Tally};

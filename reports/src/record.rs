@@ -100,6 +100,11 @@ pub struct RunRecord {
     /// When each fault was in force, for shading plots.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fault_windows: Vec<FaultWindow>,
+    /// Hits of each coverage point the protocol declares or reached (see
+    /// `RunReport::coverage`); empty in records written before coverage
+    /// existed, and for a run that panicked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub coverage: BTreeMap<String, u64>,
     pub wall_time_s: f64,
 }
 
@@ -158,6 +163,7 @@ impl RunRecord {
             histograms,
             timeline: report.timeline.clone(),
             fault_windows: faultline_sim::fault::windows(&report.faults, report.virtual_time),
+            coverage: report.coverage.clone(),
             wall_time_s,
         })
     }
@@ -199,6 +205,7 @@ impl RunRecord {
             histograms: BTreeMap::new(),
             timeline: Timeline::default(),
             fault_windows: Vec::new(),
+            coverage: BTreeMap::new(),
             wall_time_s,
         }
     }

@@ -128,6 +128,26 @@ mod tests {
     }
 
     #[test]
+    fn a_record_without_coverage_reads_as_none_and_bad_coverage_is_an_error() {
+        let path = temp("coverage");
+        let mut with = record(1);
+        with.coverage.insert("a point".into(), 3);
+        let with_text = serde_json::to_string(&with).unwrap();
+        assert!(with_text.contains(r#""coverage":{"a point":3}"#), "{with_text}");
+        // A record from before coverage existed has no such key.
+        let old_text = serde_json::to_string(&record(2)).unwrap();
+        assert!(!old_text.contains("coverage"), "{old_text}");
+        std::fs::write(&path, format!("{with_text}\n{old_text}\n")).unwrap();
+        let records = read_journal(&path).unwrap().records;
+        assert_eq!(records, vec![with, record(2)]);
+        assert!(records[1].coverage.is_empty());
+        let bad = with_text.replace(r#"{"a point":3}"#, r#"{"a point":"x"}"#);
+        std::fs::write(&path, format!("{bad}\n{old_text}\n")).unwrap();
+        assert!(matches!(read_journal(&path), Err(ReportError::BadRecord { line: 1, .. })));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
     fn damage_before_the_last_line_is_an_error() {
         let path = temp("damaged");
         let good = serde_json::to_string(&record(1)).unwrap();

@@ -5,6 +5,7 @@
 //! every event into a fingerprint. One seed rules a run.
 
 pub mod chaos;
+pub mod coverage;
 pub mod fault;
 pub mod metrics;
 pub mod net;
@@ -16,6 +17,7 @@ pub mod time;
 pub mod trace;
 pub mod world;
 
+pub use coverage::Coverage;
 pub use fault::{AppliedFault, FaultAction, FaultWindow, NodeRef, ScheduledFault};
 pub use metrics::Metrics;
 pub use net::{LinkConfig, LinkKind};

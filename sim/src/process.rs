@@ -15,6 +15,7 @@ use std::hash::Hash;
 use rand::Rng;
 use serde::Serialize;
 
+use crate::coverage::Coverage;
 use crate::metrics::Metrics;
 use crate::rng::SimRng;
 use crate::time::{Duration, Time};
@@ -190,6 +191,7 @@ pub struct Ctx<'a, P: Process> {
     pub(crate) out: &'a mut Outbox<P>,
     pub(crate) timers: &'a mut TimerTable,
     pub(crate) metrics: &'a mut Metrics,
+    pub(crate) coverage: &'a mut Coverage,
 }
 
 impl<'a, P: Process> Ctx<'a, P> {
@@ -287,6 +289,14 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// Adds to a named counter.
     pub fn count(&mut self, name: &'static str, delta: u64) {
         self.metrics.count(name, delta);
+    }
+    /// Marks a coverage point: a rare path this handler has just taken
+    /// ("install snapshot to a follower holding later entries"). Reports list
+    /// how often each point was reached and which were never reached. Only
+    /// counted: it changes neither the trace nor the fingerprint.
+    #[inline]
+    pub fn reached(&mut self, point: &'static str) {
+        self.coverage.reach(point);
     }
     /// Raises a named counter to `value` if it is higher (a peak gauge).
     pub fn observe_max(&mut self, name: &'static str, value: u64) {

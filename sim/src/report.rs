@@ -1,6 +1,8 @@
 //! What one run reports, protocol-agnostic: the engine's outcome, the metrics
 //! the processes recorded, and the verdict of every check.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::fault::AppliedFault;
@@ -170,6 +172,10 @@ pub struct RunReport {
     /// Empty for protocols without clients.
     #[serde(skip_serializing_if = "Timeline::is_empty")]
     pub timeline: Timeline,
+    /// Hits of each coverage point, by name: every point the protocol
+    /// declares (0 when never reached), and any it reached undeclared.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub coverage: BTreeMap<String, u64>,
 }
 
 impl Timeline {
@@ -200,6 +206,7 @@ impl RunReport {
             checks,
             metrics,
             timeline: Timeline::default(),
+            coverage: BTreeMap::new(),
         }
     }
 

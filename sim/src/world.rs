@@ -7,6 +7,7 @@ use std::rc::Rc;
 use rand::Rng;
 use serde::Serialize;
 
+use crate::coverage::Coverage;
 use crate::fault::{AppliedFault, FaultAction, NodeRef, ScheduledFault};
 use crate::metrics::Metrics;
 use crate::net::{CutId, Fate, LinkConfig, Network};
@@ -258,6 +259,7 @@ pub struct World<N: Process, C: Process<Msg = N::Msg>> {
     node_out: Outbox<N>,
     client_out: Outbox<C>,
     metrics: Metrics,
+    coverage: Coverage,
     trace: Trace,
     stats: NetStats,
     spawn: Spawn<N>,
@@ -322,6 +324,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             node_out: Outbox::default(),
             client_out: Outbox::default(),
             metrics: Metrics::default(),
+            coverage: Coverage::default(),
             trace: Trace::new(None),
             stats: NetStats::default(),
             spawn,
@@ -361,6 +364,10 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     }
     pub fn metrics_mut(&mut self) -> &mut Metrics {
         &mut self.metrics
+    }
+    /// The coverage points the processes reached so far.
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
     }
     pub fn net_stats(&self) -> &NetStats {
         &self.stats
@@ -740,6 +747,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             out: &mut self.node_out,
             timers: &mut self.timers,
             metrics: &mut self.metrics,
+            coverage: &mut self.coverage,
         };
         f(process, &mut ctx);
         let role = process.role();
@@ -834,6 +842,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             out: &mut self.client_out,
             timers: &mut self.timers,
             metrics: &mut self.metrics,
+            coverage: &mut self.coverage,
         };
         f(&mut slot.process, &mut ctx);
         let me = Addr::client(i as u32);

@@ -281,11 +281,17 @@ pub fn print_summary(header: &[String], records: &[RunRecord], dir: &Path) -> Ou
     if tally.failures.len() > MAX_FAILURES_LISTED {
         println!("{:<12} ... {} more", "", tally.failures.len() - MAX_FAILURES_LISTED);
     }
+    for (_, scenario, protocol, tally) in faultline_reports::coverage::by_scenario(records) {
+        let runs = tally.seeds_total;
+        let title = format!(" in {} run{} of {scenario}", thousands(runs), if runs == 1 { "" } else { "s" });
+        super::coverage::print(super::coverage::declared(&protocol), &tally, &title, true);
+    }
     println!(
-        "{:<12} {} (histograms in {})",
+        "{:<12} {} (histograms in {}, coverage in {})",
         "results",
         dir.join(faultline_reports::batch_dir::RESULTS_FILE).display(),
-        dir.join(faultline_reports::batch_dir::HISTOGRAMS_DIR).display()
+        dir.join(faultline_reports::batch_dir::HISTOGRAMS_DIR).display(),
+        dir.join(faultline_reports::batch_dir::COVERAGE_FILE).display()
     );
     if tally.fail > 0 {
         Outcome::CheckFailed

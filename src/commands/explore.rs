@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use faultline_protocols::Loaded;
+use faultline_reports::CoverageTally;
 use faultline_scenario::edit::Value;
 use faultline_scenario::edit::{exact_duration, swarm, toml_value, ScenarioDoc, SwarmMix};
 use faultline_scenario::ParamRange;
@@ -78,6 +79,9 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
     let done = AtomicU64::new(0);
     let failures = AtomicU64::new(0);
     let found: Mutex<Vec<Found>> = Mutex::new(Vec::new());
+    // Over every seed tried; the order seeds finish in does not matter, as
+    // the tally only adds.
+    let coverage: Mutex<CoverageTally> = Mutex::new(CoverageTally::default());
     let error: Mutex<Option<CliError>> = Mutex::new(None);
 
     std::thread::scope(|scope| {
@@ -97,6 +101,10 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
                         .and_then(|(scenario, drawn)| run_caught(&scenario, seed).map(|ran| (ran, drawn)));
                     match ran {
                         Ok((ran, drawn)) => {
+                            match &ran.report {
+                                Some(report) => lock(&coverage).add_run(&report.coverage),
+                                None => lock(&coverage).add_run(&Default::default()),
+                            }
                             if let Some(failed) = ran.failed.clone() {
                                 failures.fetch_add(1, Ordering::Relaxed);
                                 stop_above.fetch_min(seed, Ordering::Relaxed);
@@ -150,6 +158,9 @@ pub fn explore(args: &ExploreArgs) -> Result<Outcome, CliError> {
         }
     };
     println!("tried        {} in {elapsed:.1}s ({rate:.1} seeds/s){ended}: {result}", seeds(tried));
+    let coverage = std::mem::take(&mut *lock(&coverage));
+    let title = format!(" in {}", seeds(coverage.seeds_total));
+    super::coverage::print(super::coverage::declared(&base.protocol), &coverage, &title, true);
 
     for f in &found {
         println!("failure      seed {}: {}", f.seed, f.failed.describe());

@@ -3,6 +3,7 @@
 mod batch;
 mod bench;
 mod check_history;
+mod coverage;
 mod explore;
 mod hunt;
 mod merge;

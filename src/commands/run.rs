@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use faultline_protocols::Loaded;
 use faultline_protocols::RunOptions;
+use faultline_reports::CoverageTally;
 use faultline_sim::report::client_metrics;
 use faultline_sim::{RunReport, Verdict};
 use serde_json::json;
@@ -271,6 +272,7 @@ fn print_summary(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism:
             println!("             at {} nodes {}", v.at, nodes.join(", "));
         }
     }
+    super::coverage::print(super::coverage::declared(&r.protocol), &run_coverage(r), "", false);
     if let Some(other) = determinism {
         let same = other == r.fingerprint;
         println!(
@@ -306,6 +308,13 @@ fn print_summary(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism:
         println!("reproduce    {reproduce}");
         info(&format!("a check failed; reproduce with: {reproduce}"));
     }
+}
+
+/// One run's coverage as a tally of one run.
+fn run_coverage(r: &RunReport) -> CoverageTally {
+    let mut tally = CoverageTally::default();
+    tally.add_run(&r.coverage);
+    tally
 }
 
 fn print_json(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism: Option<u64>, reproduce: &str) {
@@ -344,6 +353,7 @@ fn print_json(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism: Op
         "faults": r.faults,
         "metrics": counters,
         "checks": r.checks,
+        "coverage": super::coverage::to_json(super::coverage::declared(&r.protocol), &run_coverage(r)),
         "verdict": if r.failure().is_some() { "fail" } else { "pass" },
         "deterministic": determinism.map(|d| d == r.fingerprint),
         "fingerprint": r.fingerprint_hex(),

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use faultline::protocols::client::RoutingKind;
-use faultline::protocols::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolInfo};
+use faultline::protocols::harness::{self, CheckHow, CheckSpec, ClientUse, CoveragePoint, Protocol, ProtocolInfo};
 use faultline::protocols::kv::client::{KvClient, KvClients};
 use faultline::protocols::kv::workload::KvWorkload;
 use faultline::protocols::ProtocolEntry;
@@ -142,6 +142,20 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
     link_kind: LinkKind::Datagram,
     max_nodes: 99,
     clients: ClientUse::Required,
+    coverage: &[
+        CoveragePoint {
+            name: "duplicate request ignored",
+            description: "a coordinator gets a request it has already started",
+        },
+        CoveragePoint {
+            name: "round retransmitted",
+            description: "a round heard from no majority in time and is sent again",
+        },
+        CoveragePoint {
+            name: "operation abandoned",
+            description: "a coordinator gives up on an operation, as if it had crashed",
+        },
+    ],
 };
 
 /// The registry entry `main` hands to [`faultline::main_with`].

@@ -181,6 +181,7 @@ impl AbdNode {
         }
         if !ctx.durable_mut().start(&request) {
             ctx.count("abd_duplicate_requests", 1);
+            ctx.reached("duplicate request ignored");
             return;
         }
         let coordination = Coordination {
@@ -287,9 +288,11 @@ impl AbdNode {
             // lets any later operation finish or supersede it.
             self.in_flight.remove(&op);
             ctx.count("abd_ops_abandoned", 1);
+            ctx.reached("operation abandoned");
             return;
         }
         ctx.count("abd_retransmits", 1);
+        ctx.reached("round retransmitted");
         self.send_round(ctx, op);
         ctx.set_timer(self.params.retransmit_interval, AbdTimer::Retransmit { op });
     }

@@ -92,6 +92,7 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
     link_kind: LinkKind::Datagram,
     max_nodes: faultline_scenario::MAX_NODES,
     clients: ClientUse::Required,
+    coverage: &[],
 };
 
 pub const ENTRY: ProtocolEntry = harness::entry::<Echo>(&INFO);

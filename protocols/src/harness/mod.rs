@@ -116,6 +116,16 @@ impl HistoryInput<'_> {
     }
 }
 
+/// A rare path a protocol marks with [`faultline_sim::Ctx::reached`]:
+/// declared so reports can list the points a scenario never reaches.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct CoveragePoint {
+    /// The name the protocol passes to `reached`.
+    pub name: &'static str,
+    /// The path, in one line.
+    pub description: &'static str,
+}
+
 /// What a protocol declares, for the loader, the harness and the reports.
 pub struct ProtocolInfo {
     pub name: &'static str,
@@ -131,11 +141,17 @@ pub struct ProtocolInfo {
     /// The most nodes it supports.
     pub max_nodes: u32,
     pub clients: ClientUse,
+    /// The coverage points its nodes and clients mark, in the order reports
+    /// list them.
+    pub coverage: &'static [CoveragePoint],
 }
 
 impl ProtocolInfo {
     pub fn check(&self, name: &str) -> Option<&CheckSpec> {
         self.checks.iter().find(|c| c.name == name)
+    }
+    pub fn coverage_point(&self, name: &str) -> Option<&CoveragePoint> {
+        self.coverage.iter().find(|p| p.name == name)
     }
     /// The role `[chaos] leader_bias` aims at.
     pub fn primary_role(&self) -> Option<&'static str> {
@@ -288,6 +304,12 @@ pub fn run<P: Protocol>(
     }
     let end_ns = outcome.virtual_time.as_nanos();
     let mut report = RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, metrics, checks);
+    // Every declared point, reached or not, so a report of many runs knows
+    // the points none of them reached without asking the protocol.
+    report.coverage = info.coverage.iter().map(|p| (p.name.to_string(), 0)).collect();
+    for (point, hits) in world.coverage().iter() {
+        *report.coverage.entry(point.to_string()).or_insert(0) += hits;
+    }
     if has_clients {
         let succeeded = |o: &Operation| {
             (!matches!(o.outcome, Outcome::Unknown | Outcome::Failed)).then_some(o.complete_ns).flatten()

@@ -82,6 +82,27 @@ struct Session {
     results: VecDeque<(u64, KvResult)>,
 }
 
+/// How [`KvStore::apply_request`] treated a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Ran against the store.
+    Executed(KvResult),
+    /// A retry of an operation already applied: its first result, not run again.
+    Cached(KvResult),
+    /// A late copy of an operation the client has acknowledged: nothing done.
+    Acknowledged,
+}
+
+impl Applied {
+    /// The result to answer with; `None` for an acknowledged duplicate.
+    pub fn result(self) -> Option<KvResult> {
+        match self {
+            Applied::Executed(r) | Applied::Cached(r) => Some(r),
+            Applied::Acknowledged => None,
+        }
+    }
+}
+
 /// The deterministic state machine: a map of registers plus, per client, the
 /// results of operations it may still retry.
 ///
@@ -160,13 +181,19 @@ impl KvStore {
     /// of one the client has acknowledged does nothing and returns `None` —
     /// unless `dedup` is off (a bug knob), when every copy executes.
     pub fn apply(&mut self, request: &Request, dedup: bool) -> Option<KvResult> {
+        self.apply_request(request, dedup).result()
+    }
+
+    /// [`KvStore::apply`], saying which way the request went, so a node can
+    /// mark the rare ways as coverage points.
+    pub fn apply_request(&mut self, request: &Request, dedup: bool) -> Applied {
         if !dedup {
-            return Some(self.execute(&request.command));
+            return Applied::Executed(self.execute(&request.command));
         }
         let OpId { client, seq } = request.op;
         let session = self.sessions.entry(client).or_default();
         if seq < session.acknowledged_below {
-            return None;
+            return Applied::Acknowledged;
         }
         let mut digest = self.digest;
         if request.first_outstanding > session.acknowledged_below {
@@ -183,7 +210,7 @@ impl KvStore {
             Ok(i) => {
                 let cached = session.results[i].1.clone();
                 self.digest = digest;
-                return Some(cached);
+                return Applied::Cached(cached);
             }
             Err(at) => at,
         };
@@ -200,7 +227,7 @@ impl KvStore {
             }
             self.digest = digest;
         }
-        Some(result)
+        Applied::Executed(result)
     }
 
     fn execute(&mut self, command: &Command) -> KvResult {

@@ -113,6 +113,7 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
     link_kind: LinkKind::Datagram,
     max_nodes: faultline_scenario::MAX_NODES,
     clients: ClientUse::None,
+    coverage: &[],
 };
 
 pub const ENTRY: ProtocolEntry = harness::entry::<PingPong>(&INFO);

@@ -35,7 +35,7 @@ use faultline_sim::world::Monitor;
 use faultline_sim::{CheckClass, Duration, LinkKind, NodeId, RoleSpec};
 
 use crate::client::RoutingKind;
-use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
+use crate::harness::{self, CheckHow, CheckSpec, ClientUse, CoveragePoint, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::kv::client::{KvClient, KvClients};
 use invariants::RaftMonitor;
 use messages::RaftMsg;
@@ -184,6 +184,144 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
     link_kind: LinkKind::Datagram,
     max_nodes: 64,
     clients: ClientUse::Optional,
+    coverage: &[
+        CoveragePoint {
+            name: "stale reply from an older term ignored",
+            description: "a leader drops the rejection of an append or snapshot it sent in an earlier term",
+        },
+        CoveragePoint {
+            name: "leader steps down on a higher term",
+            description: "a leader learns of a newer term and becomes a follower",
+        },
+        CoveragePoint {
+            name: "leader steps down: no quorum heard (check quorum)",
+            description: "a leader that heard from no majority for an election timeout steps down",
+        },
+        CoveragePoint {
+            name: "candidate steps down on a higher term in a vote",
+            description: "a candidate gets a vote reply of a newer term",
+        },
+        CoveragePoint {
+            name: "election timed out as candidate (split vote)",
+            description: "an election ends without a winner and a new one starts",
+        },
+        CoveragePoint {
+            name: "pre-vote round timed out",
+            description: "a pre-vote round gathers no majority before the timer fires",
+        },
+        CoveragePoint {
+            name: "pre-vote refused: a leader was heard recently",
+            description: "leader stickiness: a follower that hears its leader refuses a pre-vote",
+        },
+        CoveragePoint {
+            name: "vote refused: a leader was heard recently",
+            description: "with check quorum, a follower that hears its leader refuses a real vote",
+        },
+        CoveragePoint {
+            name: "vote refused: candidate's log is out of date",
+            description: "a voter's log is more up to date than the candidate's",
+        },
+        CoveragePoint {
+            name: "vote refused: already voted for another candidate",
+            description: "a voter has already voted for someone else in this term",
+        },
+        CoveragePoint {
+            name: "append from an older term refused",
+            description: "a follower rejects an AppendEntries from a deposed leader",
+        },
+        CoveragePoint {
+            name: "append refused: follower's log too short",
+            description: "AppendEntries names a previous index past the follower's log",
+        },
+        CoveragePoint {
+            name: "append refused: conflicting term at the previous index",
+            description: "the follower's entry at the previous index has another term",
+        },
+        CoveragePoint {
+            name: "append overlaps the follower's snapshot",
+            description: "AppendEntries carries entries the follower has already compacted",
+        },
+        CoveragePoint {
+            name: "follower truncates conflicting entries",
+            description: "a follower drops entries that conflict with the leader's (§5.3)",
+        },
+        CoveragePoint {
+            name: "leader backs off by the conflict term",
+            description: "fast back-off: the leader holds the follower's conflicting term",
+        },
+        CoveragePoint {
+            name: "leader backs off by the conflict index",
+            description: "fast back-off: the leader jumps to the follower's conflict index",
+        },
+        CoveragePoint {
+            name: "commit of an earlier term's entry waits for one of this term",
+            description: "a majority holds an older-term entry, which does not commit by counting (Figure 8)",
+        },
+        CoveragePoint {
+            name: "snapshot state captured",
+            description: "the state machine is captured for the next snapshot",
+        },
+        CoveragePoint {
+            name: "log compacted into a snapshot",
+            description: "the captured state is installed and the log before it dropped",
+        },
+        CoveragePoint {
+            name: "install snapshot sent",
+            description: "a follower lags behind the leader's snapshot and is sent it",
+        },
+        CoveragePoint {
+            name: "install snapshot from an older term refused",
+            description: "a follower rejects an InstallSnapshot from a deposed leader",
+        },
+        CoveragePoint {
+            name: "install snapshot to a follower holding later entries",
+            description: "the follower's log reaches past the snapshot it installs",
+        },
+        CoveragePoint {
+            name: "install snapshot not past the commit index ignored",
+            description: "a late or duplicate InstallSnapshot the follower has already committed",
+        },
+        CoveragePoint {
+            name: "pending snapshot dropped: an install overtook it",
+            description: "a follower installs a snapshot while holding a captured one",
+        },
+        CoveragePoint {
+            name: "node restarts from a snapshot",
+            description: "a node recovers its state machine from a snapshot on disk",
+        },
+        CoveragePoint {
+            name: "client redirected to the leader",
+            description: "a follower sends a client to the leader it knows",
+        },
+        CoveragePoint {
+            name: "client redirected with no leader known",
+            description: "a node without a known leader turns a client away",
+        },
+        CoveragePoint {
+            name: "read waits for the leader's first commit of its term",
+            description: "a ReadIndex read arrives before the leader's no-op commits",
+        },
+        CoveragePoint {
+            name: "read starts a heartbeat round",
+            description: "a ReadIndex read needs a new round to confirm leadership",
+        },
+        CoveragePoint {
+            name: "read waits for the round in flight to confirm",
+            description: "reads share a confirmation round that is still in flight",
+        },
+        CoveragePoint {
+            name: "read index read served",
+            description: "a ReadIndex read is answered after a majority confirmed leadership",
+        },
+        CoveragePoint {
+            name: "retried client request answered from its session",
+            description: "a retry of an applied request gets its first result (deduplication)",
+        },
+        CoveragePoint {
+            name: "late duplicate of an acknowledged request ignored",
+            description: "a copy of a request the client has acknowledged applies as nothing",
+        },
+    ],
 };
 
 pub const ENTRY: ProtocolEntry = harness::entry::<Raft>(&INFO);

@@ -12,7 +12,7 @@ use super::log::{Entry, LogCommand, RaftLog};
 use super::messages::RaftMsg;
 use super::{Params, ReadMode};
 use crate::client::Envelope;
-use crate::kv::{Command, KvMsg, KvResult, KvStore, OpId, Reply, Request};
+use crate::kv::{Applied, Command, KvMsg, KvResult, KvStore, OpId, Reply, Request};
 
 /// What survives a crash.
 #[derive(Debug, Default)]
@@ -264,6 +264,9 @@ impl RaftNode {
             self.persist_term_and_vote(ctx, term, None);
         }
         if self.role == RaftRole::Leader {
+            if term > current {
+                ctx.reached("leader steps down on a higher term");
+            }
             ctx.note(RaftNote::SteppedDown { term: current });
             if let Some(lead) = self.lead.take() {
                 if let Some(t) = lead.heartbeat {
@@ -443,6 +446,9 @@ impl RaftNode {
             }
             RaftMsg::Append { term, prev_index, prev_term, entries, leader_commit: self.commit_index, round }
         };
+        if matches!(msg, RaftMsg::InstallSnapshot { .. }) {
+            ctx.reached("install snapshot sent");
+        }
         ctx.send(Addr::node(peer), Envelope::Peer(msg));
     }
 
@@ -481,6 +487,8 @@ impl RaftNode {
         let own_term = log.term_at(candidate) == Some(term);
         if own_term || self.params.bugs.commit_previous_term_by_count {
             self.commit_to(ctx, candidate);
+        } else {
+            ctx.reached("commit of an earlier term's entry waits for one of this term");
         }
     }
 
@@ -523,7 +531,13 @@ impl RaftNode {
                 LogCommand::Noop => None,
                 LogCommand::Client(request) => {
                     let request = request.clone();
-                    self.store.apply(&request, !self.params.bugs.no_dedup).map(|result| (request.op, result))
+                    let applied = self.store.apply_request(&request, !self.params.bugs.no_dedup);
+                    match applied {
+                        Applied::Cached(_) => ctx.reached("retried client request answered from its session"),
+                        Applied::Acknowledged => ctx.reached("late duplicate of an acknowledged request ignored"),
+                        Applied::Executed(_) => {}
+                    }
+                    applied.result().map(|result| (request.op, result))
                 }
             };
             self.last_applied = index;
@@ -553,9 +567,11 @@ impl RaftNode {
         let base = ctx.durable().log.base_index();
         match self.pending_snapshot.take() {
             None if self.last_applied >= base + every => {
+                ctx.reached("snapshot state captured");
                 self.pending_snapshot = Some((self.last_applied, self.store.clone()));
             }
             Some((index, store)) if self.last_applied >= index + every / 2 && index > base => {
+                ctx.reached("log compacted into a snapshot");
                 ctx.durable_mut().log.compact(index, store);
                 if let Some(s) = ctx.durable().log.snapshot().filter(|s| s.last_index == index) {
                     let note = RaftNote::Compacted {
@@ -597,9 +613,14 @@ impl RaftNode {
         let confirmed = Self::confirmed_round(lead, id, majority);
         let term_committed = commit >= lead.term_start;
         let mut answered = Vec::new();
+        let mut waiting_for_term_commit = false;
         lead.reads.retain_mut(|read| {
-            if read.read_index.is_none() && term_committed {
-                read.read_index = Some(commit);
+            if read.read_index.is_none() {
+                if term_committed {
+                    read.read_index = Some(commit);
+                } else {
+                    waiting_for_term_commit = true;
+                }
             }
             match read.read_index {
                 Some(ri) if read.round <= confirmed && applied >= ri => {
@@ -617,6 +638,18 @@ impl RaftNode {
         if start_round {
             lead.read_round_in_flight = Some(lead.round + 1);
         }
+        if waiting_for_term_commit {
+            ctx.reached("read waits for the leader's first commit of its term");
+        }
+        if needs_round && !start_round {
+            ctx.reached("read waits for the round in flight to confirm");
+        }
+        if start_round {
+            ctx.reached("read starts a heartbeat round");
+        }
+        if !answered.is_empty() {
+            ctx.reached("read index read served");
+        }
         for (client, op, key) in answered {
             let result = KvResult::Read(self.store.get(key));
             ctx.send(client, Envelope::Reply(Reply::Done { op, result }));
@@ -631,6 +664,11 @@ impl RaftNode {
     fn on_client(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, request: Request) {
         if self.role != RaftRole::Leader {
             let leader = self.leader.map(NodeId);
+            if leader.is_some() {
+                ctx.reached("client redirected to the leader");
+            } else {
+                ctx.reached("client redirected with no leader known");
+            }
             ctx.send(from, Envelope::Reply(Reply::Redirect { op: request.op, leader }));
             return;
         }
@@ -670,6 +708,11 @@ impl RaftNode {
         let heard_recently = self.last_leader_contact.is_some_and(|t| now.since(t) < self.params.election_timeout_min)
             && self.leader.is_some();
         if heard_recently && (pre_vote || self.params.check_quorum) && term > current {
+            if pre_vote {
+                ctx.reached("pre-vote refused: a leader was heard recently");
+            } else {
+                ctx.reached("vote refused: a leader was heard recently");
+            }
             ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::Vote { term: current, granted: false, pre_vote }));
             return;
         }
@@ -680,11 +723,14 @@ impl RaftNode {
         let log = &ctx.durable().log;
         let up_to_date = (last_log_term, last_log_index) >= (log.last_term(), log.last_index());
         let log_ok = up_to_date || self.params.bugs.vote_without_log_check;
-        let granted = if pre_vote {
-            term > current && log_ok
-        } else {
-            term == current && log_ok && self.voted_for(ctx).is_none_or(|v| v == from)
-        };
+        let term_ok = if pre_vote { term > current } else { term == current };
+        let vote_free = pre_vote || self.voted_for(ctx).is_none_or(|v| v == from);
+        let granted = term_ok && log_ok && vote_free;
+        if term_ok && !log_ok {
+            ctx.reached("vote refused: candidate's log is out of date");
+        } else if term_ok && !vote_free {
+            ctx.reached("vote refused: already voted for another candidate");
+        }
         if granted && !pre_vote {
             self.persist_term_and_vote(ctx, current, Some(from));
             self.reset_election_timer(ctx);
@@ -696,6 +742,9 @@ impl RaftNode {
     fn on_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, term: u64, granted: bool, pre_vote: bool) {
         let current = self.term(ctx);
         if !pre_vote && term > current {
+            if self.role == RaftRole::Candidate {
+                ctx.reached("candidate steps down on a higher term in a vote");
+            }
             self.become_follower(ctx, term, None);
             return;
         }
@@ -737,6 +786,7 @@ impl RaftNode {
             ctx.send(Addr::node(from), Envelope::Peer(msg));
         };
         if term < current {
+            ctx.reached("append from an older term refused");
             return reply(ctx, current, false, 0, 0, None);
         }
         if self.role != RaftRole::Follower || term > current || self.leader != Some(from) {
@@ -746,11 +796,14 @@ impl RaftNode {
         self.reset_election_timer(ctx);
         let log = &ctx.durable().log;
         let base = log.base_index();
-        if prev_index > log.last_index() {
-            return reply(ctx, term, false, 0, log.last_index() + 1, None);
+        let last = log.last_index();
+        if prev_index > last {
+            ctx.reached("append refused: follower's log too short");
+            return reply(ctx, term, false, 0, last + 1, None);
         }
         // Entries at or below the snapshot are committed and match: skip them.
         let (prev_index, entries) = if prev_index < base {
+            ctx.reached("append overlaps the follower's snapshot");
             let skip = (base - prev_index) as usize;
             if skip >= entries.len() {
                 return reply(ctx, term, true, base, 0, None);
@@ -764,6 +817,7 @@ impl RaftNode {
             Some(t) if t == prev_term => {}
             Some(t) => {
                 let first = log.first_index_of_term(t, prev_index);
+                ctx.reached("append refused: conflicting term at the previous index");
                 return reply(ctx, term, false, 0, first, Some(t));
             }
             None => return reply(ctx, term, false, 0, base + 1, None),
@@ -782,6 +836,7 @@ impl RaftNode {
                 Some(t) if t == entry.term => continue,
                 Some(_) => {
                     // First real conflict: truncate from here only (§5.3).
+                    ctx.reached("follower truncates conflicting entries");
                     ctx.durable_mut().log.truncate_from(index);
                     ctx.note(RaftNote::Truncated { from: index, as_leader: false });
                 }
@@ -817,6 +872,8 @@ impl RaftNode {
         // Whether this reply told the leader something new. A duplicate or
         // stale reply must not trigger a send: each such send would start a
         // chain of replies and sends that duplication keeps alive forever.
+        // Which hint a failed reply's back-off used: the conflict term or not.
+        let mut back_off = None;
         let news = {
             let log = &ctx.durable().log;
             let Some(lead) = self.lead.as_mut() else { return };
@@ -833,8 +890,14 @@ impl RaftNode {
             } else {
                 // Fast back-off with the follower's conflict hint (§5.3).
                 let hinted = match conflict_term.and_then(|t| log.last_index_of_term(t)) {
-                    Some(i) => i + 1,
-                    None => conflict_index,
+                    Some(i) => {
+                        back_off = Some(true);
+                        i + 1
+                    }
+                    None => {
+                        back_off = Some(false);
+                        conflict_index
+                    }
                 };
                 let next = hinted.clamp(lead.match_index[f] + 1, last + 1);
                 // Unmoved means a stale reply (or a follower that lost
@@ -845,6 +908,11 @@ impl RaftNode {
                 moved
             }
         };
+        match back_off {
+            Some(true) => ctx.reached("leader backs off by the conflict term"),
+            Some(false) => ctx.reached("leader backs off by the conflict index"),
+            None => {}
+        }
         if success {
             self.advance_commit(ctx);
         }
@@ -878,6 +946,7 @@ impl RaftNode {
         if term == current && request_term != current && self.role == RaftRole::Leader {
             // The rejection of a request this node sent in an earlier term.
             ctx.count("stale_term_replies_ignored", 1);
+            ctx.reached("stale reply from an older term ignored");
             return false;
         }
         term == current && self.role == RaftRole::Leader
@@ -893,6 +962,7 @@ impl RaftNode {
     ) {
         let current = self.term(ctx);
         if term < current {
+            ctx.reached("install snapshot from an older term refused");
             let reply = RaftMsg::SnapshotReply { term: current, last_index: 0, round, request_term: term };
             ctx.send(Addr::node(from), Envelope::Peer(reply));
             return;
@@ -911,8 +981,13 @@ impl RaftNode {
                 in_term: term,
             };
             ctx.note(note);
+            if ctx.durable().log.last_index() > last_index {
+                ctx.reached("install snapshot to a follower holding later entries");
+            }
             self.store = snapshot.store.clone();
-            self.pending_snapshot = None;
+            if self.pending_snapshot.take().is_some() {
+                ctx.reached("pending snapshot dropped: an install overtook it");
+            }
             let note = RaftNote::Compacted {
                 index: last_index,
                 term: snapshot.last_term,
@@ -925,6 +1000,8 @@ impl RaftNode {
             self.commit_index = last_index;
             self.last_applied = last_index;
             ctx.count("snapshots_installed", 1);
+        } else {
+            ctx.reached("install snapshot not past the commit index ignored");
         }
         ctx.send(
             Addr::node(from),
@@ -960,6 +1037,7 @@ impl RaftNode {
                     lead.last_ack.iter().enumerate().filter(|&(f, &t)| f == id || now.since(t) <= window).count();
                 if alive < self.majority() {
                     ctx.count("check_quorum_step_downs", 1);
+                    ctx.reached("leader steps down: no quorum heard (check quorum)");
                     let term = self.term(ctx);
                     self.become_follower(ctx, term, None);
                     return;
@@ -983,6 +1061,9 @@ impl Process for RaftNode {
     type Note = RaftNote;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if ctx.durable().log.snapshot().is_some() {
+            ctx.reached("node restarts from a snapshot");
+        }
         self.reset_election_timer(ctx);
     }
 
@@ -1038,6 +1119,11 @@ impl Process for RaftNode {
                     let rest = self.election_deadline.since(now);
                     self.election_timer = Some(ctx.set_timer(rest, RaftTimer::Election));
                     return;
+                }
+                match self.role {
+                    RaftRole::Candidate => ctx.reached("election timed out as candidate (split vote)"),
+                    RaftRole::PreCandidate => ctx.reached("pre-vote round timed out"),
+                    _ => {}
                 }
                 self.start_election(ctx, self.params.pre_vote);
             }

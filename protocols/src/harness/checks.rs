@@ -28,5 +28,8 @@ fn linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
 
 fn live_after_heal(input: &HistoryInput<'_>) -> Option<CheckResult> {
     let from = input.scenario.liveness_from()?;
-    Some(check::liveness(input.ops, from, input.outcome.virtual_time, input.run_complete()))
+    let first_fault = input.outcome.faults.iter().filter(|f| f.at < from).map(|f| f.at).min();
+    let bound =
+        check::RecoveryBound { within: input.recovery.within, rate_share: input.recovery.rate_share, first_fault };
+    Some(check::liveness(input.ops, from, input.outcome.virtual_time, input.run_complete(), &bound))
 }

@@ -19,7 +19,9 @@ use std::io::Write;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use faultline_scenario::{Scenario, ScenarioError};
+use faultline_scenario::{MetricBound, Recovery, Scenario, ScenarioError};
+use faultline_sim::metrics::Metrics;
+use faultline_sim::world::Violation;
 use faultline_sim::world::{Monitor, RunOutcome};
 use faultline_sim::{
     CheckClass, CheckResult, EndReason, LinkKind, Message, NodeId, Process, RoleSpec, RunReport, Timeline, World,
@@ -106,6 +108,9 @@ pub struct HistoryInput<'a> {
     pub ops: &'a [Operation],
     pub scenario: &'a Scenario,
     pub outcome: &'a RunOutcome,
+    /// How service must come back after the heal: the scenario's bounds,
+    /// the protocol's ([`Protocol::recovery`]) where it sets none.
+    pub recovery: Recovery,
 }
 
 impl HistoryInput<'_> {
@@ -192,6 +197,13 @@ pub trait Protocol: 'static {
     fn monitor(_config: &Self::Config, _scenario: &Scenario) -> Option<Box<dyn Monitor<Self::Node>>> {
         None
     }
+    /// How soon and how fully service must be back after the faults heal,
+    /// derived from the protocol's parameters (a scenario's `[liveness]
+    /// within` and `rate_share` override each part). None by default: the
+    /// liveness check then asks only for one success before the run ends.
+    fn recovery(_config: &Self::Config) -> Recovery {
+        Recovery::default()
+    }
 }
 
 /// A scenario prepared for running: the protocol's configuration, parsed once.
@@ -233,6 +245,60 @@ pub fn prepare<P: Protocol>(
 /// The registry entry of protocol `P`.
 pub const fn entry<P: Protocol>(info: &'static ProtocolInfo) -> ProtocolEntry {
     ProtocolEntry { info, prepare: prepare::<P> }
+}
+
+/// The check of a scenario's `[expect] metrics`: each bounded counter within
+/// its bounds at the end of the run. A run cut short can still break a
+/// maximum (counters only grow), but a minimum it did not reach, or a
+/// counter it never recorded, is unknown.
+fn metric_bounds(bounds: &[MetricBound], metrics: &Metrics, complete: bool, end: faultline_sim::Time) -> CheckResult {
+    const NAME: &str = "metric_bounds";
+    let recorded: Vec<&'static str> = metrics.counters().map(|(name, _)| name).collect();
+    let mut held = Vec::new();
+    let mut unknown = Vec::new();
+    for b in bounds {
+        let value = metrics.counter(&b.name);
+        let range = match (b.min, b.max) {
+            (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
+            (Some(lo), None) => format!(">= {lo}"),
+            (None, Some(hi)) => format!("<= {hi}"),
+            (None, None) => String::new(),
+        };
+        if b.max.is_some_and(|hi| value > hi) {
+            let message = format!("{} is {value}, above its bound ({range}, from [expect] metrics)", b.name);
+            let violation = Violation { check: NAME.into(), at: end, nodes: Vec::new(), message };
+            let mut r = CheckResult::fail(NAME, violation);
+            r.class = Some(CheckClass::Liveness);
+            return r;
+        }
+        if !recorded.contains(&b.name.as_str()) {
+            unknown.push(format!(
+                "{} was never recorded{}",
+                b.name,
+                faultline_scenario::did_you_mean(&b.name, &recorded)
+            ));
+            continue;
+        }
+        if b.min.is_some_and(|lo| value < lo) {
+            if !complete {
+                unknown.push(format!("{} is {value}, below {range}, but the run was cut short", b.name));
+                continue;
+            }
+            let message = format!("{} is {value}, below its bound ({range}, from [expect] metrics)", b.name);
+            let violation = Violation { check: NAME.into(), at: end, nodes: Vec::new(), message };
+            let mut r = CheckResult::fail(NAME, violation);
+            r.class = Some(CheckClass::Liveness);
+            return r;
+        }
+        held.push(format!("{} {value} ({range})", b.name));
+    }
+    let mut r = if unknown.is_empty() {
+        CheckResult::pass(NAME, held.join(", "))
+    } else {
+        CheckResult::unknown(NAME, unknown.join("; "))
+    };
+    r.class = Some(CheckClass::Liveness);
+    r
 }
 
 /// Whether any fault of the scenario, listed or drawn by chaos, cuts links.
@@ -278,7 +344,8 @@ pub fn run<P: Protocol>(
     if let Some(out) = options.history_out.as_mut() {
         out(&History { ops: ops.clone() });
     }
-    let input = HistoryInput { ops: &ops, scenario, outcome: &outcome };
+    let recovery = scenario.recovery.or(P::recovery(config));
+    let input = HistoryInput { ops: &ops, scenario, outcome: &outcome, recovery };
     let mut checks = Vec::new();
     for spec in enabled {
         let result = match spec.how {
@@ -301,6 +368,10 @@ pub fn run<P: Protocol>(
         metrics.count("client_ops_total", ops.len() as u64);
         cap::analyse(&ops, &scenario.clients.homes, scenario.nodes, &outcome.faults, outcome.virtual_time)
             .record(&mut metrics);
+    }
+    if !scenario.metric_bounds.is_empty() {
+        let complete = HistoryInput { ops: &ops, scenario, outcome: &outcome, recovery }.run_complete();
+        checks.push(metric_bounds(&scenario.metric_bounds, &metrics, complete, outcome.virtual_time));
     }
     let end_ns = outcome.virtual_time.as_nanos();
     let mut report = RunReport::new(&scenario.name, &scenario.protocol, seed, outcome, metrics, checks);

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use faultline_scenario::{Scenario, ScenarioError};
+use faultline_scenario::{Recovery, Scenario, ScenarioError};
 use faultline_sim::world::Monitor;
 use faultline_sim::{CheckClass, Duration, LinkKind, NodeId, RoleSpec};
 
@@ -351,4 +351,25 @@ impl Protocol for Raft {
     fn monitor(_config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<RaftNode>>> {
         Some(Box::new(RaftMonitor::new(scenario.nodes)))
     }
+
+    /// Once the faults heal, a leader within [`RECOVERY_ELECTIONS`] election
+    /// timeouts; a client may still be waiting out its last operation from
+    /// before the heal (every attempt timing out, a back-off between) before
+    /// it invokes one in the phase, and that one may need a redirect or a
+    /// timed-out attempt of its own. Then operations at no less than
+    /// [`RECOVERY_RATE_SHARE`] of the rate before the first fault.
+    fn recovery(config: &Config) -> Recovery {
+        let Some(clients) = &config.clients else { return Recovery::default() };
+        let load = &clients.workload.load;
+        let election = config.params.election_timeout_max.as_nanos() * RECOVERY_ELECTIONS;
+        let attempt = load.timeout.as_nanos() + (load.timeout.as_nanos() / 10).max(1_000_000);
+        let waiting = attempt * (u64::from(load.retries) + 1);
+        let within = Duration::from_nanos(election.saturating_add(waiting).saturating_add(2 * attempt));
+        Recovery { within: Some(within), rate_share: Some(RECOVERY_RATE_SHARE) }
+    }
 }
+
+/// Election timeouts a healed cluster may take to elect a leader.
+pub const RECOVERY_ELECTIONS: u64 = 5;
+/// Share of the pre-fault success rate a healed cluster must reach.
+pub const RECOVERY_RATE_SHARE: f64 = 0.5;

@@ -104,6 +104,31 @@ pub struct Expect {
     pub fingerprint: Option<String>,
 }
 
+/// A bound on one metric of every run.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MetricBound {
+    pub name: String,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// How service must come back after the faults heal.
+#[derive(Copy, Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Recovery {
+    /// The first operation must succeed within this of the heal.
+    pub within: Option<Duration>,
+    /// Operations must then succeed at no less than this share of the rate
+    /// before the first fault.
+    pub rate_share: Option<f64>,
+}
+
+impl Recovery {
+    /// These bounds, each unset one taken from `other`.
+    pub fn or(self, other: Recovery) -> Recovery {
+        Recovery { within: self.within.or(other.within), rate_share: self.rate_share.or(other.rate_share) }
+    }
+}
+
 /// Which checks run, with their budgets.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Checks {
@@ -141,6 +166,13 @@ pub struct Scenario {
     pub chaos: Option<ChaosConfig>,
     /// What a run at `seed` must produce (regression scenarios).
     pub expect: Option<Expect>,
+    /// Bounds every run's metrics must keep (`[expect] metrics`), whatever
+    /// the seed: regressions no invariant sees, such as too many elections.
+    pub metric_bounds: Vec<MetricBound>,
+    /// How soon and how fully service must be back in the liveness phase,
+    /// as the scenario sets it (`[liveness] within`, `rate_share`); what it
+    /// leaves unset the protocol may derive from its parameters.
+    pub recovery: Recovery,
     /// How far `explore --swarm` may move the scenario (empty: only its own
     /// rates, chaos and faults).
     pub swarm: SwarmBounds,
@@ -367,9 +399,17 @@ struct RawClients {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExpect {
-    verdict: Spanned<String>,
+    verdict: Option<Spanned<String>>,
     failed_check: Option<Spanned<String>>,
     fingerprint: Option<Spanned<String>>,
+    metrics: Option<BTreeMap<Spanned<String>, Spanned<RawBound>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBound {
+    min: Option<Spanned<i64>>,
+    max: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -387,6 +427,8 @@ struct RawChaos {
 #[serde(deny_unknown_fields)]
 struct RawLiveness {
     duration: Spanned<Duration>,
+    within: Option<Spanned<Duration>>,
+    rate_share: Option<Spanned<Number>>,
 }
 
 #[derive(Deserialize)]
@@ -982,11 +1024,50 @@ fn clients(loc: &Locator, w: &RawClients, nodes: u32) -> Result<Clients, Scenari
     Ok(Clients { count, homes, max_ops_per_client })
 }
 
-fn expect(loc: &Locator, e: &RawExpect) -> Result<Expect, ScenarioError> {
+/// The bounds of `[expect] metrics`, checked on every run.
+fn metric_bounds(loc: &Locator, e: &RawExpect) -> Result<Vec<MetricBound>, ScenarioError> {
+    let mut bounds = Vec::new();
+    for (name, bound) in e.metrics.iter().flatten() {
+        let b = bound.get_ref();
+        let read = |v: &Option<Spanned<i64>>, key: &str| {
+            v.as_ref()
+                .map(|v| int_in(loc, v, &format!("metrics.{}.{key}", name.get_ref()), 0, i64::MAX).map(|v| v as u64))
+                .transpose()
+        };
+        let (min, max) = (read(&b.min, "min")?, read(&b.max, "max")?);
+        match (min, max) {
+            (None, None) => {
+                return Err(loc.at(bound.span(), format!("`metrics.{}` needs `min`, `max` or both", name.get_ref())))
+            }
+            (Some(lo), Some(hi)) if lo > hi => {
+                return Err(loc.at(
+                    bound.span(),
+                    format!("`metrics.{}`: `min` ({lo}) must not be above `max` ({hi})", name.get_ref()),
+                ))
+            }
+            _ => {}
+        }
+        bounds.push(MetricBound { name: name.get_ref().clone(), min, max });
+    }
+    Ok(bounds)
+}
+
+/// `[expect]` without `verdict` may only bound metrics.
+fn expect(loc: &Locator, e: &RawExpect) -> Result<Option<Expect>, ScenarioError> {
     const VERDICTS: [&str; 3] = ["pass", "fail", "unknown"];
-    let verdict = e.verdict.get_ref().as_str();
+    let Some(raw_verdict) = &e.verdict else {
+        let pinned = e.failed_check.as_ref().or(e.fingerprint.as_ref());
+        return match pinned {
+            Some(p) => {
+                Err(loc
+                    .at(p.span(), "`[expect]` needs a `verdict` (\"pass\", \"fail\" or \"unknown\") to go with this"))
+            }
+            None => Ok(None),
+        };
+    };
+    let verdict = raw_verdict.get_ref().as_str();
     if !VERDICTS.contains(&verdict) {
-        return Err(loc.at(e.verdict.span(), format!("unknown verdict `{verdict}`; valid: {}", one_of(&VERDICTS))));
+        return Err(loc.at(raw_verdict.span(), format!("unknown verdict `{verdict}`; valid: {}", one_of(&VERDICTS))));
     }
     if let Some(f) = &e.fingerprint {
         let hex = f.get_ref();
@@ -999,11 +1080,11 @@ fn expect(loc: &Locator, e: &RawExpect) -> Result<Expect, ScenarioError> {
     if let (Some(c), "pass") = (&e.failed_check, verdict) {
         return Err(loc.at(c.span(), "`failed_check` only goes with verdict = \"fail\""));
     }
-    Ok(Expect {
+    Ok(Some(Expect {
         verdict: verdict.to_string(),
         failed_check: e.failed_check.as_ref().map(|c| c.get_ref().clone()),
         fingerprint: e.fingerprint.as_ref().map(|f| f.get_ref().to_ascii_lowercase()),
-    })
+    }))
 }
 
 fn chaos(
@@ -1175,7 +1256,27 @@ impl Scenario {
         let liveness = raw.liveness.as_ref().map(|l| *l.duration.get_ref());
         let primary = catalog.primary_role(&protocol);
         let chaos = raw.chaos.as_ref().map(|c| chaos(&loc, c, duration, primary)).transpose()?;
-        let expect = raw.expect.as_ref().map(|e| expect(&loc, e)).transpose()?;
+        let expect = raw.expect.as_ref().map(|e| expect(&loc, e)).transpose()?.flatten();
+        let metric_bounds = raw.expect.as_ref().map(|e| metric_bounds(&loc, e)).transpose()?.unwrap_or_default();
+        let mut recovery = Recovery::default();
+        if let Some(l) = &raw.liveness {
+            if let Some(w) = &l.within {
+                if *w.get_ref() == Duration::ZERO || *w.get_ref() > *l.duration.get_ref() {
+                    return Err(loc.at(
+                        w.span(),
+                        format!(
+                            "the liveness bound `within` ({}) must be above zero and at most the phase's `duration` ({})",
+                            w.get_ref(),
+                            l.duration.get_ref()
+                        ),
+                    ));
+                }
+                recovery.within = Some(*w.get_ref());
+            }
+            if let Some(r) = &l.rate_share {
+                recovery.rate_share = Some(probability(&loc, r, "rate_share")?.get());
+            }
+        }
         let swarm = raw.swarm.as_ref().map(|s| swarm_bounds(&loc, s)).transpose()?.unwrap_or_default();
 
         let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
@@ -1254,6 +1355,8 @@ impl Scenario {
             faults,
             chaos,
             expect,
+            metric_bounds,
+            recovery,
             swarm,
             clients,
             limits,

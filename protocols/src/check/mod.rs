@@ -136,7 +136,8 @@ pub fn liveness(
             return fail(
                 end,
                 format!(
-                    "after the heal operations succeeded at {after_rate:.1}/s, below {share} of the {before:.1}/s before the first fault"
+                    "after the heal operations succeeded at {after_rate:.1}/s, below {share} of the {before:.1}/s {}",
+                    if bound.first_fault.is_some() { "before the first fault" } else { "before the heal" }
                 ),
             );
         } else {

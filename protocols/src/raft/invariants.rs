@@ -9,6 +9,10 @@
 //! - State Machine Safety: no two nodes apply different entries at one index.
 //! - Committed prefixes never diverge: every node that commits an index
 //!   commits the same entry there.
+//! - Election timers run their course (Figure 2, Followers): a node starts
+//!   an election only once a whole minimum election timeout has passed on
+//!   its own clock since it last granted a vote or heard from the leader of
+//!   its term.
 //! - Snapshots match the log: a snapshot taken or installed at an index
 //!   records the committed entry's term and prefix there, and holds the
 //!   state that applying that prefix gives (compared through the state
@@ -101,6 +105,11 @@ pub struct RaftMonitor {
     /// snapshot can never be contradicted again and is forgotten.
     compacted: Vec<u64>,
     forgotten_below: u64,
+    /// The shortest election timeout, and per node the local time of the
+    /// latest event that must restart its election timer (none since its
+    /// last restart: `None`).
+    election_timeout_min: faultline_sim::Duration,
+    deferred: Vec<Option<(Time, &'static str)>>,
     // Availability measurements.
     leaders: BTreeSet<u32>,
     leaderless_since: Option<Time>,
@@ -110,9 +119,11 @@ pub struct RaftMonitor {
 }
 
 impl RaftMonitor {
-    pub fn new(nodes: u32) -> RaftMonitor {
+    pub fn new(nodes: u32, election_timeout_min: faultline_sim::Duration) -> RaftMonitor {
         RaftMonitor {
             nodes,
+            election_timeout_min,
+            deferred: vec![None; nodes as usize],
             leader_of_term: BTreeMap::new(),
             appended: ByIndex::new(),
             committed: ByIndex::new(),
@@ -205,6 +216,24 @@ impl Monitor<RaftNode> for RaftMonitor {
                 }
             }
             RaftNote::SteppedDown { .. } => self.lose_leader(now, n),
+            RaftNote::ElectionDeferred { local, by } => self.deferred[n as usize] = Some((*local, by)),
+            RaftNote::ElectionTimedOut { local } => {
+                if let Some((at, by)) = self.deferred[n as usize] {
+                    let waited = local.since(at);
+                    if waited < self.election_timeout_min {
+                        return Self::violation(
+                            "election_timer",
+                            now,
+                            vec![n],
+                            format!(
+                                "n{n} started an election {waited} after {by} (on its own clock), before the \
+                                 shortest election timeout ({}) had passed",
+                                self.election_timeout_min
+                            ),
+                        );
+                    }
+                }
+            }
             RaftNote::Appended { index, term, chain } => {
                 if *index < self.forgotten_below {
                     return None;
@@ -312,6 +341,8 @@ impl Monitor<RaftNode> for RaftMonitor {
     }
 
     fn on_crash(&mut self, now: Time, node: NodeId) {
+        // A restarted node's timers start afresh.
+        self.deferred[node.0 as usize] = None;
         if self.leaders.contains(&node.0) {
             self.leader_crashed_at = Some(now);
         }

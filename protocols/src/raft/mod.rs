@@ -174,7 +174,8 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
             name: "invariants",
             class: CheckClass::Safety,
             how: CheckHow::Monitor {
-                holds: "election safety, leader append-only, log matching, leader completeness, state machine safety",
+                holds: "election safety, leader append-only, log matching, leader completeness, state machine safety, \
+                        election timers, snapshots match the log",
             },
         },
         harness::LINEARIZABILITY,
@@ -348,8 +349,8 @@ impl Protocol for Raft {
         }
     }
 
-    fn monitor(_config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<RaftNode>>> {
-        Some(Box::new(RaftMonitor::new(scenario.nodes)))
+    fn monitor(config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<RaftNode>>> {
+        Some(Box::new(RaftMonitor::new(scenario.nodes, config.params.election_timeout_min)))
     }
 
     /// Once the faults heal, a leader within [`RECOVERY_ELECTIONS`] election

@@ -70,6 +70,18 @@ pub enum RaftNote {
         from: u64,
         as_leader: bool,
     },
+    /// Something after which Figure 2 says a follower's election timer
+    /// starts over: granting a vote, or an append or snapshot from the
+    /// leader of its term. `local` is the node's own clock.
+    ElectionDeferred {
+        local: Time,
+        by: &'static str,
+    },
+    /// The election timer fired and the node starts a (pre-)election, at
+    /// `local` on its own clock.
+    ElectionTimedOut {
+        local: Time,
+    },
     /// The log up to `index` was replaced by a snapshot, taken here or
     /// (`installed`) received from the leader: what the snapshot says it
     /// covers, and the digest of the state the node now holds for it.
@@ -734,6 +746,7 @@ impl RaftNode {
         if granted && !pre_vote {
             self.persist_term_and_vote(ctx, current, Some(from));
             self.reset_election_timer(ctx);
+            ctx.note(RaftNote::ElectionDeferred { local: ctx.now(), by: "granting a vote" });
         }
         let reply_term = if pre_vote { term } else { current };
         ctx.send(Addr::node(from), Envelope::Peer(RaftMsg::Vote { term: reply_term, granted, pre_vote }));
@@ -794,6 +807,7 @@ impl RaftNode {
         }
         self.last_leader_contact = Some(ctx.now());
         self.reset_election_timer(ctx);
+        ctx.note(RaftNote::ElectionDeferred { local: ctx.now(), by: "an append from the leader" });
         let log = &ctx.durable().log;
         let base = log.base_index();
         let last = log.last_index();
@@ -972,6 +986,7 @@ impl RaftNode {
         }
         self.last_leader_contact = Some(ctx.now());
         self.reset_election_timer(ctx);
+        ctx.note(RaftNote::ElectionDeferred { local: ctx.now(), by: "a snapshot from the leader" });
         let last_index = snapshot.last_index;
         if last_index > self.commit_index {
             let note = RaftNote::Committed {
@@ -1120,6 +1135,7 @@ impl Process for RaftNode {
                     self.election_timer = Some(ctx.set_timer(rest, RaftTimer::Election));
                     return;
                 }
+                ctx.note(RaftNote::ElectionTimedOut { local: now });
                 match self.role {
                     RaftRole::Candidate => ctx.reached("election timed out as candidate (split vote)"),
                     RaftRole::PreCandidate => ctx.reached("pre-vote round timed out"),

@@ -37,6 +37,14 @@ for s in "${scenarios[@]}"; do
   echo "deterministic: $s"
 done
 
+step "swarm exploration of the scenarios that reach Raft's rare paths"
+# Heavy-tailed and held delays, tiny snapshots, long leader pauses: each
+# explored under --swarm (network shape and parameters drawn per seed). Any
+# failing seed fails CI, with its reproducer in out/ci-explore.
+for s in heavy-tails snapshot-storm leader-pauses; do
+  "$bin" explore --swarm "scenarios/raft/$s.toml" --seeds 1..=300 --out out/ci-explore
+done
+
 step "example downstream protocol"
 # examples/abd is a protocol in a crate of its own, run by faultline's whole
 # command line (faultline::main_with); it is a workspace member, so its

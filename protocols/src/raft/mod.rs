@@ -187,6 +187,14 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
     clients: ClientUse::Optional,
     coverage: &[
         CoveragePoint {
+            name: "snapshot reply that moved nothing sends nothing",
+            description: "a duplicated or late InstallSnapshot reply leaves the follower's next entry where it was",
+        },
+        CoveragePoint {
+            name: "retry of an operation still in the log waits for it",
+            description: "a leader gets a retry of an operation it appended and has not yet applied",
+        },
+        CoveragePoint {
             name: "stale reply from an older term ignored",
             description: "a leader drops the rejection of an append or snapshot it sent in an earlier term",
         },

@@ -701,6 +701,17 @@ impl RaftNode {
                 return;
             }
         }
+        // A retry of an operation this leader has appended and not yet
+        // applied waits for that entry rather than appending a copy: under
+        // load, clients time out before their entries commit, and a copy per
+        // retry would lengthen the very queue they timed out in.
+        if let Some(lead) = self.lead.as_mut() {
+            if let Some(pending) = lead.replies.iter_mut().find(|(_, _, op)| *op == request.op) {
+                pending.1 = from;
+                ctx.reached("retry of an operation still in the log waits for it");
+                return;
+            }
+        }
         // Register the reply before appending: in a one-node cluster the
         // entry commits and applies inside `append`.
         let index = ctx.durable().log.last_index() + 1;
@@ -1026,15 +1037,22 @@ impl RaftNode {
 
     fn on_snapshot_reply(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, last_index: u64, round: u64) {
         let now = ctx.now();
-        if let Some(lead) = self.lead.as_mut() {
-            let f = from as usize;
-            lead.acked_round[f] = lead.acked_round[f].max(round);
-            lead.last_ack[f] = now;
-            lead.match_index[f] = lead.match_index[f].max(last_index);
-            lead.next_index[f] = lead.match_index[f] + 1;
-        }
+        let Some(lead) = self.lead.as_mut() else { return };
+        let f = from as usize;
+        lead.acked_round[f] = lead.acked_round[f].max(round);
+        lead.last_ack[f] = now;
+        // As for appends: only a reply that moved the follower on sends
+        // again. A duplicated or late reply that did not would start a chain
+        // of snapshots and replies that lives as long as the leader does.
+        let advanced = last_index > lead.match_index[f];
+        lead.match_index[f] = lead.match_index[f].max(last_index);
+        lead.next_index[f] = lead.match_index[f] + 1;
         self.advance_commit(ctx);
-        self.send_append(ctx, from);
+        if advanced {
+            self.send_append(ctx, from);
+        } else {
+            ctx.reached("snapshot reply that moved nothing sends nothing");
+        }
     }
 
     fn on_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>) {

@@ -86,3 +86,50 @@ fn swarm_mixes_vary_within_bounds_and_switch_kinds_fully_off() {
     mixes.dedup();
     assert!(mixes.len() > 50, "seeds draw different mixes");
 }
+
+/// With a `[swarm]` section, seeds redraw the latency (some keep the
+/// scenario's own), hold messages within the bounds, slow or hold back links
+/// between distinct nodes, and draw the protocol parameters inside their
+/// ranges; every drawn scenario loads, and a seed always draws the same.
+#[test]
+fn swarm_draws_the_network_shape_and_parameters_within_the_swarm_section() {
+    let s = scenario("scenarios/raft/heavy-tails.toml");
+    let bounds = s.swarm.clone();
+    let (mut redrawn, mut kept, mut held, mut links, mut params) = (0, 0, 0, 0, 0);
+    for seed in 1..=80 {
+        let (doc, mix) = swarm(&s, seed).expect("few faults");
+        let drawn = parse_scenario(&doc.text(), "swarm").unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        if drawn.network.latency == s.network.latency {
+            kept += 1;
+        } else {
+            redrawn += 1;
+            let typical = drawn.network.latency.typical();
+            // The drawn scale is the median or mean; a uniform's midpoint and
+            // a pareto's median sit near it.
+            assert!(typical.as_nanos() <= bounds.latency_max.as_nanos() * 2, "seed {seed}: {typical}");
+            assert!(bounds.latency.iter().any(|f| f == drawn.network.latency.family()));
+        }
+        if drawn.network.hold != s.network.hold {
+            held += 1;
+            assert!(drawn.network.hold.get() <= bounds.hold.get());
+            assert!(bounds.hold_min <= drawn.network.hold_min && drawn.network.hold_max <= bounds.hold_max);
+        }
+        assert!(drawn.link_overrides.len() <= bounds.slow_links as usize);
+        for (from, to, _) in &drawn.link_overrides {
+            assert_ne!(from, to);
+            links += 1;
+        }
+        for (key, value) in &mix.params {
+            params += 1;
+            let v: i64 = value.parse().unwrap_or_else(|_| panic!("seed {seed}: {key} = {value}"));
+            let p = bounds.params.iter().find(|p| p.name == *key).expect("a declared parameter");
+            match p.range {
+                faultline_scenario::ParamRange::Int { min, max } => assert!(min <= v && v <= max, "{key} = {v}"),
+                _ => panic!("heavy-tails draws integers"),
+            }
+        }
+        assert_eq!(swarm(&s, seed).expect("few faults").1, mix, "seed {seed} draws the same mix again");
+    }
+    assert!(redrawn > 10 && kept > 10, "latency redrawn {redrawn}, kept {kept}");
+    assert!(held > 10 && links > 10 && params > 20, "held {held}, links {links}, params {params}");
+}

@@ -111,3 +111,41 @@ fn golden_fingerprints() {
         assert_ne!(run(&s, s.seed + 1).fingerprint, a, "{file}: another seed, another run");
     }
 }
+
+/// `[expect] metrics` bounds every run: a bound the run breaks fails the
+/// `metric_bounds` check, one it keeps passes, and a counter never recorded
+/// is unknown (with a suggestion), never a pass.
+#[test]
+fn metric_bounds_fail_pass_and_say_unknown() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/raft/lossy.toml");
+    let base = std::fs::read_to_string(&path).expect("lossy.toml");
+    let verdict = |bounds: &str| {
+        let text = format!("{base}\n[expect]\nmetrics = {{ {bounds} }}\n");
+        let s = faultline_protocols::parse_scenario(&text, "lossy-bounds").unwrap_or_else(|e| panic!("{e}"));
+        let report = run(&s, 1);
+        let c = report.checks.iter().find(|c| c.name == "metric_bounds").expect("a metric_bounds check").clone();
+        (c.verdict, c.detail)
+    };
+    assert_eq!(verdict("elections = { max = 0 }").0, Verdict::Fail);
+    assert_eq!(verdict("elections = { max = 1000 }, leaderless_ms = { min = 1 }").0, Verdict::Pass);
+    let (v, detail) = verdict("elektions = { max = 3 }");
+    assert_eq!(v, Verdict::Unknown);
+    assert!(detail.contains("did you mean `elections`"), "{detail}");
+}
+
+/// The liveness check holds Raft to its derived recovery bound: a scenario
+/// bound tighter than any recovery can meet fails it; the derived one passes.
+#[test]
+fn liveness_fails_past_its_recovery_bound() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/raft/minority-partition.toml");
+    let base = std::fs::read_to_string(&path).expect("minority-partition.toml");
+    let liveness = |s: &Loaded| run(s, 1).checks.into_iter().find(|c| c.name == "liveness").expect("liveness");
+    let derived = liveness(&scenario("scenarios/raft/minority-partition.toml"));
+    assert_eq!(derived.verdict, Verdict::Pass, "{}", derived.detail);
+    assert!(derived.detail.contains("bound"), "{}", derived.detail);
+    let tight = base.replace("[liveness]\nduration = \"5s\"", "[liveness]\nduration = \"5s\"\nwithin = \"1ns\"");
+    assert_ne!(tight, base);
+    let s = faultline_protocols::parse_scenario(&tight, "tight").unwrap_or_else(|e| panic!("{e}"));
+    let c = liveness(&s);
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+}

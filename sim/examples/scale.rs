@@ -167,7 +167,7 @@ fn at_ms(ms: u64) -> Time {
 }
 
 fn hop_world(nodes: u32, tokens: u32, max_events: u64) -> World<Node, Client> {
-    let limits = Limits { max_time: at_ms(3_600_000), max_events };
+    let limits = Limits::new(at_ms(3_600_000), max_events);
     let spawn = Box::new(move |id: faultline_sim::NodeId, _: &()| Node { starts_token: id.0 < tokens, forwards: true });
     World::new(config(nodes, Vec::new(), LinkKind::Datagram, Vec::new(), limits), spawn, Vec::new())
 }
@@ -195,7 +195,7 @@ fn run_hops(case: &str, nodes: u32, tokens: u32, max_events: u64) {
 fn run_clients() {
     let (nodes, clients) = (5u32, 10_000u32);
     let homes: Vec<u32> = (0..clients).map(|c| c % nodes).collect();
-    let limits = Limits { max_time: at_ms(2_000), max_events: 100_000_000 };
+    let limits = Limits::new(at_ms(2_000), 100_000_000);
     let spawn = Box::new(|_, _: &()| Node { starts_token: false, forwards: false });
     let client_procs = homes.iter().map(|&home| Client { home, next_op: 0 }).collect();
     let started = wall_now();
@@ -222,7 +222,7 @@ fn run_partition(kind: LinkKind) {
         action: FaultAction::Partition { groups: vec![half] },
         undo_after: Some(Duration::from_millis(10)),
     };
-    let limits = Limits { max_time: at_ms(30), max_events: 100_000_000 };
+    let limits = Limits::new(at_ms(30), 100_000_000);
     // Every node sends one token to a random peer at start, which is not
     // forwarded: by 10 ms the network is idle, and over session links
     // ~100,000 sessions are up.

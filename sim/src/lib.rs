@@ -7,6 +7,7 @@
 pub mod chaos;
 pub mod coverage;
 pub mod fault;
+pub mod mem;
 pub mod metrics;
 pub mod net;
 pub mod process;

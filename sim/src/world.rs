@@ -19,13 +19,40 @@ use crate::rng::{stream, SimRng, Stream};
 use crate::time::{Duration, Time};
 use crate::trace::{stable_hash, EventKind, Trace};
 
-/// The bounds of a run. Every run has both.
+/// The bounds of a run. Every run has all four.
 #[derive(Copy, Clone, Debug, PartialEq, Serialize)]
 pub struct Limits {
     /// The run ends when the clock would pass this.
     pub max_time: Time,
     /// The run ends after this many events.
     pub max_events: u64,
+    /// The run ends when the memory it holds — counted by
+    /// [`crate::mem::Counting`] on the run's own thread, from the world's
+    /// creation — passes this many bytes. Without the counting allocator
+    /// installed nothing is counted and this bound cannot end a run.
+    pub max_memory: u64,
+    /// The run ends when this many events in a row happen at one instant of
+    /// virtual time: the clock has stopped (a zero-latency loop, a timer
+    /// that re-arms itself for now).
+    pub max_events_per_instant: u64,
+}
+
+impl Limits {
+    /// The default memory bound of a run: 512 MiB.
+    pub const DEFAULT_MAX_MEMORY: u64 = 512 << 20;
+    /// The default bound on events at one instant: 10 million.
+    pub const DEFAULT_MAX_EVENTS_PER_INSTANT: u64 = 10_000_000;
+
+    /// Limits of time and events, with the default memory and
+    /// events-per-instant bounds.
+    pub fn new(max_time: Time, max_events: u64) -> Limits {
+        Limits {
+            max_time,
+            max_events,
+            max_memory: Self::DEFAULT_MAX_MEMORY,
+            max_events_per_instant: Self::DEFAULT_MAX_EVENTS_PER_INSTANT,
+        }
+    }
 }
 
 /// Why a run stopped.
@@ -40,6 +67,10 @@ pub enum EndReason {
     Quiescent,
     /// More events pending at once than the queue holds.
     QueueFull,
+    /// The run held more memory than `max_memory`.
+    MemoryLimit,
+    /// `max_events_per_instant` events in a row at one instant.
+    TimeStalled,
     /// An online check failed.
     Violation,
 }
@@ -51,6 +82,8 @@ impl EndReason {
             EndReason::EventLimit => "hit the event limit (limits.max_events)",
             EndReason::Quiescent => "no events left",
             EndReason::QueueFull => "event queue full",
+            EndReason::MemoryLimit => "hit the memory limit (limits.max_memory)",
+            EndReason::TimeStalled => "virtual time stopped advancing (limits.max_events_per_instant)",
             EndReason::Violation => "stopped at a violation",
         }
     }
@@ -100,6 +133,9 @@ pub struct WorldConfig {
     /// is undone and loss, duplication and reordering stop.
     pub liveness_from: Option<Time>,
 }
+
+/// The run's memory is measured every 1,024 events (a thread-local read).
+const MEMORY_CHECK_MASK: u64 = 1023;
 
 /// The most node ids a fault's description lists from one group; a larger
 /// group is shown by its first ids and its size, so a partition of 100,000
@@ -270,6 +306,11 @@ pub struct World<N: Process, C: Process<Msg = N::Msg>> {
     events: u64,
     violation: Option<Violation>,
     queue_full: bool,
+    /// This thread's memory holding when the world was made: the run holds
+    /// what the thread holds beyond it.
+    memory_mark: crate::mem::Mark,
+    /// Events in a row at `now`.
+    at_instant: u64,
     started: bool,
     quiet_phase: bool,
 }
@@ -279,6 +320,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     /// start, recovered after a crash), `clients` are the client processes.
     pub fn new(config: WorldConfig, mut spawn: Spawn<N>, clients: Vec<C>) -> World<N, C> {
         assert_eq!(clients.len(), config.client_homes.len(), "one home node per client");
+        let memory_mark = crate::mem::Mark::now();
         let mut net = Network::new(config.nodes, config.client_homes, config.default_link);
         for (from, to, link) in config.link_overrides {
             net.set_link(from, to, link);
@@ -335,6 +377,8 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             events: 0,
             violation: None,
             queue_full: false,
+            memory_mark,
+            at_instant: 0,
             started: false,
             quiet_phase: false,
         };
@@ -448,6 +492,17 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             }
             if self.events >= self.limits.max_events {
                 return EndReason::EventLimit;
+            }
+            if self.events & MEMORY_CHECK_MASK == 0 && self.memory_mark.since() > self.limits.max_memory {
+                return EndReason::MemoryLimit;
+            }
+            if next == self.now {
+                if self.at_instant >= self.limits.max_events_per_instant {
+                    return EndReason::TimeStalled;
+                }
+                self.at_instant += 1;
+            } else {
+                self.at_instant = 1;
             }
             let Some((at, event)) = self.queue.pop() else {
                 return EndReason::Quiescent;

@@ -114,7 +114,7 @@ fn world(s: &Setup) -> World<Probe, Probe> {
         default_link: s.link.clone(),
         link_overrides: Vec::new(),
         faults: s.faults.clone(),
-        limits: Limits { max_time: Time::ZERO + s.run_for, max_events: 10_000_000 },
+        limits: Limits::new(Time::ZERO + s.run_for, 10_000_000),
         liveness_from: None,
     };
     let (count, every, alarm_after) = (s.count, s.every, s.alarm_after);
@@ -332,7 +332,7 @@ fn event_limit_ends_the_run_with_that_reason() {
             default_link: LinkConfig::default(),
             link_overrides: Vec::new(),
             faults: Vec::new(),
-            limits: Limits { max_time: at(1000), max_events: config_limit },
+            limits: Limits::new(at(1000), config_limit),
             liveness_from: None,
         },
         Box::new(|_, _| Probe { count: 100, every: Duration::from_millis(1), ..Probe::default() }),

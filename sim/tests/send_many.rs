@@ -96,7 +96,7 @@ fn run(many: bool) -> World<Sender, Sender> {
         default_link: link,
         link_overrides: Vec::new(),
         faults,
-        limits: Limits { max_time: ms(1000), max_events: 1_000_000 },
+        limits: Limits::new(ms(1000), 1_000_000),
         liveness_from: None,
     };
     let mut w = World::new(config, Box::new(move |_, _| Sender { many, round: 0, received: Vec::new() }), Vec::new());

@@ -1280,7 +1280,7 @@ impl Scenario {
         let swarm = raw.swarm.as_ref().map(|s| swarm_bounds(&loc, s)).transpose()?.unwrap_or_default();
 
         let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
-        let mut limits = Limits { max_time: natural_end, max_events: DEFAULT_MAX_EVENTS };
+        let mut limits = Limits::new(natural_end, DEFAULT_MAX_EVENTS);
         if let Some(l) = &raw.limits {
             if let Some(m) = &l.max_events {
                 limits.max_events = int_in(&loc, m, "max_events", 1, i64::MAX)? as u64;

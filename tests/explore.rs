@@ -54,7 +54,8 @@ fn swarm_finds_a_bug_knob_and_its_reproducer_fails_again_with_the_same_fingerpri
     assert!(written.contains("[[faults]]") && written.contains("[expect]"));
     // A fresh process, plain `run`: fails again, same fingerprint.
     let (again, fp) = fingerprint_of_run(&file);
-    assert_exit(&again, 1);
+    // It fails as its [expect] pins: exit 0 (1 would say the expectation was not met).
+    assert_exit(&again, 0);
     assert_eq!(fp, fingerprint);
     assert!(text(&again.stdout).contains("expected     met"), "{}", text(&again.stdout));
 }

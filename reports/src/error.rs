@@ -1,5 +1,5 @@
 //! The errors the reports crate reports, typed so the CLI can tell a user's
-//! mistake (exit 2) from a failure of the machine (exit 1).
+//! mistake from a failure of the machine (both exit 2).
 
 use std::path::PathBuf;
 
@@ -7,12 +7,10 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ReportError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The OS's message is part of this one's, and not its source, so a
+    /// chain printed with `{:#}` says it once.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     /// An output directory holds a different batch than the one asked for.
     #[error("{}: {message}", dir.display())]
     Mismatch { dir: PathBuf, message: String },
@@ -26,24 +24,12 @@ pub enum ReportError {
     BadManifest { path: PathBuf, message: String },
     #[error("histogram `{metric}`: {message}")]
     Histogram { metric: String, message: String },
-    #[error("cannot write CSV: {0}")]
+    #[error("cannot write CSV")]
     Csv(#[from] csv::Error),
 }
 
 impl ReportError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> ReportError {
-        ReportError::Io { path: path.into(), source }
-    }
-
-    /// Whether the user asked for something that cannot be done (exit 2), as
-    /// opposed to the machine failing to do it.
-    pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            ReportError::Mismatch { .. }
-                | ReportError::Merge(_)
-                | ReportError::BadRecord { .. }
-                | ReportError::BadManifest { .. }
-        )
+        ReportError::Io { path: path.into(), error: source }
     }
 }

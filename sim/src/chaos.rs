@@ -15,7 +15,7 @@ use crate::time::{Duration, Time};
 /// The fault kinds chaos can draw.
 pub const CHAOS_KINDS: [&str; 6] = ["crash", "partition", "partition_oneway", "isolate", "pause", "clock_rate"];
 
-/// The most faults one chaos schedule may hold.
+/// The most faults one chaos schedule may draw.
 pub const MAX_CHAOS_FAULTS: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -42,7 +42,11 @@ pub fn schedule(config: &ChaosConfig, nodes: u32, end: Duration, seed: u64) -> V
     let mut at = Time::ZERO + config.start;
     let end = Time::ZERO + end;
     let per_sec = 1e9 / config.mean_interval.as_nanos().max(1) as f64;
-    while faults.len() < MAX_CHAOS_FAULTS && !config.kinds.is_empty() {
+    // Draws are counted, not faults: a kind that cannot strike (a partition
+    // of one node) is skipped, and its draws still end the schedule.
+    let mut drawn = 0;
+    while drawn < MAX_CHAOS_FAULTS && !config.kinds.is_empty() {
+        drawn += 1;
         at += poisson_gap(&mut rng, per_sec);
         if at >= end {
             break;

@@ -26,7 +26,7 @@ use crate::output::{info, thousands, wall_now};
 const MAX_FAILURES_LISTED: usize = 50;
 
 pub fn report_error(error: ReportError) -> CliError {
-    CliError { bad_input: error.is_user_error(), error: error.into() }
+    CliError { error: error.into() }
 }
 
 pub fn batch(args: &BatchArgs) -> Result<Outcome, CliError> {

@@ -36,23 +36,18 @@ impl Outcome {
     }
 }
 
-/// A command that could not do its work.
+/// A command that could not do its work (exit 2): bad input, or an output
+/// it could not write. Never exit 1, which says a check failed.
 pub struct CliError {
-    /// The user gave bad input (exit 2) rather than the run going wrong.
-    pub bad_input: bool,
     pub error: anyhow::Error,
 }
 
 impl CliError {
     pub fn input(error: impl Into<anyhow::Error>) -> CliError {
-        CliError { bad_input: true, error: error.into() }
+        CliError { error: error.into() }
     }
     pub fn exit_code(&self) -> u8 {
-        if self.bad_input {
-            2
-        } else {
-            1
-        }
+        2
     }
 }
 
@@ -68,7 +63,7 @@ impl fmt::Display for CliError {
 
 impl From<anyhow::Error> for CliError {
     fn from(error: anyhow::Error) -> CliError {
-        CliError { bad_input: false, error }
+        CliError { error }
     }
 }
 

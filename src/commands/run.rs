@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -65,6 +66,37 @@ fn create(path: &Path, what: &str) -> Result<BufWriter<File>, CliError> {
         .map_err(CliError::input)
 }
 
+/// A writer that keeps the first error its inner writer returns, where the
+/// command can read it after the run: the trace sink swallows write errors
+/// (a run goes on however its trace fares), the command must not.
+struct Recording<W> {
+    inner: W,
+    error: Arc<Mutex<Option<std::io::Error>>>,
+}
+
+impl<W: Write> Recording<W> {
+    fn keep<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for Recording<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.keep(r)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.keep(r)
+    }
+}
+
 fn one_run(
     scenario: &Loaded,
     seed: u64,
@@ -72,8 +104,12 @@ fn one_run(
     history_out: Option<&Path>,
 ) -> Result<(RunReport, Timing), CliError> {
     let mut options = RunOptions::default();
+    let trace_error = Arc::new(Mutex::new(None));
     if let Some(path) = trace {
-        options.trace = Some(Box::new(create(path, "trace file")?));
+        let file = File::create(path)
+            .with_context(|| format!("cannot create trace file {}", path.display()))
+            .map_err(CliError::input)?;
+        options.trace = Some(Box::new(BufWriter::new(Recording { inner: file, error: trace_error.clone() })));
     }
     let history_error = Rc::new(RefCell::new(None));
     if let Some(path) = history_out {
@@ -95,6 +131,9 @@ fn one_run(
     let started = crate::output::wall_now();
     let report = scenario.run(seed, options);
     let total = started.elapsed();
+    if let (Some(path), Some(e)) = (trace, trace_error.lock().unwrap_or_else(|p| p.into_inner()).take()) {
+        return Err(CliError::from(anyhow::anyhow!("cannot write the trace file {}: {e}", path.display())));
+    }
     if let Some(e) = history_error.borrow_mut().take() {
         return Err(CliError::from(anyhow::anyhow!("cannot write the history file: {e}")));
     }
@@ -132,7 +171,16 @@ pub fn run(args: &RunArgs) -> Result<Outcome, CliError> {
             )));
         }
     }
-    Ok(if report.failure().is_some() { Outcome::CheckFailed } else { Outcome::Ok })
+    // With an `[expect]`, the exit code says whether the run came out as
+    // expected (a scenario that pins a failure exits 0 when it still
+    // fails so); without one, whether every check passed.
+    Ok(match expect_misses(&scenario, &report) {
+        Some(misses) if misses.is_empty() => Outcome::Ok,
+        Some(_) => Outcome::CheckFailed,
+        None if report.failure().is_some() => Outcome::CheckFailed,
+        None if report.verdict() == Verdict::Unknown => Outcome::Unknown,
+        None => Outcome::Ok,
+    })
 }
 
 struct Latency {
@@ -281,23 +329,7 @@ fn print_summary(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism:
         );
     }
     println!("fingerprint  {}", r.fingerprint_hex());
-    if let Some(expect) = &scenario.expect {
-        let verdict = faultline_reports::RunVerdict::of(r).as_str();
-        let mut misses = Vec::new();
-        if verdict != expect.verdict {
-            misses.push(format!("verdict {verdict}, expected {}", expect.verdict));
-        }
-        let failed = r.failure().map(|c| c.name.as_str());
-        if expect.failed_check.is_some() && failed != expect.failed_check.as_deref() {
-            misses.push(format!(
-                "failed check {}, expected {}",
-                failed.unwrap_or("none"),
-                expect.failed_check.as_deref().unwrap_or("")
-            ));
-        }
-        if expect.fingerprint.as_ref().is_some_and(|f| *f != r.fingerprint_hex()) {
-            misses.push(format!("fingerprint expected {}", expect.fingerprint.as_deref().unwrap_or("")));
-        }
+    if let Some(misses) = expect_misses(scenario, r) {
         if misses.is_empty() {
             println!("expected     {}", paint("met ([expect] in the scenario)", "32"));
         } else {
@@ -308,6 +340,29 @@ fn print_summary(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism:
         println!("reproduce    {reproduce}");
         info(&format!("a check failed; reproduce with: {reproduce}"));
     }
+}
+
+/// How the run missed the scenario's `[expect]`: `None` without one, empty
+/// when it is met.
+fn expect_misses(scenario: &Loaded, r: &RunReport) -> Option<Vec<String>> {
+    let expect = scenario.expect.as_ref()?;
+    let verdict = faultline_reports::RunVerdict::of(r).as_str();
+    let mut misses = Vec::new();
+    if verdict != expect.verdict {
+        misses.push(format!("verdict {verdict}, expected {}", expect.verdict));
+    }
+    let failed = r.failure().map(|c| c.name.as_str());
+    if expect.failed_check.is_some() && failed != expect.failed_check.as_deref() {
+        misses.push(format!(
+            "failed check {}, expected {}",
+            failed.unwrap_or("none"),
+            expect.failed_check.as_deref().unwrap_or("")
+        ));
+    }
+    if expect.fingerprint.as_ref().is_some_and(|f| *f != r.fingerprint_hex()) {
+        misses.push(format!("fingerprint expected {}", expect.fingerprint.as_deref().unwrap_or("")));
+    }
+    Some(misses)
 }
 
 /// One run's coverage as a tally of one run.
@@ -354,7 +409,8 @@ fn print_json(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism: Op
         "metrics": counters,
         "checks": r.checks,
         "coverage": super::coverage::to_json(super::coverage::declared(&r.protocol), &run_coverage(r)),
-        "verdict": if r.failure().is_some() { "fail" } else { "pass" },
+        "verdict": faultline_reports::RunVerdict::of(r).as_str(),
+        "expected": expect_misses(scenario, r).map(|misses| json!({"met": misses.is_empty(), "misses": misses})),
         "deterministic": determinism.map(|d| d == r.fingerprint),
         "fingerprint": r.fingerprint_hex(),
         "reproduce": reproduce,

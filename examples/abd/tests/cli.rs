@@ -98,7 +98,8 @@ fn explore_finds_the_missing_write_back_and_shrink_makes_it_smaller() {
     assert!(sizes[3].1 < sizes[3].0, "fewer events:\n{stdout}");
 
     let again = abd(&["run", path(&min)]);
-    assert_exit(&again, 1);
+    // It fails as its [expect] says: exit 0.
+    assert_exit(&again, 0);
     assert!(text(&again.stdout).contains("expected     met"), "{}", text(&again.stdout));
 }
 

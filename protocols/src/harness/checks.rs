@@ -28,6 +28,16 @@ fn linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
 
 fn live_after_heal(input: &HistoryInput<'_>) -> Option<CheckResult> {
     let from = input.scenario.liveness_from()?;
+    if input.outcome.virtual_time < from {
+        return Some(CheckResult::unknown(
+            "liveness",
+            format!(
+                "not checked: the run ended at {} ({}), before the liveness phase began at {from}",
+                input.outcome.virtual_time,
+                input.outcome.end.describe()
+            ),
+        ));
+    }
     let first_fault = input.outcome.faults.iter().filter(|f| f.at < from).map(|f| f.at).min();
     let bound =
         check::RecoveryBound { within: input.recovery.within, rate_share: input.recovery.rate_share, first_fault };

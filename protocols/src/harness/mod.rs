@@ -114,10 +114,20 @@ pub struct HistoryInput<'a> {
 }
 
 impl HistoryInput<'_> {
-    /// The run reached its natural end (not an event limit, a full queue or
-    /// a violation), so what did not happen had its chance to.
+    /// The run reached its natural end — the end of its duration and
+    /// liveness phase, or nothing left to happen — and not a limit (events,
+    /// memory, a stopped clock, a full queue, a `max_time` short of that
+    /// end) or a violation, so what did not happen had its chance to.
     pub fn run_complete(&self) -> bool {
-        matches!(self.outcome.end, EndReason::TimeLimit | EndReason::Quiescent) && self.outcome.violation.is_none()
+        let natural_end = faultline_sim::Time::ZERO
+            + self.scenario.duration
+            + self.scenario.liveness.unwrap_or(faultline_sim::Duration::ZERO);
+        let ended = match self.outcome.end {
+            EndReason::Quiescent => true,
+            EndReason::TimeLimit => self.outcome.virtual_time >= natural_end,
+            _ => false,
+        };
+        ended && self.outcome.violation.is_none()
     }
 }
 

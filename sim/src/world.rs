@@ -38,8 +38,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The default memory bound of a run: 512 MiB.
-    pub const DEFAULT_MAX_MEMORY: u64 = 512 << 20;
+    /// The default memory bound of a run: 384 MiB (a run that reaches it
+    /// peaks near twice that in resident memory, allocator and buffers
+    /// growing by doubling included).
+    pub const DEFAULT_MAX_MEMORY: u64 = 384 << 20;
     /// The default bound on events at one instant: 10 million.
     pub const DEFAULT_MAX_EVENTS_PER_INSTANT: u64 = 10_000_000;
 
@@ -311,6 +313,8 @@ pub struct World<N: Process, C: Process<Msg = N::Msg>> {
     memory_mark: crate::mem::Mark,
     /// Events in a row at `now`.
     at_instant: u64,
+    /// The run passed `max_memory` while it started.
+    memory_exceeded: bool,
     started: bool,
     quiet_phase: bool,
 }
@@ -379,6 +383,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             queue_full: false,
             memory_mark,
             at_instant: 0,
+            memory_exceeded: false,
             started: false,
             quiet_phase: false,
         };
@@ -461,7 +466,23 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         }
         for i in 0..self.clients.len() {
             self.with_client(i, |p, ctx| p.on_start(ctx));
+            // Thousands of clients each starting many operations at once can
+            // outgrow the bound before the first event.
+            if self.over_memory() {
+                self.memory_exceeded = true;
+                return;
+            }
         }
+    }
+
+    fn over_memory(&self) -> bool {
+        self.memory_mark.since() > self.limits.max_memory
+    }
+
+    /// Bytes this run holds beyond what its thread held when the world was
+    /// made (zero without the counting allocator: [`crate::mem`]).
+    pub fn memory_held(&self) -> u64 {
+        self.memory_mark.since()
     }
 
     /// Runs until a bound, a violation, or nothing is left to do.
@@ -493,7 +514,8 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             if self.events >= self.limits.max_events {
                 return EndReason::EventLimit;
             }
-            if self.events & MEMORY_CHECK_MASK == 0 && self.memory_mark.since() > self.limits.max_memory {
+            if self.memory_exceeded || (self.events & MEMORY_CHECK_MASK == 0 && self.over_memory()) {
+                self.memory_exceeded = true;
                 return EndReason::MemoryLimit;
             }
             if next == self.now {

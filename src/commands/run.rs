@@ -13,7 +13,7 @@ use faultline_protocols::Loaded;
 use faultline_protocols::RunOptions;
 use faultline_reports::CoverageTally;
 use faultline_sim::report::client_metrics;
-use faultline_sim::{RunReport, Verdict};
+use faultline_sim::{EndReason, RunReport, Verdict};
 use serde_json::json;
 
 use super::{CliError, Outcome};
@@ -178,9 +178,15 @@ pub fn run(args: &RunArgs) -> Result<Outcome, CliError> {
         Some(misses) if misses.is_empty() => Outcome::Ok,
         Some(_) => Outcome::CheckFailed,
         None if report.failure().is_some() => Outcome::CheckFailed,
-        None if report.verdict() == Verdict::Unknown => Outcome::Unknown,
+        None if report.verdict() == Verdict::Unknown || cut_short(&report.end) => Outcome::Unknown,
         None => Outcome::Ok,
     })
+}
+
+/// The run ended at a bound of its own (events, memory, a stopped clock, a
+/// full queue) before its natural end: what it did not get to is unjudged.
+fn cut_short(end: &EndReason) -> bool {
+    matches!(end, EndReason::EventLimit | EndReason::MemoryLimit | EndReason::TimeStalled | EndReason::QueueFull)
 }
 
 struct Latency {

@@ -2,7 +2,7 @@
 //! harness runs them: the pure checkers live in [`crate::check`], which
 //! knows nothing of the harness.
 
-use faultline_sim::{CheckClass, CheckResult};
+use faultline_sim::{CheckClass, CheckResult, EndReason};
 
 use super::{CheckHow, CheckSpec, HistoryInput};
 use crate::check;
@@ -18,6 +18,12 @@ pub const LIVENESS: CheckSpec =
 fn linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
     if input.outcome.violation.is_some() {
         return Some(CheckResult::unknown("linearizability", "not checked: the run stopped at an invariant violation"));
+    }
+    if input.outcome.end == EndReason::MemoryLimit {
+        return Some(CheckResult::unknown(
+            "linearizability",
+            "not checked: the run ended at its memory limit (limits.max_memory), and the search needs more",
+        ));
     }
     Some(check::linearizability(
         input.ops.to_vec(),

@@ -179,3 +179,68 @@ fn good_fixtures_load() {
         }
     }
 }
+
+const HEAD: &str = "name = \"x\"\nprotocol = \"raft\"\nnodes = 3\nduration = \"2s\"\n";
+
+fn loads(text: &str) -> faultline_protocols::Loaded {
+    faultline_protocols::parse_scenario(text, "case.toml").unwrap_or_else(|e| panic!("should load: {e}\n{text}"))
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted_and_columns_count_after_it() {
+    loads(&format!("\u{feff}{HEAD}"));
+    let e = faultline_protocols::parse_scenario(&format!("\u{feff}{HEAD}seed = -1\n"), "case.toml")
+        .expect_err("a negative seed must be refused");
+    assert_eq!(e.to_string(), "case.toml:5:8: `seed` must be between 0 and 9223372036854775807; got -1");
+}
+
+#[test]
+fn limits_read_sizes_and_the_events_at_one_instant() {
+    let default = loads(HEAD);
+    assert_eq!(default.limits.max_memory, faultline_sim::Limits::DEFAULT_MAX_MEMORY);
+    assert_eq!(default.limits.max_events_per_instant, faultline_sim::Limits::DEFAULT_MAX_EVENTS_PER_INSTANT);
+    for (written, bytes) in [("\"1GiB\"", 1u64 << 30), ("\"3MB\"", 3_000_000), ("4096", 4096), ("\"64GiB\"", 64 << 30)]
+    {
+        let s = loads(&format!("{HEAD}[limits]\nmax_memory = {written}\nmax_events_per_instant = 5\n"));
+        assert_eq!(s.limits.max_memory, bytes, "{written}");
+        assert_eq!(s.limits.max_events_per_instant, 5);
+    }
+}
+
+#[test]
+fn what_the_loader_refuses_has_valid_neighbours() {
+    // `max_time` exactly at duration plus liveness; below `duration` with
+    // no liveness phase and no fault after it.
+    loads(&format!(
+        "{HEAD}[workload]\nclients = 2\n[liveness]\nduration = \"1s\"\nwithin = \"1s\"\n[limits]\nmax_time = \"3s\"\n"
+    ));
+    loads(&format!("{HEAD}[[faults]]\nat = \"500ms\"\nkind = \"crash\"\nnode = 0\n[limits]\nmax_time = \"1s\"\n"));
+    // A liveness phase on a protocol without a liveness check (reports show
+    // the recovery), as long as it sets no bound only that check reads.
+    loads(
+        "name = \"x\"\nprotocol = \"echo\"\nnodes = 3\nduration = \"2s\"\n[workload]\nclients = 2\n\
+         [liveness]\nduration = \"1s\"\n",
+    );
+    // A session link with no loss written, or a zero one; a datagram override
+    // of a session network may lose.
+    loads(&format!(
+        "{HEAD}[network]\nkind = \"session\"\nloss = 0.0\n[[network.links]]\nfrom = 0\nto = 1\nkind = \"datagram\"\n\
+         loss = 0.5\n"
+    ));
+    // Partition kinds on two nodes; a pre-candidate target with PreVote on.
+    loads(&format!(
+        "name = \"x\"\nprotocol = \"raft\"\nnodes = 2\nduration = \"2s\"\n[params]\npre_vote = true\n\
+         [chaos]\nmean_interval = \"500ms\"\nkinds = [\"partition\", \"isolate\"]\n\
+         [[faults]]\nat = \"1s\"\nkind = \"pause\"\nnode = \"pre_candidate\"\n"
+    ));
+    // A one-way cut from a group into part of itself is refused, disjoint is not.
+    loads(&format!("{HEAD}[[faults]]\nat = \"1s\"\nkind = \"partition_oneway\"\nfrom = [0, 1]\nto = [2]\n"));
+    // failed_check naming a check that runs, with verdict fail.
+    loads(&format!("{HEAD}[expect]\nverdict = \"fail\"\nfailed_check = \"invariants\"\n"));
+    loads(&format!(
+        "{HEAD}[expect]\nverdict = \"fail\"\nfailed_check = \"metric_bounds\"\nmetrics = {{ elections = {{ max = 3 }} }}\n"
+    ));
+    // Just under the memory estimate: 2,000 clients at concurrency 1,000 is
+    // 2,000,000 operations at 256 bytes, 488 MiB.
+    loads(&format!("{HEAD}[workload]\nclients = 2000\nconcurrency = 1000\n"));
+}

@@ -8,10 +8,10 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 
-use faultline_scenario::{Catalog, Scenario, ScenarioError};
+use faultline_scenario::{Catalog, ClientNeed, Scenario, ScenarioError, Step};
 use faultline_sim::{LinkKind, RunReport};
 
-use crate::harness::Runner;
+use crate::harness::{ClientUse, Runner};
 pub use crate::harness::{HistorySink, Prepare, ProtocolEntry, RunOptions};
 
 /// The protocols that ship with faultline.
@@ -93,9 +93,10 @@ impl Registry {
 
     /// Validates the protocol's parts of a parsed scenario.
     pub fn prepare(&self, scenario: Scenario) -> Result<Loaded, ScenarioError> {
-        let entry = self
-            .find(&scenario.protocol)
-            .ok_or_else(|| scenario.error(format!("unknown protocol `{}`", scenario.protocol)))?;
+        let entry = self.find(&scenario.protocol).ok_or_else(|| {
+            let at = scenario.value_place(&[Step::Key("protocol")]);
+            scenario.error_at(at, format!("unknown protocol `{}`", scenario.protocol))
+        })?;
         let runner = (entry.prepare)(entry.info, &scenario)?;
         Ok(Loaded { scenario, runner: Arc::from(runner) })
     }
@@ -119,6 +120,13 @@ impl Catalog for Registry {
     }
     fn primary_role(&self, protocol: &str) -> Option<&'static str> {
         self.find(protocol).and_then(|p| p.primary_role())
+    }
+    fn client_need(&self, protocol: &str) -> ClientNeed {
+        match self.find(protocol).map(|p| p.clients) {
+            Some(ClientUse::None) => ClientNeed::None,
+            Some(ClientUse::Required) => ClientNeed::Required,
+            _ => ClientNeed::Optional,
+        }
     }
 }
 

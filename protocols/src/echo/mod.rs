@@ -6,11 +6,11 @@
 
 use serde::Deserialize;
 
-use faultline_scenario::{Scenario, ScenarioError};
+use faultline_scenario::{Scenario, ScenarioError, Step};
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{Addr, CheckClass, Ctx, LinkKind, NodeId, Process, Time};
 
-use crate::client::{Envelope, NoPeer, RoutingKind};
+use crate::client::{Envelope, LoadMode, NoPeer, RoutingKind};
 use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::kv::client::{KvClient, KvClients};
 use crate::kv::{Command, KvMsg, KvResult, OpId, Reply};
@@ -72,6 +72,27 @@ impl Monitor<EchoNode> for RepliesMatch {
     }
 }
 
+/// Each client operation outstanding at once holds at least this many bytes:
+/// its client's record of it and its request or reply in flight (a lower
+/// bound).
+pub const BYTES_PER_OUTSTANDING_OP: u64 = 128;
+
+/// Refuses a closed-loop workload whose operations outstanding at once
+/// (clients × concurrency) cannot fit `[limits] max_memory`, at
+/// [`BYTES_PER_OUTSTANDING_OP`] each.
+fn workload_fits(scenario: &Scenario, clients: &KvClients) -> Result<(), ScenarioError> {
+    let LoadMode::Closed { concurrency } = clients.workload.load.mode else { return Ok(()) };
+    let count = u64::from(scenario.clients.count);
+    let ops = count * u64::from(concurrency);
+    scenario.check_memory(
+        ops,
+        BYTES_PER_OUTSTANDING_OP,
+        &format!("{ops} operations outstanding at once ({count} clients × concurrency {concurrency})"),
+        ("workload", &["concurrency", "clients"]),
+        "lower `clients` or `concurrency`",
+    )
+}
+
 /// What an echo scenario configures: its clients.
 pub struct Config {
     clients: KvClients,
@@ -104,8 +125,15 @@ impl Protocol for Echo {
 
     fn configure(scenario: &Scenario) -> Result<Config, ScenarioError> {
         let _: Params = scenario.params()?;
-        let clients = KvClients::from_scenario(scenario)?
-            .ok_or_else(|| scenario.error("echo needs a [workload] with at least one client"))?;
+        // The loader refuses an echo scenario without clients (echo declares
+        // them required); this is its place, were it to get here.
+        let clients = KvClients::from_scenario(scenario)?.ok_or_else(|| {
+            scenario.error_at(
+                scenario.value_place(&[Step::Key("protocol")]),
+                "echo needs a [workload] with at least one client",
+            )
+        })?;
+        workload_fits(scenario, &clients)?;
         Ok(Config { clients })
     }
 

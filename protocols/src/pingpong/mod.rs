@@ -11,6 +11,12 @@ use rand::Rng;
 use crate::harness::{self, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::idle::Idle;
 
+/// The most messages a pingpong scenario may start with.
+pub const MAX_IN_FLIGHT: u32 = 1_000_000;
+/// Each message in flight holds at least this many bytes: its delivery event
+/// in the engine's queue (a lower bound).
+pub const BYTES_PER_MESSAGE: u64 = 64;
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Params {
@@ -126,6 +132,20 @@ impl Protocol for PingPong {
 
     fn configure(scenario: &Scenario) -> Result<(Params, u32), ScenarioError> {
         let params: Params = scenario.params()?;
+        if params.in_flight > MAX_IN_FLIGHT {
+            return Err(scenario.param_error(
+                "in_flight",
+                format!("`in_flight` must be at most {MAX_IN_FLIGHT}; got {}", params.in_flight),
+            ));
+        }
+        let in_flight = u64::from(params.in_flight);
+        scenario.check_memory(
+            in_flight,
+            BYTES_PER_MESSAGE,
+            &format!("{in_flight} messages in flight"),
+            ("params", &["in_flight"]),
+            "lower `in_flight`",
+        )?;
         if params.spawn_interval == Some(faultline_sim::Duration::ZERO) {
             return Err(scenario.param_error("spawn_interval", "`spawn_interval` must be above zero"));
         }

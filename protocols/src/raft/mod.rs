@@ -31,9 +31,11 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use faultline_scenario::{Recovery, Scenario, ScenarioError};
+use faultline_sim::fault::{FaultAction, NodeRef};
 use faultline_sim::world::Monitor;
 use faultline_sim::{CheckClass, Duration, LinkKind, NodeId, RoleSpec};
 
+use crate::client::load::LoadMode;
 use crate::client::RoutingKind;
 use crate::harness::{self, CheckHow, CheckSpec, ClientUse, CoveragePoint, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::kv::client::{KvClient, KvClients};
@@ -124,30 +126,87 @@ impl Default for Params {
     }
 }
 
+/// Each client operation outstanding at once holds at least this many bytes:
+/// its client's record of it, its request in flight, and its entry in the
+/// leader's log and in one follower's (a lower bound: the history, more
+/// replicas and the state machine add to it).
+pub const BYTES_PER_OUTSTANDING_OP: u64 = 256;
+
 fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
     let p: Params = scenario.params()?;
+    // When the key at fault is left at its default, the written key that
+    // made the default impossible is the place (`params_error`).
+    let default = |key: &str| if scenario.writes_param(key) { "" } else { ", the default" };
     if p.election_timeout_min == Duration::ZERO || p.election_timeout_min > p.election_timeout_max {
-        return Err(scenario.param_error(
-            "election_timeout_min",
+        return Err(scenario.params_error(
+            &["election_timeout_min", "election_timeout_max"],
             format!(
-                "`election_timeout_min` ({}) must be above zero and at most `election_timeout_max` ({})",
-                p.election_timeout_min, p.election_timeout_max
+                "`election_timeout_min` ({}{}) must be above zero and at most `election_timeout_max` ({}{})",
+                p.election_timeout_min,
+                default("election_timeout_min"),
+                p.election_timeout_max,
+                default("election_timeout_max"),
             ),
         ));
     }
     if p.heartbeat_interval == Duration::ZERO || p.heartbeat_interval >= p.election_timeout_min {
-        return Err(scenario.param_error(
-            "heartbeat_interval",
+        return Err(scenario.params_error(
+            &["heartbeat_interval", "election_timeout_min", "election_timeout_max"],
             format!(
-                "`heartbeat_interval` ({}) must be above zero and below `election_timeout_min` ({})",
-                p.heartbeat_interval, p.election_timeout_min
+                "`heartbeat_interval` ({}{}) must be above zero and below `election_timeout_min` ({}{})",
+                p.heartbeat_interval,
+                default("heartbeat_interval"),
+                p.election_timeout_min,
+                default("election_timeout_min"),
             ),
         ));
     }
     if p.max_entries_per_append == 0 || p.max_entries_per_append > 100_000 {
         return Err(scenario.param_error("max_entries_per_append", "`max_entries_per_append` must be 1 to 100000"));
     }
+    if !p.pre_vote {
+        // Only PreVote makes a node a pre-candidate.
+        for (i, f) in scenario.faults.iter().enumerate() {
+            if matches!(target(&f.action), Some(NodeRef::Role(r)) if r == "pre_candidate") {
+                return Err(scenario.fault_error(
+                    i,
+                    "node",
+                    "no node is ever a `pre_candidate` without `[params] pre_vote = true`, so this fault would never \
+                     happen; set pre_vote = true or aim it at another node",
+                ));
+            }
+        }
+    }
     Ok(p)
+}
+
+/// The node a fault aims at, if it aims at one.
+fn target(action: &FaultAction) -> Option<&NodeRef> {
+    match action {
+        FaultAction::Isolate { node }
+        | FaultAction::Crash { node }
+        | FaultAction::Restart { node }
+        | FaultAction::Pause { node }
+        | FaultAction::Resume { node }
+        | FaultAction::ClockRate { node, .. } => Some(node),
+        FaultAction::Partition { .. } | FaultAction::PartitionOneway { .. } | FaultAction::Heal => None,
+    }
+}
+
+/// Refuses a closed-loop workload whose operations outstanding at once
+/// (clients × concurrency) cannot fit `[limits] max_memory`, at
+/// [`BYTES_PER_OUTSTANDING_OP`] each.
+fn workload_fits(scenario: &Scenario, clients: &KvClients) -> Result<(), ScenarioError> {
+    let LoadMode::Closed { concurrency } = clients.workload.load.mode else { return Ok(()) };
+    let count = u64::from(scenario.clients.count);
+    let ops = count * u64::from(concurrency);
+    scenario.check_memory(
+        ops,
+        BYTES_PER_OUTSTANDING_OP,
+        &format!("{ops} operations outstanding at once ({count} clients × concurrency {concurrency})"),
+        ("workload", &["concurrency", "clients"]),
+        "lower `clients` or `concurrency`",
+    )
 }
 
 /// What a Raft scenario configures, parsed once.
@@ -343,6 +402,9 @@ impl Protocol for Raft {
     fn configure(scenario: &Scenario) -> Result<Config, ScenarioError> {
         let params = Arc::new(params(scenario)?);
         let clients = KvClients::from_scenario(scenario)?;
+        if let Some(c) = &clients {
+            workload_fits(scenario, c)?;
+        }
         Ok(Config { nodes: scenario.nodes, params, clients })
     }
 

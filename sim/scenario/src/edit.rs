@@ -546,6 +546,10 @@ impl ScenarioDoc {
     /// run is unchanged (the engine schedules the scenario's faults, then the
     /// drawn ones, in this same order).
     ///
+    /// Drawn faults past an explicit `[limits] max_time` would never happen
+    /// (the run ends first), and the loader refuses such faults when they
+    /// are written out, so they are left out: the run is the same.
+    ///
     /// Fails when the scenario's faults and the drawn ones together are more
     /// than a scenario file may list ([`MAX_FAULTS`]).
     pub fn write_out_chaos(
@@ -556,7 +560,16 @@ impl ScenarioDoc {
         seed: u64,
     ) -> Result<(), String> {
         let Some(chaos) = chaos else { return Ok(()) };
-        let drawn = chaos::schedule(chaos, nodes, duration, seed);
+        let mut drawn = chaos::schedule(chaos, nodes, duration, seed);
+        let max_time = self
+            .doc
+            .get("limits")
+            .and_then(|l| l.get("max_time"))
+            .and_then(Item::as_str)
+            .and_then(|s| Duration::parse(s).ok());
+        if let Some(end) = max_time {
+            drawn.retain(|f| f.at <= Time::ZERO + end);
+        }
         let total = self.fault_count() + drawn.len();
         if total > MAX_FAULTS {
             return Err(format!(

@@ -6,8 +6,12 @@
 //! configuration.
 
 mod bounds;
+mod bytes;
 pub mod edit;
+mod place;
 mod scenario;
 
 pub use bounds::{ParamRange, SwarmBounds, SwarmParam, LATENCY_FAMILIES, MAX_SLOW_LINKS};
+pub use bytes::{Bytes, BYTE_UNITS};
+pub use place::Step;
 pub use scenario::*;

@@ -25,6 +25,8 @@ use faultline_sim::time::{Duration, Time};
 use faultline_sim::world::{Limits, WorldConfig};
 
 use crate::bounds::{ParamRange, SwarmBounds, SwarmParam, LATENCY_FAMILIES, MAX_SLOW_LINKS};
+use crate::bytes::Bytes;
+use crate::place::{self, Step};
 
 /// The most nodes a scenario may have, whatever the protocol (each protocol
 /// declares its own, lower, limit through [`Catalog::max_nodes`]).
@@ -35,6 +37,8 @@ pub const MAX_CLIENTS: u32 = 10_000;
 pub const MAX_FAULTS: usize = 10_000;
 /// Default bound on events per run.
 pub const DEFAULT_MAX_EVENTS: u64 = 200_000_000;
+/// The largest `[limits] max_memory` a scenario may ask for.
+pub const MAX_MEMORY_LIMIT: u64 = 64 << 30;
 
 /// A user's mistake in a scenario file, located.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +82,27 @@ pub trait Catalog {
     fn primary_role(&self, _protocol: &str) -> Option<&'static str> {
         None
     }
+    /// Whether the protocol's scenarios have clients.
+    fn client_need(&self, _protocol: &str) -> ClientNeed {
+        ClientNeed::Optional
+    }
 }
+
+/// Whether a protocol's scenarios have clients (`[workload] clients`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ClientNeed {
+    /// The protocol has no clients: `clients` above zero is refused.
+    None,
+    /// Clients if the scenario has a `[workload]`.
+    Optional,
+    /// At least one client is needed.
+    Required,
+}
+
+/// The check that reads the liveness phase, whatever the protocol.
+pub const LIVENESS_CHECK: &str = "liveness";
+/// The check of `[expect] metrics`, run when the scenario sets bounds.
+pub const METRIC_BOUNDS_CHECK: &str = "metric_bounds";
 
 /// The simulated clients: how many, where each stands, and how many
 /// operations each may issue. What the clients *do* — the rest of the
@@ -436,6 +460,8 @@ struct RawLiveness {
 struct RawLimits {
     max_events: Option<Spanned<i64>>,
     max_time: Option<Spanned<Duration>>,
+    max_memory: Option<Spanned<Bytes>>,
+    max_events_per_instant: Option<Spanned<i64>>,
 }
 
 /// Deserializes one top-level table of a document, skipping the rest, so a
@@ -472,6 +498,13 @@ fn section<T: DeserializeOwned>(loc: &Locator, name: &'static str) -> Result<Opt
 
 // --------------------------------------------------------------- locating
 
+/// What a key written without its value gets.
+const MISSING_VALUE: &str =
+    "missing value after `=`: expected a value (a number, a string in quotes, true or false, an array or a table)";
+
+/// The UTF-8 byte-order mark some editors write at the start of a file.
+const BOM: char = '\u{feff}';
+
 /// Turns a byte span into a located error.
 pub(crate) struct Locator<'a> {
     path: &'a str,
@@ -485,7 +518,7 @@ impl Locator<'_> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = self.source[line_start..start].chars().count() + 1;
-        ScenarioError { path: self.path.to_string(), line, column, message: message.into() }
+        ScenarioError { path: self.path.to_string(), line, column, message: one_line(message.into()) }
     }
 
     /// `offset` clamped to the source and moved back to a char boundary.
@@ -503,9 +536,9 @@ impl Locator<'_> {
                 let (span, message) = self.explain(span, e.message());
                 self.at(span, message)
             }
-            None => {
-                ScenarioError { path: self.path.to_string(), line: 0, column: 0, message: improve_message(e.message()) }
-            }
+            // The parser always gives a place; were it not to, the
+            // document's start is the place.
+            None => self.at(0..0, improve_message(e.message())),
         }
     }
 
@@ -518,16 +551,58 @@ impl Locator<'_> {
         let line_before = &self.source[self.source[..start].rfind('\n').map_or(0, |i| i + 1)..start];
         let at_line_end = rest.is_empty() || rest.starts_with(['\n', '\r']);
         let head = raw.lines().next().unwrap_or("").trim();
+        if head.is_empty() {
+            // The parser says nothing when the file ends where a value
+            // should be.
+            let before = self.source[..start].trim_end();
+            let message = if before.ends_with('=') {
+                MISSING_VALUE
+            } else {
+                "the file ends in the middle of a line: expected more TOML here"
+            };
+            return (span, message.to_string());
+        }
         match head {
             "invalid basic string" | "invalid literal string" if at_line_end => {
                 let quote = if head == "invalid basic string" { '"' } else { '\'' };
                 return (span, format!("unterminated string: the closing `{quote}` is missing"));
             }
+            "invalid basic string" | "invalid literal string" => {
+                if let Some(c) = rest.chars().next().filter(|c| c.is_control()) {
+                    let escape = format!("\\u{:04X}", u32::from(c));
+                    let message = if head == "invalid basic string" {
+                        format!(
+                            "a string may not hold a control character (U+{:04X} here); write it as `{escape}`",
+                            u32::from(c)
+                        )
+                    } else {
+                        format!(
+                            "a literal string ('...') may not hold a control character (U+{:04X} here); use a \
+                             \"...\" string and write it as `{escape}`",
+                            u32::from(c)
+                        )
+                    };
+                    return (span, message);
+                }
+            }
+            "invalid multiline basic string" | "invalid multiline literal string" if rest.is_empty() => {
+                let quotes = if head == "invalid multiline basic string" { "\"\"\"" } else { "\'\'\'" };
+                return (span, format!("unterminated multi-line string: the closing `{quotes}` is missing"));
+            }
+            "invalid key" => {
+                return (
+                    span,
+                    "invalid key: a bare key is letters, digits, `_` and `-`; write any other key in quotes".into(),
+                )
+            }
+            "number too small to fit in target type" => {
+                return (span, format!("number too small: integers must be at least {}", i64::MIN))
+            }
             "invalid string" => {
                 let word: String =
                     rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
                 let message = if at_line_end || rest.starts_with('#') {
-                    "missing value after `=`".to_string()
+                    MISSING_VALUE.to_string()
                 } else if word.eq_ignore_ascii_case("true") || word.eq_ignore_ascii_case("false") {
                     format!("TOML booleans are lowercase: write {}", word.to_ascii_lowercase())
                 } else if word.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -581,8 +656,21 @@ impl Locator<'_> {
                 );
             }
         }
-        (span, improve_message(raw))
+        let message = improve_message(raw);
+        if message.is_empty() {
+            return (span, "invalid TOML here".to_string());
+        }
+        (span, message)
     }
+}
+
+/// A message on one line: what it quotes of the file (a key or a string
+/// with a newline in it, say) has its control characters escaped.
+fn one_line(message: String) -> String {
+    if !message.chars().any(char::is_control) {
+        return message;
+    }
+    message.chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect()
 }
 
 /// The closest candidate to `word`, if one is close enough to be a typo.
@@ -648,6 +736,15 @@ fn improve_message(raw: &str) -> String {
             };
         }
     }
+    if let Some(number) = raw.strip_prefix("a bare number (").and_then(|r| r.split_once(')')).map(|(n, _)| n) {
+        // The duration parser suggests a unit for any number; for one no
+        // duration can be, say what a duration is instead.
+        if number.parse::<f64>().map_or(true, |v| !v.is_finite() || v < 0.0) {
+            return format!(
+                "a duration is a string with a unit, like \"150ms\" or \"2s\" (zero or more); got the bare number {number}"
+            );
+        }
+    }
     // The parser's messages are a headline and an "expected ..." line.
     let one_line = raw
         .lines()
@@ -659,7 +756,25 @@ fn improve_message(raw: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(": ");
-    let mut message = one_line.replace("invalid type: ", "wrong type: ");
+    let mut message = one_line
+        .replace("invalid type: ", "wrong type: ")
+        .replace("wrong type: sequence,", "wrong type: array,")
+        .replace("wrong type: map,", "wrong type: table,");
+    // serde names the Rust type a table is read into.
+    if let Some(i) = message.find("expected struct ") {
+        let latency = message[i..].contains("RawLatency");
+        if message.starts_with("invalid length ") {
+            message = "wrong type: array, ".to_string();
+        } else {
+            message.truncate(i);
+        }
+        message.push_str(if latency {
+            "expected a latency table like { dist = \"uniform\", min = \"1ms\", max = \"5ms\" }"
+        } else {
+            "expected a table"
+        });
+        return message;
+    }
     for (rust, toml) in [
         ("expected i64", "expected an integer"),
         ("expected i32", "expected an integer"),
@@ -672,6 +787,7 @@ fn improve_message(raw: &str) -> String {
         ("expected a string", "expected a string (in quotes)"),
         ("expected a sequence", "expected an array"),
         ("expected a map", "expected a table"),
+        ("expected usize", "expected a whole number (0 or more)"),
     ] {
         if message.ends_with(rust) {
             message.truncate(message.len() - rust.len());
@@ -839,7 +955,42 @@ fn apply_link(loc: &Locator, base: &LinkConfig, raw: RawLink<'_>) -> Result<Link
         (None, Some(hi)) => (link.hold_min, link.hold_max) = ((*hi.get_ref()).min(link.hold_min), *hi.get_ref()),
         (None, None) => {}
     }
+    if link.kind == LinkKind::Session {
+        session_link_rates(loc, &raw)?;
+    }
     Ok(link)
+}
+
+/// A session link never loses, duplicates or reorders (it is FIFO, like
+/// TCP: `Network::route` draws none of those for it), so a rate written for
+/// one would be ignored; the link's kind may come from `[network]` or its
+/// own `kind`.
+fn session_link_rates(loc: &Locator, raw: &RawLink<'_>) -> Result<(), ScenarioError> {
+    let rates = [
+        ("loss", raw.loss, "loses a message"),
+        ("duplicate", raw.duplicate, "duplicates a message"),
+        ("reorder", raw.reorder, "reorders messages (it is FIFO)"),
+    ];
+    for (key, value, never) in rates {
+        if let Some(v) = value.as_ref().filter(|v| v.get_ref().0 != 0.0) {
+            return Err(loc.at(
+                v.span(),
+                format!(
+                    "`{key}` ({}) would do nothing on a session link, which never {never}; set kind = \"datagram\" \
+                     for this link or remove `{key}`",
+                    v.get_ref().0
+                ),
+            ));
+        }
+    }
+    if let Some(d) = raw.reorder_delay {
+        return Err(loc.at(
+            d.span(),
+            "`reorder_delay` would do nothing on a session link, which never reorders messages (it is FIFO); set \
+             kind = \"datagram\" for this link or remove `reorder_delay`",
+        ));
+    }
+    Ok(())
 }
 
 /// The nodes and roles a fault may name.
@@ -938,8 +1089,16 @@ fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> 
         let n = f.node.as_ref().ok_or_else(|| missing("node"))?;
         node_ref(loc, n, targets)
     };
-    let id_list = |list: &Spanned<Vec<Spanned<i64>>>| -> Result<Vec<u32>, ScenarioError> {
-        let ids = list.get_ref().iter().map(|i| node_id(loc, i, nodes)).collect::<Result<Vec<u32>, _>>()?;
+    let id_list = |list: &Spanned<Vec<Spanned<i64>>>, key: &str| -> Result<Vec<u32>, ScenarioError> {
+        let mut ids = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for i in list.get_ref() {
+            let id = node_id(loc, i, nodes)?;
+            if !seen.insert(id) {
+                return Err(loc.at(i.span(), format!("node {id} is listed twice in `{key}`")));
+            }
+            ids.push(id);
+        }
         if ids.is_empty() {
             return Err(loc.at(list.span(), "the node list is empty"));
         }
@@ -948,20 +1107,26 @@ fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> 
     let action = match kind {
         "partition" => {
             let groups = f.groups.as_ref().ok_or_else(|| missing("groups"))?;
-            let mut seen = vec![false; nodes as usize];
+            // The group each node is listed in, by node id.
+            let mut group_of: BTreeMap<u32, usize> = BTreeMap::new();
             let mut out = Vec::new();
-            for group in groups.get_ref() {
+            for (g, group) in groups.get_ref().iter().enumerate() {
                 let mut ids = Vec::new();
                 for member in group {
                     let id = node_id(loc, member, nodes)?;
-                    if std::mem::replace(&mut seen[id as usize], true) {
-                        return Err(loc.at(member.span(), format!("node {id} is in more than one group")));
+                    match group_of.insert(id, g) {
+                        Some(earlier) if earlier == g => {
+                            return Err(loc.at(member.span(), format!("node {id} is listed twice in one group")))
+                        }
+                        Some(_) => return Err(loc.at(member.span(), format!("node {id} is in more than one group"))),
+                        None => {}
                     }
                     ids.push(id);
                 }
                 out.push(ids);
             }
-            if out.iter().filter(|g| !g.is_empty()).count() + usize::from(seen.iter().any(|s| !s)) < 2 {
+            let unlisted = group_of.len() < nodes as usize;
+            if out.iter().filter(|g| !g.is_empty()).count() + usize::from(unlisted) < 2 {
                 return Err(loc.at(
                     groups.span(),
                     "a partition needs at least two groups (nodes left unlisted form one more group)",
@@ -970,14 +1135,43 @@ fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> 
             FaultAction::Partition { groups: out }
         }
         "partition_oneway" => {
-            let from = id_list(f.from.as_ref().ok_or_else(|| missing("from"))?)?;
-            let to = id_list(f.to.as_ref().ok_or_else(|| missing("to"))?)?;
+            let from = id_list(f.from.as_ref().ok_or_else(|| missing("from"))?, "from")?;
+            let to_list = f.to.as_ref().ok_or_else(|| missing("to"))?;
+            let to = id_list(to_list, "to")?;
+            let cut_from: std::collections::BTreeSet<u32> = from.iter().copied().collect();
+            if let Some((i, id)) = to.iter().enumerate().find(|(_, id)| cut_from.contains(id)) {
+                return Err(loc.at(
+                    to_list.get_ref()[i].span(),
+                    format!("a one-way cut runs between two different nodes, but `from` and `to` both list node {id}"),
+                ));
+            }
             FaultAction::PartitionOneway { from, to }
+        }
+        "isolate" if nodes < 2 => {
+            return Err(loc.at(
+                f.kind.span(),
+                format!(
+                    "an `isolate` fault needs at least 2 nodes (it cuts a node off from the others); this scenario \
+                     has {nodes}"
+                ),
+            ))
         }
         "isolate" => FaultAction::Isolate { node: node(loc)? },
         "heal" => FaultAction::Heal,
         "crash" => FaultAction::Crash { node: node(loc)? },
-        "restart" => FaultAction::Restart { node: node(loc)? },
+        "restart" => match node(loc)? {
+            NodeRef::Role(role) => {
+                let at = f.node.as_ref().map_or(f.kind.span(), |n| n.span());
+                return Err(loc.at(
+                    at,
+                    format!(
+                        "a `restart` fault restarts a crashed node, and a crashed node has no role, so no node is \
+                         ever the `{role}` it could restart; name the node by id, or \"random\" (a crashed one)"
+                    ),
+                ));
+            }
+            node => FaultAction::Restart { node },
+        },
         "pause" => FaultAction::Pause { node: node(loc)? },
         "resume" => FaultAction::Resume { node: node(loc)? },
         _ => {
@@ -1024,6 +1218,190 @@ fn clients(loc: &Locator, w: &RawClients, nodes: u32) -> Result<Clients, Scenari
     Ok(Clients { count, homes, max_ops_per_client })
 }
 
+/// `[checks]`: which of the protocol's checks run (all by default), and the
+/// history checkers' budget.
+fn checks(
+    loc: &Locator,
+    table: Option<&BTreeMap<Spanned<String>, toml::Value>>,
+    protocol: &str,
+    supported: &[&'static str],
+) -> Result<Checks, ScenarioError> {
+    let mut enabled: Vec<String> = supported.iter().map(|s| s.to_string()).collect();
+    let mut history_budget_steps = 20_000_000;
+    for (spanned_key, value) in table.into_iter().flatten() {
+        let (key, span) = (spanned_key.get_ref(), spanned_key.span());
+        if key == "history_budget_steps" {
+            match value.as_integer() {
+                Some(v) if v >= 1 => history_budget_steps = v as u64,
+                _ => {
+                    return Err(
+                        loc.at(span, format!("`checks.history_budget_steps` must be a positive integer; got {value}"))
+                    )
+                }
+            }
+            continue;
+        }
+        if !supported.contains(&key.as_str()) {
+            let mut valid = supported.to_vec();
+            valid.push("history_budget_steps");
+            return Err(loc.at(
+                span,
+                format!(
+                    "protocol `{protocol}` has no check `{key}`{}; valid: {}",
+                    did_you_mean(key, &valid),
+                    one_of(&valid)
+                ),
+            ));
+        }
+        match value.as_bool() {
+            Some(true) => {}
+            Some(false) => enabled.retain(|c| c != key),
+            None => return Err(loc.at(span, format!("`checks.{key}` must be true or false; got {value}"))),
+        }
+    }
+    enabled.sort();
+    Ok(Checks { enabled, history_budget_steps })
+}
+
+/// What `[liveness]` is checked against.
+struct LivenessContext<'a> {
+    protocol: &'a str,
+    catalog: &'a dyn Catalog,
+    clients: &'a Clients,
+    supported: &'a [&'static str],
+    checks: &'a Checks,
+}
+
+/// `[liveness]`: the phase's length and the recovery bounds it sets. A phase
+/// with no clients to serve again is refused, and so are bounds for a
+/// liveness check that does not run.
+fn liveness(loc: &Locator, l: &RawLiveness, cx: &LivenessContext<'_>) -> Result<(Duration, Recovery), ScenarioError> {
+    let duration = *l.duration.get_ref();
+    if duration == Duration::ZERO {
+        return Err(loc.at(l.duration.span(), "the liveness phase `duration` must be above zero"));
+    }
+    let header = place::locate(loc.source, &[Step::Key("liveness")]).map_or(l.duration.span(), |(span, _)| span);
+    let protocol = cx.protocol;
+    if cx.clients.count == 0 {
+        let why = match cx.catalog.client_need(protocol) {
+            ClientNeed::None => format!("protocol `{protocol}` has no clients; remove [liveness]"),
+            _ => "this scenario has no clients; add a [workload] with clients, or remove [liveness]".to_string(),
+        };
+        return Err(loc.at(
+            header,
+            format!("a `[liveness]` phase checks that clients are served again once the faults heal, but {why}"),
+        ));
+    }
+    // The phase itself runs whatever the checks (faults healed, network
+    // quiet: reports show service coming back); its bounds are the
+    // liveness check's, and would be ignored without it.
+    let unchecked = |span: Range<usize>, key: &str| {
+        let why = if cx.supported.contains(&LIVENESS_CHECK) {
+            "which `[checks]` turns off".to_string()
+        } else {
+            format!("which protocol `{protocol}` does not have")
+        };
+        loc.at(span, format!("`{key}` bounds the `{LIVENESS_CHECK}` check, {why}; remove `{key}`"))
+    };
+    let checked = cx.checks.is_on(LIVENESS_CHECK);
+    let mut recovery = Recovery::default();
+    if let Some(w) = &l.within {
+        if !checked {
+            return Err(unchecked(w.span(), "within"));
+        }
+        if *w.get_ref() == Duration::ZERO || *w.get_ref() > duration {
+            return Err(loc.at(
+                w.span(),
+                format!(
+                    "the liveness bound `within` ({}) must be above zero and at most the phase's `duration` ({duration})",
+                    w.get_ref(),
+                ),
+            ));
+        }
+        recovery.within = Some(*w.get_ref());
+    }
+    if let Some(r) = &l.rate_share {
+        if !checked {
+            return Err(unchecked(r.span(), "rate_share"));
+        }
+        recovery.rate_share = Some(probability(loc, r, "rate_share")?.get());
+    }
+    Ok((duration, recovery))
+}
+
+/// `[limits]`: the bounds of every run, each defaulted when not written.
+/// `max_time` may end the run early, but never inside a liveness phase
+/// (which would then check a phase cut short).
+fn limits(
+    loc: &Locator,
+    raw: Option<&RawLimits>,
+    duration: Duration,
+    liveness: Option<Duration>,
+) -> Result<Limits, ScenarioError> {
+    let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
+    let mut limits = Limits::new(natural_end, DEFAULT_MAX_EVENTS);
+    let Some(l) = raw else { return Ok(limits) };
+    if let Some(m) = &l.max_events {
+        limits.max_events = int_in(loc, m, "max_events", 1, i64::MAX)? as u64;
+    }
+    if let Some(m) = &l.max_events_per_instant {
+        limits.max_events_per_instant = int_in(loc, m, "max_events_per_instant", 1, i64::MAX)? as u64;
+    }
+    if let Some(m) = &l.max_memory {
+        let bytes = *m.get_ref();
+        if bytes.0 == 0 {
+            return Err(loc.at(m.span(), "`max_memory` must be above zero; write it like \"512MiB\""));
+        }
+        if bytes.0 > MAX_MEMORY_LIMIT {
+            return Err(loc.at(m.span(), format!("`max_memory` ({bytes}) must be at most {}", Bytes(MAX_MEMORY_LIMIT))));
+        }
+        limits.max_memory = bytes.0;
+    }
+    if let Some(t) = &l.max_time {
+        let max_time = *t.get_ref();
+        let natural = natural_end.since(Time::ZERO);
+        if max_time == Duration::ZERO {
+            return Err(loc.at(t.span(), "`max_time` must be above zero"));
+        }
+        if Time::ZERO + max_time > natural_end {
+            return Err(
+                loc.at(t.span(), format!("`max_time` ({max_time}) must not exceed duration plus liveness ({natural})"))
+            );
+        }
+        if liveness.is_some() && max_time < duration {
+            return Err(loc.at(
+                t.span(),
+                format!(
+                    "`max_time` ({max_time}) is below `duration` ({duration}): the run would end before its safety \
+                     phase does and the `[liveness]` phase would never run; remove `max_time` (the default is \
+                     duration plus liveness, {natural})"
+                ),
+            ));
+        }
+        if liveness.is_some() && max_time < natural {
+            return Err(loc.at(
+                t.span(),
+                format!(
+                    "`max_time` ({max_time}) is below duration plus liveness ({natural}): it would cut the \
+                     `[liveness]` phase short; remove `max_time` or set it to \"{natural}\""
+                ),
+            ));
+        }
+        limits.max_time = Time::ZERO + max_time;
+    }
+    Ok(limits)
+}
+
+/// What `[expect]` is checked against.
+struct ExpectContext<'a> {
+    protocol: &'a str,
+    supported: &'a [&'static str],
+    checks: &'a Checks,
+    /// The scenario bounds metrics (so `metric_bounds` is a check it runs).
+    metric_bounds: bool,
+    liveness: bool,
+}
+
 /// The bounds of `[expect] metrics`, checked on every run.
 fn metric_bounds(loc: &Locator, e: &RawExpect) -> Result<Vec<MetricBound>, ScenarioError> {
     let mut bounds = Vec::new();
@@ -1053,7 +1431,7 @@ fn metric_bounds(loc: &Locator, e: &RawExpect) -> Result<Vec<MetricBound>, Scena
 }
 
 /// `[expect]` without `verdict` may only bound metrics.
-fn expect(loc: &Locator, e: &RawExpect) -> Result<Option<Expect>, ScenarioError> {
+fn expect(loc: &Locator, e: &RawExpect, cx: &ExpectContext<'_>) -> Result<Option<Expect>, ScenarioError> {
     const VERDICTS: [&str; 3] = ["pass", "fail", "unknown"];
     let Some(raw_verdict) = &e.verdict else {
         let pinned = e.failed_check.as_ref().or(e.fingerprint.as_ref());
@@ -1077,8 +1455,11 @@ fn expect(loc: &Locator, e: &RawExpect) -> Result<Option<Expect>, ScenarioError>
             );
         }
     }
-    if let (Some(c), "pass") = (&e.failed_check, verdict) {
-        return Err(loc.at(c.span(), "`failed_check` only goes with verdict = \"fail\""));
+    if let Some(c) = &e.failed_check {
+        if verdict != "fail" {
+            return Err(loc.at(c.span(), "`failed_check` only goes with verdict = \"fail\""));
+        }
+        failed_check(loc, c, cx)?;
     }
     Ok(Some(Expect {
         verdict: verdict.to_string(),
@@ -1087,12 +1468,55 @@ fn expect(loc: &Locator, e: &RawExpect) -> Result<Option<Expect>, ScenarioError>
     }))
 }
 
-fn chaos(
-    loc: &Locator,
-    c: &RawChaos,
+/// `[expect] failed_check` names a check that runs in this scenario and so
+/// can fail.
+fn failed_check(loc: &Locator, c: &Spanned<String>, cx: &ExpectContext<'_>) -> Result<(), ScenarioError> {
+    let name = c.get_ref().as_str();
+    let mut valid = cx.supported.to_vec();
+    if cx.metric_bounds {
+        valid.push(METRIC_BOUNDS_CHECK);
+    }
+    if !valid.contains(&name) {
+        let hint = did_you_mean(name, &valid);
+        let message = if valid.is_empty() {
+            format!("protocol `{}` has no check `{name}`{hint}; it has no checks at all", cx.protocol)
+        } else if name == METRIC_BOUNDS_CHECK {
+            format!("`{name}` runs only with `[expect] metrics`, which this scenario does not set")
+        } else {
+            format!("protocol `{}` has no check `{name}`{hint}; valid: {}", cx.protocol, one_of(&valid))
+        };
+        return Err(loc.at(c.span(), message));
+    }
+    if name != METRIC_BOUNDS_CHECK && !cx.checks.is_on(name) {
+        return Err(
+            loc.at(c.span(), format!("`failed_check` names `{name}`, which `[checks]` turns off, so it cannot fail"))
+        );
+    }
+    if name == LIVENESS_CHECK && !cx.liveness {
+        return Err(loc.at(
+            c.span(),
+            format!(
+                "`{name}` runs only with a `[liveness]` phase, which this scenario does not have, so it cannot fail"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What `[chaos]` is checked against.
+struct ChaosContext {
     duration: Duration,
+    /// `[limits] max_time`, or the end of the run.
+    max_time: Time,
+    nodes: u32,
     primary: Option<&'static str>,
-) -> Result<ChaosConfig, ScenarioError> {
+}
+
+/// Chaos kinds that cut links between nodes, and so need two of them.
+const CUTTING_KINDS: [&str; 3] = ["partition", "partition_oneway", "isolate"];
+
+fn chaos(loc: &Locator, c: &RawChaos, cx: &ChaosContext) -> Result<ChaosConfig, ScenarioError> {
+    let ChaosContext { duration, max_time, nodes, primary } = *cx;
     let mean_interval = *c.mean_interval.get_ref();
     if mean_interval == Duration::ZERO {
         return Err(loc.at(c.mean_interval.span(), "`mean_interval` must be above zero"));
@@ -1102,6 +1526,12 @@ fn chaos(
         return Err(
             loc.at(s.span(), format!("chaos `start` ({start}) must be before the end of the duration ({duration})"))
         );
+    }
+    if let Some(s) = c.start.as_ref().filter(|_| Time::ZERO + start >= max_time) {
+        return Err(loc.at(
+            s.span(),
+            format!("chaos `start` ({start}) must be before `[limits] max_time` ({})", max_time.since(Time::ZERO)),
+        ));
     }
     let mut kinds = Vec::new();
     for k in c.kinds.get_ref() {
@@ -1113,6 +1543,15 @@ fn chaos(
                     "unknown chaos kind `{name}`{}; valid: {}",
                     did_you_mean(name, &CHAOS_KINDS),
                     one_of(&CHAOS_KINDS)
+                ),
+            ));
+        }
+        if nodes < 2 && CUTTING_KINDS.contains(&name) {
+            return Err(loc.at(
+                k.span(),
+                format!(
+                    "chaos kind `{name}` needs at least 2 nodes (it cuts nodes off from each other); this scenario \
+                     has {nodes}, so it could never happen"
                 ),
             ));
         }
@@ -1156,14 +1595,14 @@ fn chaos(
 }
 
 impl Scenario {
-    /// Reads and validates a scenario file.
+    /// Reads and validates a scenario file. A file that cannot be read at
+    /// all is the one error without a line and column.
     pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
         let shown = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             let why = match e.kind() {
                 std::io::ErrorKind::NotFound => "no such file".to_string(),
                 std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-                std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
                 _ => e.to_string(),
             };
             ScenarioError {
@@ -1173,11 +1612,33 @@ impl Scenario {
                 message: format!("cannot read scenario file: {why}"),
             }
         })?;
-        Scenario::parse(&source, &shown, catalog)
+        Scenario::parse_bytes(&bytes, &shown, catalog)
     }
 
-    /// Validates scenario text; `path` is only used in messages.
+    /// Validates the bytes of a scenario file: UTF-8 text (a byte-order mark
+    /// at the start is allowed), or an error at the first byte that is not.
+    pub fn parse_bytes(bytes: &[u8], path: &str, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Scenario::parse(text, path, catalog),
+            Err(e) => {
+                let good = &bytes[..e.valid_up_to()];
+                // The prefix is valid UTF-8, so this cannot fail.
+                let prefix = std::str::from_utf8(good).unwrap_or_default();
+                let prefix = prefix.strip_prefix(BOM).unwrap_or(prefix);
+                let bad = bytes[e.valid_up_to()];
+                let loc = Locator { path, source: prefix };
+                Err(loc.at(
+                    prefix.len()..prefix.len(),
+                    format!("the file is not UTF-8 text: byte 0x{bad:02x} here is not valid UTF-8; save it as UTF-8"),
+                ))
+            }
+        }
+    }
+
+    /// Validates scenario text; `path` is only used in messages. A
+    /// byte-order mark at the start is dropped (columns count from after it).
     pub fn parse(source: &str, path: &str, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
+        let source = source.strip_prefix(BOM).unwrap_or(source);
         let loc = Locator { path, source };
         let raw: RawScenario = toml::from_str(source).map_err(|e| loc.toml_error(&e))?;
 
@@ -1245,100 +1706,93 @@ impl Scenario {
 
         let clients = match raw.workload {
             Some(_) => match section::<RawClients>(&loc, "workload")? {
-                Some(w) => clients(&loc, &w, nodes)?,
+                Some(w) => {
+                    let c = clients(&loc, &w, nodes)?;
+                    match catalog.client_need(&protocol) {
+                        ClientNeed::None if c.count > 0 => {
+                            return Err(loc.at(
+                                w.clients.span(),
+                                format!("{protocol} has no clients: remove [workload] or set clients = 0"),
+                            ))
+                        }
+                        ClientNeed::Required if c.count == 0 => {
+                            return Err(loc.at(
+                                w.clients.span(),
+                                format!("{protocol} needs a [workload] with at least one client"),
+                            ))
+                        }
+                        _ => c,
+                    }
+                }
                 None => Clients::default(),
             },
             None => Clients::default(),
         };
-        if let Some(l) = raw.liveness.as_ref().filter(|l| *l.duration.get_ref() == Duration::ZERO) {
-            return Err(loc.at(l.duration.span(), "the liveness phase `duration` must be above zero"));
-        }
-        let liveness = raw.liveness.as_ref().map(|l| *l.duration.get_ref());
-        let primary = catalog.primary_role(&protocol);
-        let chaos = raw.chaos.as_ref().map(|c| chaos(&loc, c, duration, primary)).transpose()?;
-        let expect = raw.expect.as_ref().map(|e| expect(&loc, e)).transpose()?.flatten();
-        let metric_bounds = raw.expect.as_ref().map(|e| metric_bounds(&loc, e)).transpose()?.unwrap_or_default();
-        let mut recovery = Recovery::default();
-        if let Some(l) = &raw.liveness {
-            if let Some(w) = &l.within {
-                if *w.get_ref() == Duration::ZERO || *w.get_ref() > *l.duration.get_ref() {
-                    return Err(loc.at(
-                        w.span(),
-                        format!(
-                            "the liveness bound `within` ({}) must be above zero and at most the phase's `duration` ({})",
-                            w.get_ref(),
-                            l.duration.get_ref()
-                        ),
-                    ));
-                }
-                recovery.within = Some(*w.get_ref());
-            }
-            if let Some(r) = &l.rate_share {
-                recovery.rate_share = Some(probability(&loc, r, "rate_share")?.get());
-            }
-        }
-        let swarm = raw.swarm.as_ref().map(|s| swarm_bounds(&loc, s)).transpose()?.unwrap_or_default();
-
-        let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
-        let mut limits = Limits::new(natural_end, DEFAULT_MAX_EVENTS);
-        if let Some(l) = &raw.limits {
-            if let Some(m) = &l.max_events {
-                limits.max_events = int_in(&loc, m, "max_events", 1, i64::MAX)? as u64;
-            }
-            if let Some(t) = &l.max_time {
-                let cap = Time::ZERO + *t.get_ref();
-                if cap > natural_end {
-                    return Err(loc.at(
-                        t.span(),
-                        format!(
-                            "`max_time` ({}) must not exceed duration plus liveness ({})",
-                            *t.get_ref(),
-                            natural_end.since(Time::ZERO)
-                        ),
-                    ));
-                }
-                limits.max_time = cap;
-            }
+        if clients.count == 0 && catalog.client_need(&protocol) == ClientNeed::Required {
+            return Err(loc.at(raw.protocol.span(), format!("{protocol} needs a [workload] with at least one client")));
         }
 
         let supported = catalog.checks(&protocol);
-        let mut enabled: Vec<String> = supported.iter().map(|s| s.to_string()).collect();
-        let mut history_budget_steps = 20_000_000;
-        if let Some(table) = &raw.checks {
-            for (spanned_key, value) in table {
-                let (key, span) = (spanned_key.get_ref(), spanned_key.span());
-                if key == "history_budget_steps" {
-                    match value.as_integer() {
-                        Some(v) if v >= 1 => history_budget_steps = v as u64,
-                        _ => {
-                            return Err(loc.at(
-                                span,
-                                format!("`checks.history_budget_steps` must be a positive integer; got {value}"),
-                            ))
-                        }
-                    }
-                    continue;
-                }
-                if !supported.contains(&key.as_str()) {
-                    let mut valid = supported.clone();
-                    valid.push("history_budget_steps");
+        let checks = checks(&loc, raw.checks.as_ref(), &protocol, &supported)?;
+
+        let liveness = match &raw.liveness {
+            Some(l) => Some(liveness(
+                &loc,
+                l,
+                &LivenessContext {
+                    protocol: &protocol,
+                    catalog,
+                    clients: &clients,
+                    supported: &supported,
+                    checks: &checks,
+                },
+            )?),
+            None => None,
+        };
+        let recovery = liveness.map(|(_, r)| r).unwrap_or_default();
+        let liveness = liveness.map(|(d, _)| d);
+
+        let natural_end = Time::ZERO + duration + liveness.unwrap_or(Duration::ZERO);
+        let limits = limits(&loc, raw.limits.as_ref(), duration, liveness)?;
+        if limits.max_time < Time::ZERO + duration {
+            // The run ends before the safety phase does: what is scheduled
+            // after its end would never happen.
+            let cut = limits.max_time.since(Time::ZERO);
+            for (f, parsed) in raw.faults.iter().zip(&faults) {
+                if parsed.at > limits.max_time {
                     return Err(loc.at(
-                        span,
+                        f.at.span(),
                         format!(
-                            "protocol `{protocol}` has no check `{key}`{}; valid: {}",
-                            did_you_mean(key, &valid),
-                            one_of(&valid)
+                            "fault at {} would never happen: `[limits] max_time` ({cut}) ends the run first",
+                            f.at.get_ref()
                         ),
                     ));
                 }
-                match value.as_bool() {
-                    Some(true) => {}
-                    Some(false) => enabled.retain(|c| c != key),
-                    None => return Err(loc.at(span, format!("`checks.{key}` must be true or false; got {value}"))),
-                }
             }
         }
-        enabled.sort();
+
+        let primary = catalog.primary_role(&protocol);
+        let chaos = raw
+            .chaos
+            .as_ref()
+            .map(|c| chaos(&loc, c, &ChaosContext { duration, max_time: limits.max_time, nodes, primary }))
+            .transpose()?;
+        let metric_bounds = raw.expect.as_ref().map(|e| metric_bounds(&loc, e)).transpose()?.unwrap_or_default();
+        let expect = match &raw.expect {
+            Some(e) => {
+                let context = ExpectContext {
+                    protocol: &protocol,
+                    supported: &supported,
+                    checks: &checks,
+                    metric_bounds: !metric_bounds.is_empty(),
+                    liveness: liveness.is_some(),
+                };
+                expect(&loc, e, &context)?
+            }
+            None => None,
+        };
+        let swarm = raw.swarm.as_ref().map(|s| swarm_bounds(&loc, s)).transpose()?.unwrap_or_default();
+        debug_assert!(limits.max_time <= natural_end);
 
         Ok(Scenario {
             path: path.to_string(),
@@ -1360,7 +1814,7 @@ impl Scenario {
             swarm,
             clients,
             limits,
-            checks: Checks { enabled, history_budget_steps },
+            checks,
         })
     }
 
@@ -1393,26 +1847,97 @@ impl Scenario {
     }
 
     /// An error about `[params].key`, located at that key when the scenario
-    /// sets it (protocols use this for checks serde cannot express).
+    /// sets it (protocols use this for checks serde cannot express), else at
+    /// the `[params]` header, else at the file's start.
     pub fn param_error(&self, key: &str, message: impl Into<String>) -> ScenarioError {
         self.key_error("params", key, message)
     }
 
-    /// An error about `key` of the top-level table `table` (`"workload"`,
-    /// say), located at that key when the scenario sets it (a defaulted key
-    /// has no place to point at).
-    pub fn key_error(&self, table: &'static str, key: &str, message: impl Into<String>) -> ScenarioError {
-        let keys: BTreeMap<Spanned<String>, serde::de::IgnoredAny> =
-            self.section(table).ok().flatten().unwrap_or_default();
-        match keys.keys().find(|k| k.get_ref() == key) {
-            Some(k) => self.error_at(k.span(), message),
-            None => self.error(message),
-        }
+    /// An error about several `[params]` keys together (one checked against
+    /// another), located at the first of `keys` the scenario sets: when the
+    /// key at fault was left at its default, the written key that made the
+    /// default impossible is the place.
+    pub fn params_error(&self, keys: &[&str], message: impl Into<String>) -> ScenarioError {
+        self.keys_error("params", keys, message)
     }
 
-    /// An error about the scenario as a whole (no position).
+    /// An error about `key` of the top-level table `table` (`"workload"`,
+    /// say), located at that key when the scenario sets it, else at the
+    /// table's header, else at the file's start.
+    pub fn key_error(&self, table: &str, key: &str, message: impl Into<String>) -> ScenarioError {
+        self.keys_error(table, &[key], message)
+    }
+
+    /// [`Scenario::key_error`] at the first of `keys` the scenario sets.
+    pub fn keys_error(&self, table: &str, keys: &[&str], message: impl Into<String>) -> ScenarioError {
+        let written = keys.iter().find_map(|k| self.written(&[Step::Key(table), Step::Key(k)]));
+        let span = written.unwrap_or_else(|| self.place(&[Step::Key(table)]));
+        self.error_at(span, message)
+    }
+
+    /// Whether the scenario writes `[params].key` (rather than leaving it
+    /// at the protocol's default).
+    pub fn writes_param(&self, key: &str) -> bool {
+        self.written(&[Step::Key("params"), Step::Key(key)]).is_some()
+    }
+
+    /// The span of the key `path` ends at, if the scenario writes it.
+    fn written(&self, path: &[Step<'_>]) -> Option<Range<usize>> {
+        place::locate(&self.source, path).filter(|(_, steps)| *steps == path.len()).map(|(span, _)| span)
+    }
+
+    /// Where `path` (`[Key("faults"), Index(2), Key("node")]`, say) is
+    /// written: its key, or the deepest written part of it (a table header
+    /// when the key is defaulted), or the file's start.
+    pub fn place(&self, path: &[Step<'_>]) -> Range<usize> {
+        place::locate(&self.source, path).map_or(0..0, |(span, _)| span)
+    }
+
+    /// Where the value at `path` is written, or [`Scenario::place`].
+    pub fn value_place(&self, path: &[Step<'_>]) -> Range<usize> {
+        place::locate_value(&self.source, path).unwrap_or_else(|| self.place(path))
+    }
+
+    /// An error about fault `index` of `[[faults]]`, at its `key`'s value
+    /// (or the fault's header when it has no such key).
+    pub fn fault_error(&self, index: usize, key: &str, message: impl Into<String>) -> ScenarioError {
+        self.error_at(self.value_place(&[Step::Key("faults"), Step::Index(index), Step::Key(key)]), message)
+    }
+
+    /// An error about the scenario as a whole, at its first line (prefer an
+    /// error at the key that decides it: [`Scenario::key_error`]).
     pub fn error(&self, message: impl Into<String>) -> ScenarioError {
-        ScenarioError { path: self.path.clone(), line: 0, column: 0, message: message.into() }
+        self.error_at(0..0, message)
+    }
+
+    /// Refuses what a scenario sizes up front that cannot fit `[limits]
+    /// max_memory`: `count` items of at least `bytes_each` bytes each (a
+    /// lower bound, so only what is clearly impossible is refused), blamed
+    /// on `[table] keys` (the first one written). `what` says what the items
+    /// are, `fix` what to lower.
+    pub fn check_memory(
+        &self,
+        count: u64,
+        bytes_each: u64,
+        what: &str,
+        (table, keys): (&str, &[&str]),
+        fix: &str,
+    ) -> Result<(), ScenarioError> {
+        let need = count.saturating_mul(bytes_each);
+        if need <= self.limits.max_memory {
+            return Ok(());
+        }
+        Err(self.keys_error(
+            table,
+            keys,
+            format!(
+                "{what} need at least {} ({count} × {bytes_each}B), above `[limits] max_memory` ({}); {fix}, or raise \
+                 `max_memory` (at most {})",
+                Bytes(need),
+                Bytes(self.limits.max_memory),
+                Bytes(MAX_MEMORY_LIMIT)
+            ),
+        ))
     }
 
     /// When the liveness phase begins, if there is one.

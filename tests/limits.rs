@@ -12,7 +12,8 @@ const LIMITS: &str = "tests/fixtures/limits";
 const GIB: u64 = 1 << 30;
 
 /// `(fixture, the end reason its run must report)`.
-const CASES: [(&str, &str); 2] = [("zero-latency.toml", "time_stalled"), ("raft-huge-workload.toml", "memory_limit")];
+const CASES: [(&str, &str); 2] =
+    [("zero-latency.toml", "time_stalled"), ("raft-history-outgrows-memory.toml", "memory_limit")];
 
 #[test]
 fn every_runaway_run_ends_at_its_limit_within_a_gib() {
@@ -33,20 +34,32 @@ fn every_runaway_run_ends_at_its_limit_within_a_gib() {
 #[test]
 fn a_lower_memory_limit_ends_the_run_sooner_and_the_same_way_every_time() {
     let dir = common::scratch("limits", "lower");
-    let path = dir.join("small.toml");
-    let base = std::fs::read_to_string(format!("{LIMITS}/raft-huge-workload.toml")).expect("fixture");
-    std::fs::write(&path, format!("{base}\n[limits]\nmax_memory = \"64MiB\"\n")).expect("write");
-    let path = path.to_str().expect("UTF-8 path");
-    let runs: Vec<serde_json::Value> = (0..2)
-        .map(|_| {
-            let out = command(&["run", path, "--json"]).output().expect("run faultline");
-            assert_exit(&out, 3);
-            serde_json::from_slice(&out.stdout).expect("one JSON object")
-        })
-        .collect();
-    assert_eq!(runs[0]["end"], "memory_limit");
-    assert_eq!(runs[0]["fingerprint"], runs[1]["fingerprint"]);
-    assert_eq!(runs[0]["network"]["sent"], runs[1]["network"]["sent"], "the bound cut both runs at one point");
-    let sent = runs[0]["network"]["sent"].as_u64().expect("a count");
-    assert!(sent < 10_000_000, "the bound ended the start early: {sent} requests sent");
+    let base = std::fs::read_to_string(format!("{LIMITS}/raft-history-outgrows-memory.toml")).expect("fixture");
+    assert!(base.contains("\"16MiB\""), "the fixture's bound moved");
+    let ended_at = |bound: &str| -> Vec<serde_json::Value> {
+        let path = dir.join(format!("{bound}.toml"));
+        std::fs::write(&path, base.replace("\"16MiB\"", &format!("\"{bound}\""))).expect("write");
+        let path = path.to_str().expect("UTF-8 path");
+        (0..2)
+            .map(|_| {
+                let out = command(&["run", path, "--json"]).output().expect("run faultline");
+                assert_exit(&out, 3);
+                let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+                assert_eq!(json["end"], "memory_limit", "{json}");
+                json
+            })
+            .collect()
+    };
+    let (small, large) = (ended_at("4MiB"), ended_at("16MiB"));
+    for runs in [&small, &large] {
+        assert_eq!(runs[0]["fingerprint"], runs[1]["fingerprint"], "the bound cut both runs at one event");
+        assert_eq!(runs[0]["events"], runs[1]["events"]);
+    }
+    let events = |runs: &[serde_json::Value]| runs[0]["events"].as_u64().expect("a count");
+    assert!(
+        events(&small) < events(&large),
+        "4MiB ended after {} events, 16MiB after {}",
+        events(&small),
+        events(&large)
+    );
 }

@@ -35,6 +35,9 @@ pub const MAX_NODES: u32 = 1_000_000;
 pub const MAX_CLIENTS: u32 = 10_000;
 /// The most faults a scenario may list.
 pub const MAX_FAULTS: usize = 10_000;
+/// The largest scenario file the loader reads: 16 MiB (the largest shipped
+/// one is a few KiB; `MAX_FAULTS` explicit faults fit many times over).
+pub const MAX_SCENARIO_BYTES: u64 = 16 << 20;
 /// Default bound on events per run.
 pub const DEFAULT_MAX_EVENTS: u64 = 200_000_000;
 /// The largest `[limits] max_memory` a scenario may ask for.
@@ -1599,19 +1602,29 @@ impl Scenario {
     /// all is the one error without a line and column.
     pub fn load(path: &Path, catalog: &dyn Catalog) -> Result<Scenario, ScenarioError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| {
+        let whole = |message: String| ScenarioError { path: shown.clone(), line: 0, column: 0, message };
+        let read = || -> std::io::Result<Vec<u8>> {
+            use std::io::Read;
+            // One byte past the bound tells a file at the bound from one
+            // above it, without reading a device like /dev/zero forever.
+            let mut bytes = Vec::new();
+            std::fs::File::open(path)?.take(MAX_SCENARIO_BYTES + 1).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        let bytes = read().map_err(|e| {
             let why = match e.kind() {
                 std::io::ErrorKind::NotFound => "no such file".to_string(),
                 std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
                 _ => e.to_string(),
             };
-            ScenarioError {
-                path: shown.clone(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read scenario file: {why}"),
-            }
+            whole(format!("cannot read scenario file: {why}"))
         })?;
+        if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+            return Err(whole(format!(
+                "larger than {} MiB, the most a scenario file may be; is this a scenario?",
+                MAX_SCENARIO_BYTES >> 20
+            )));
+        }
         Scenario::parse_bytes(&bytes, &shown, catalog)
     }
 

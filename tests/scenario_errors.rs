@@ -228,11 +228,11 @@ fn what_the_loader_refuses_has_valid_neighbours() {
          loss = 0.5\n"
     ));
     // Partition kinds on two nodes; a pre-candidate target with PreVote on.
-    loads(&format!(
+    loads(
         "name = \"x\"\nprotocol = \"raft\"\nnodes = 2\nduration = \"2s\"\n[params]\npre_vote = true\n\
          [chaos]\nmean_interval = \"500ms\"\nkinds = [\"partition\", \"isolate\"]\n\
-         [[faults]]\nat = \"1s\"\nkind = \"pause\"\nnode = \"pre_candidate\"\n"
-    ));
+         [[faults]]\nat = \"1s\"\nkind = \"pause\"\nnode = \"pre_candidate\"\n",
+    );
     // A one-way cut from a group into part of itself is refused, disjoint is not.
     loads(&format!("{HEAD}[[faults]]\nat = \"1s\"\nkind = \"partition_oneway\"\nfrom = [0, 1]\nto = [2]\n"));
     // failed_check naming a check that runs, with verdict fail.

@@ -21,7 +21,7 @@ pub fn check_history(file: &Path, budget_steps: u64, json: bool) -> Result<Outco
         return Err(CliError::input(anyhow!("--budget must be at least 1")));
     }
     let started = crate::output::wall_now();
-    let report = check(&history, &Budget { max_steps: budget_steps });
+    let report = check(&history, &Budget::new(budget_steps));
     let wall = started.elapsed();
     let (verdict, detail, outcome) = match &report.verdict {
         Verdict::Ok => ("linearizable", String::new(), Outcome::Ok),

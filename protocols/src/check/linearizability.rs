@@ -198,22 +198,14 @@ pub struct Report {
     pub peak_memory: u64,
 }
 
-/// `bytes` for a message: "512 MiB", "1.5 GiB", "300 bytes".
+/// A number of bytes, exactly, for a message: "512 MiB" when it is a whole
+/// number of a binary unit, else "1809 bytes".
 pub fn describe_bytes(bytes: u64) -> String {
     const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if bytes >= size {
-            return if bytes.is_multiple_of(size) {
-                format!("{} {unit}", bytes / size)
-            } else {
-                format!("{:.1} {unit}", bytes as f64 / size as f64)
-            };
-        }
-    }
-    if bytes == 1 {
-        "1 byte".to_string()
-    } else {
-        format!("{bytes} bytes")
+    match UNITS.iter().find(|&&(_, size)| bytes >= size && bytes.is_multiple_of(size)) {
+        Some(&(unit, size)) => format!("{} {unit}", bytes / size),
+        None if bytes == 1 => "1 byte".to_string(),
+        None => format!("{bytes} bytes"),
     }
 }
 
@@ -246,9 +238,10 @@ pub fn check(history: &History, budget: &Budget) -> Report {
     for (&key, indices) in &by_key {
         let problem = KeyProblem::new(history, indices);
         let result = Search::new(&problem, &mut meter, by_key_bytes + problem.heap_bytes()).run();
-        let exhausted = |what: String| Verdict::Unknown {
+        // What ran out; for memory, also the knob that raises it.
+        let exhausted = |what: String, knob: &str| Verdict::Unknown {
             reason: format!(
-                "{what} exhausted while checking key {key} ({} ops; {keys_checked} of {} keys fully checked)",
+                "{what} exhausted while checking key {key} ({} ops; {keys_checked} of {} keys fully checked){knob}",
                 indices.len(),
                 by_key.len()
             ),
@@ -262,15 +255,9 @@ pub fn check(history: &History, budget: &Budget) -> Report {
                 keys_checked += 1;
                 Verdict::Violation(describe_violation(history, key, &problem, &dead_end))
             }
-            SearchResult::Exhausted(Exhausted::Steps) => exhausted(format!("step budget of {}", budget.max_steps)),
+            SearchResult::Exhausted(Exhausted::Steps) => exhausted(format!("step budget of {}", budget.max_steps), ""),
             SearchResult::Exhausted(Exhausted::Memory) => {
-                let Verdict::Unknown { reason } =
-                    exhausted(format!("memory budget of {}", describe_bytes(budget.max_memory)))
-                else {
-                    unreachable!("exhausted() is always Unknown")
-                };
-                // Name the bound a reader can raise.
-                Verdict::Unknown { reason: format!("{reason} (limits.max_memory)") }
+                exhausted(format!("memory budget of {}", describe_bytes(budget.max_memory)), " (limits.max_memory)")
             }
         };
         return Report { verdict, steps: meter.steps, keys_checked, peak_memory: meter.peak_memory };

@@ -1016,30 +1016,43 @@ impl Hasher for PassThroughHasher {
 /// about the work of one model application.
 const WORDS_PER_STEP: usize = 8;
 
+/// Words in one chunk of the memo's arena: 1 MiB.
+const MEMO_CHUNK_WORDS: usize = 1 << 17;
+
 /// Set of visited configurations, each encoded as words (see
-/// `Search::encode_configuration`). Encodings lie back to back in one
-/// arena, entry `i` ending at `ends[i]`; the map sends a hash to the newest
-/// entry with that hash, `links` chains entries that share a hash.
+/// `Search::encode_configuration`). Encodings lie back to back in an arena
+/// of fixed-size chunks, so it grows a chunk at a time instead of doubling
+/// (and copying) one buffer; `places` says where each entry is. The map
+/// sends a hash to the newest entry with that hash, `links` chains entries
+/// that share a hash.
 struct Memo {
-    arena: Vec<u64>,
-    ends: Vec<u64>,
+    chunks: Vec<Vec<u64>>,
+    /// Heap bytes of `chunks`' buffers.
+    chunk_bytes: u64,
+    /// Per entry: its chunk, its offset in it, its length.
+    places: Vec<(u32, u32, u32)>,
     links: Vec<u32>,
     heads: HashMap<u64, u32, BuildHasherDefault<PassThroughHasher>>,
 }
 
 impl Memo {
     fn new() -> Memo {
-        Memo { arena: Vec::new(), ends: Vec::new(), links: Vec::new(), heads: HashMap::default() }
+        Memo { chunks: Vec::new(), chunk_bytes: 0, places: Vec::new(), links: Vec::new(), heads: HashMap::default() }
+    }
+
+    fn entry(&self, entry: u32) -> &[u64] {
+        let (chunk, offset, len) = self.places[entry as usize];
+        &self.chunks[chunk as usize][offset as usize..(offset + len) as usize]
     }
 
     /// Inserts the encoding `key`: `Some(false)` if it was already present,
-    /// `None` if entry ids ran out. Adds the words compared to `compared`.
+    /// `None` if entry ids ran out. Adds the steps of the comparisons to
+    /// `compared`.
     fn insert(&mut self, hash: u64, key: &[u64], compared: &mut u64) -> Option<bool> {
         let head = self.heads.get(&hash).copied().unwrap_or(NONE);
         let mut entry = head;
         while entry != NONE {
-            let start = entry.checked_sub(1).map_or(0, |previous| self.ends[previous as usize] as usize);
-            let stored = &self.arena[start..self.ends[entry as usize] as usize];
+            let stored = self.entry(entry);
             *compared += 1 + key.len().min(stored.len()).div_ceil(WORDS_PER_STEP) as u64;
             if stored == key {
                 return Some(false);
@@ -1047,16 +1060,25 @@ impl Memo {
             entry = self.links[entry as usize];
         }
         let id = u32::try_from(self.links.len()).ok().filter(|&id| id != NONE)?;
-        self.arena.extend_from_slice(key);
-        self.ends.push(self.arena.len() as u64);
+        let len = u32::try_from(key.len()).ok()?;
+        if self.chunks.last().is_none_or(|chunk| chunk.capacity() - chunk.len() < key.len()) {
+            let chunk: Vec<u64> = Vec::with_capacity(MEMO_CHUNK_WORDS.max(key.len()));
+            self.chunk_bytes += vec_bytes(&chunk);
+            self.chunks.push(chunk);
+        }
+        let chunk = self.chunks.len() - 1;
+        let offset = u32::try_from(self.chunks[chunk].len()).ok()?;
+        self.chunks[chunk].extend_from_slice(key);
+        self.places.push((chunk as u32, offset, len));
         self.links.push(head);
         self.heads.insert(hash, id);
         Some(true)
     }
 
     fn heap_bytes(&self) -> u64 {
-        vec_bytes(&self.arena)
-            + vec_bytes(&self.ends)
+        vec_bytes(&self.chunks)
+            + self.chunk_bytes
+            + vec_bytes(&self.places)
             + vec_bytes(&self.links)
             + table_bytes::<u64, u32>(self.heads.capacity())
     }

@@ -1364,6 +1364,8 @@ impl<'a> Search<'a> {
         self.check_memory()?;
         loop {
             if self.completed_linearized == self.p.completed_count {
+                // Scratch space may have grown since the last check.
+                self.check_memory()?;
                 return Ok(SearchResult::Linearizable);
             }
             match self.next_move()? {
@@ -1371,6 +1373,7 @@ impl<'a> Search<'a> {
                 None => {
                     self.record_dead_end()?;
                     if self.nodes.len() == 1 {
+                        self.check_memory()?;
                         let dead_end = self.deepest.take().expect("a dead end is recorded at the root");
                         return Ok(SearchResult::NotLinearizable(dead_end));
                     }

@@ -40,14 +40,24 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check a JSON history of key-value operations for linearizability.
     ///
-    /// Exit codes: 0 linearizable, 1 not linearizable, 2 bad input,
-    /// 3 unknown (the search budget ran out).
+    /// Exit codes: 0 linearizable, 1 not linearizable, 2 bad input (also a
+    /// file larger than --max-input), 3 unknown (the search ran out of
+    /// --budget or --max-memory).
     CheckHistory {
         /// The history file (format: see README, "History format").
         file: PathBuf,
         /// Search budget in steps; past it the verdict is "unknown".
         #[arg(long, default_value_t = 10_000_000)]
         budget: u64,
+        /// Memory budget of the search, by its own deterministic estimate
+        /// (the same on every machine): bytes, or a size like 512MiB or 2GiB;
+        /// past it the verdict is "unknown" [default: 512MiB].
+        #[arg(long, value_name = "SIZE")]
+        max_memory: Option<String>,
+        /// Refuse a history file larger than this: bytes, or a size like
+        /// 256MiB or 1GiB [default: 256MiB].
+        #[arg(long, value_name = "SIZE")]
+        max_input: Option<String>,
         /// Print the verdict as JSON.
         #[arg(long)]
         json: bool,

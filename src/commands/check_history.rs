@@ -1,27 +1,54 @@
 //! `faultline check-history`: the linearizability checker on a history from
 //! anywhere, in the JSON format documented in `protocols/src/check/history.rs`.
+//!
+//! Every input is bounded: the file is read up to `--max-input` bytes, the
+//! search up to `--budget` steps and `--max-memory` bytes (by the checker's
+//! own deterministic estimate), so the verdict is the same on every machine.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::anyhow;
 use faultline_protocols::check::history::History;
-use faultline_protocols::check::linearizability::{check, Budget, Verdict};
+use faultline_protocols::check::linearizability::{check, describe_bytes, Budget, Verdict};
 
 use super::{CliError, Outcome};
 
-pub fn check_history(file: &Path, budget_steps: u64, json: bool) -> Result<Outcome, CliError> {
-    let shown = file.display();
-    let text =
-        std::fs::read_to_string(file).map_err(|e| CliError::input(anyhow!("{shown}: cannot read history: {e}")))?;
-    let history = History::from_json_str(&text).map_err(|e| {
-        CliError::input(anyhow!("{shown}:{}:{}: {}", e.line(), e.column(), strip_position(&e.to_string())))
-    })?;
-    history.validate().map_err(|why| CliError::input(anyhow!("{shown}: invalid history: {why}")))?;
+/// The largest history file read by default: 256 MiB.
+pub const DEFAULT_MAX_INPUT: u64 = 256 << 20;
+
+/// A stream of unknown length is read in pieces of this many bytes.
+const READ_CHUNK: u64 = 8 << 20;
+
+/// `max_memory` and `max_input` are sizes as the user wrote them (`None`:
+/// the defaults, [`Budget::DEFAULT_MAX_MEMORY`] and [`DEFAULT_MAX_INPUT`]).
+pub fn check_history(
+    file: &Path,
+    budget_steps: u64,
+    max_memory: Option<&str>,
+    max_input: Option<&str>,
+    json: bool,
+) -> Result<Outcome, CliError> {
     if budget_steps == 0 {
         return Err(CliError::input(anyhow!("--budget must be at least 1")));
     }
+    let size = |flag: &str, given: Option<&str>, default: u64| match given {
+        None => Ok(default),
+        Some(text) => parse_size(text).map_err(|why| CliError::input(anyhow!("{flag} {text:?}: {why}"))),
+    };
+    let max_memory = size("--max-memory", max_memory, Budget::DEFAULT_MAX_MEMORY)?;
+    let max_input = size("--max-input", max_input, DEFAULT_MAX_INPUT)?;
+
+    let shown = file.display();
+    let text = read_bounded(file, max_input)?;
+    let history = History::from_json_str(&text).map_err(|e| {
+        CliError::input(anyhow!("{shown}:{}:{}: {}", e.line(), e.column(), strip_position(&e.to_string())))
+    })?;
+    drop(text);
+    history.validate().map_err(|why| CliError::input(anyhow!("{shown}: invalid history: {why}")))?;
     let started = crate::output::wall_now();
-    let report = check(&history, &Budget { max_steps: budget_steps });
+    let report = check(&history, &Budget::new(budget_steps).with_max_memory(max_memory));
     let wall = started.elapsed();
     let (verdict, detail, outcome) = match &report.verdict {
         Verdict::Ok => ("linearizable", String::new(), Outcome::Ok),
@@ -36,12 +63,19 @@ pub fn check_history(file: &Path, budget_steps: u64, json: bool) -> Result<Outco
             "detail": detail,
             "keys_checked": report.keys_checked,
             "steps": report.steps,
+            "peak_memory_bytes": report.peak_memory,
             "wall_time_s": wall.as_secs_f64(),
         });
         println!("{value}");
     } else {
         println!("{shown}: {} operations: {verdict}", history.ops.len());
-        println!("search: {} keys, {} steps, {:.3}s", report.keys_checked, report.steps, wall.as_secs_f64());
+        println!(
+            "search: {} keys, {} steps, {:.1} MiB held at most (estimate), {:.3}s",
+            report.keys_checked,
+            report.steps,
+            report.peak_memory as f64 / (1 << 20) as f64,
+            wall.as_secs_f64()
+        );
         if !detail.is_empty() {
             println!("{detail}");
         }
@@ -49,10 +83,106 @@ pub fn check_history(file: &Path, budget_steps: u64, json: bool) -> Result<Outco
     Ok(outcome)
 }
 
+/// The file's text, if it holds at most `max_input` bytes; reads no more
+/// than one byte past that (so `/dev/zero` or a pipe that never ends is
+/// refused, not read until memory runs out).
+fn read_bounded(file: &Path, max_input: u64) -> Result<String, CliError> {
+    let shown = file.display();
+    let too_large = || CliError::input(anyhow!("{shown}: larger than {} (--max-input)", describe_bytes(max_input)));
+    let cannot_read = |e: std::io::Error| CliError::input(anyhow!("{shown}: cannot read history: {e}"));
+    let mut reader = File::open(file).map_err(cannot_read)?;
+    let known_len = reader.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    if known_len.is_some_and(|len| len > max_input) {
+        return Err(too_large());
+    }
+    let limit = max_input.saturating_add(1);
+    let bytes = match known_len {
+        // A regular file's length is known: one buffer of that size.
+        Some(len) => {
+            let mut bytes = Vec::with_capacity(len as usize + 1);
+            (&mut reader).take(limit).read_to_end(&mut bytes).map_err(cannot_read)?;
+            bytes
+        }
+        // Anything else is read in chunks, so the buffer never doubles past
+        // the bound (a growing vector would hold up to twice `max_input`).
+        None => {
+            let mut chunks: Vec<Vec<u8>> = Vec::new();
+            let mut total = 0u64;
+            while total < limit {
+                let mut chunk = Vec::with_capacity(READ_CHUNK.min(limit - total) as usize);
+                let read = (&mut reader).take(READ_CHUNK.min(limit - total)).read_to_end(&mut chunk);
+                let read = read.map_err(cannot_read)?;
+                if read == 0 {
+                    break;
+                }
+                total += read as u64;
+                chunks.push(chunk);
+            }
+            if total > max_input {
+                return Err(too_large());
+            }
+            chunks.concat()
+        }
+    };
+    if bytes.len() as u64 > max_input {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        CliError::input(anyhow!("{shown}: not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })
+}
+
+/// A size in bytes: a whole number, optionally followed by a unit — `B`,
+/// `KiB`, `MiB`, `GiB` or `TiB` (powers of 1024; `512MiB`, `2 GiB`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    const FORMS: &str = "expected a size such as 512MiB, 2GiB or 1048576 (bytes); units: B, KiB, MiB, GiB, TiB";
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "K" | "KB" | "k" | "kB" | "M" | "MB" | "G" | "GB" | "T" | "TB" => {
+            return Err(format!("ambiguous unit {:?}: write KiB, MiB, GiB or TiB (powers of 1024)", unit.trim()))
+        }
+        _ => return Err(FORMS.to_string()),
+    };
+    if number.is_empty() {
+        return Err(FORMS.to_string());
+    }
+    let number: u64 = number.parse().map_err(|_| format!("{text} is too large"))?;
+    let bytes = number.checked_mul(scale).ok_or_else(|| format!("{text} is too large"))?;
+    if bytes == 0 {
+        return Err("must be more than zero".to_string());
+    }
+    Ok(bytes)
+}
+
 /// serde_json appends " at line L column C"; the position is already in front.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("7B"), Ok(7));
+        assert_eq!(parse_size("1TiB"), Ok(1 << 40));
+        for bad in ["", "MiB", "12XB", "1.5GiB", "-1", "0", "0MiB", "99999999999TiB", "99999999999999999999"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} parsed");
+        }
+        assert!(parse_size("2GB").unwrap_err().contains("ambiguous"));
     }
 }

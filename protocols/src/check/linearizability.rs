@@ -18,14 +18,19 @@
 //!   doubly linked entry list (ties: calls before returns, so operations
 //!   whose intervals touch are concurrent). The candidates for the next
 //!   linearization point are the operations whose call precedes the first
-//!   remaining return; linearizing an operation "lifts" its two entries out of
-//!   the list in O(1) and backtracking puts them back (dancing links).
-//!   Backtracking uses an explicit stack, never recursion.
-//! * **Memoization** (Lowe): every configuration reached, i.e. (bitset of
+//!   remaining return (the *window*); linearizing an operation "lifts" its
+//!   two entries out of the list in O(1) and backtracking puts them back
+//!   (dancing links). Backtracking uses an explicit stack, never recursion.
+//! * **Memoization** (Lowe): every configuration reached, i.e. (set of
 //!   linearized operations, register value), goes into a hash set; reaching
 //!   a configuration again is pruned because its subtree was already
-//!   explored. The bitset's hash is maintained incrementally (Zobrist
-//!   hashing) and the sets are stored in one flat arena.
+//!   explored. The set's hash is maintained incrementally (Zobrist hashing).
+//!   A configuration is stored compactly and exactly: every completed
+//!   operation that returns before the first one not yet linearized is
+//!   linearized, so the set is that position plus a bitmap of the few
+//!   operations linearized ahead of it (in return order), plus the non-zero
+//!   words of a bitmap over the timed-out operations. An entry costs tens of
+//!   bytes, not one bit per operation of the key.
 //! * **Failed operations** are dropped: they did not take effect.
 //! * **Unknown outcomes** (timeouts) return at +infinity: they may take
 //!   effect at any point after their invocation, or never. A timed-out get
@@ -46,7 +51,9 @@
 //!
 //! * A candidate that never changes the register (a read, a cas that did not
 //!   swap) and is legal now is linearized at once, with no alternative tried:
-//!   moving it to the front of any valid continuation keeps it valid.
+//!   moving it to the front of any valid continuation keeps it valid. Such a
+//!   candidate is found through per-value indexes, without scanning the
+//!   window.
 //! * Of several candidates with the same action (e.g. two puts of one value)
 //!   only the one that completes first is tried: swapping two such
 //!   operations in a linearization keeps it valid.
@@ -58,37 +65,79 @@
 //!   observer is separated from it by another write in real time) leaves the
 //!   register in a state that nothing placed before the next write can tell
 //!   apart from any other such state, so configurations merge those states.
-//! * Candidate order (a heuristic only, every candidate is still tried): the
-//!   write that must be placed first, and writes producing a value some
-//!   pending operation is waiting for, come first; then by completion time.
+//!
+//! Moves are generated lazily, in stages, so that a node whose first move
+//! leads on costs a few index look-ups rather than a scan of the window (the
+//! order is a heuristic only: every move is still tried before a node is
+//! abandoned): first the operation that completed first, if it is a legal
+//! write (it cannot wait); then, if it needs a value the register does not
+//! hold, the writes towards that value, and every legal swapping cas (each
+//! can be placed only while the register holds the value it expects); then
+//! every other legal put, the ones producing a value some pending operation
+//! waits for first, each class by completion time; then chains of timed-out
+//! operations.
 //!
 //! Everything is deterministic: hash maps are used for lookups only and all
 //! iteration is over sorted vectors.
 //!
 //! # Budget
 //!
-//! The search counts *steps*, summed over all keys: every candidate move
-//! examined (one model application) and every step of the chain search for
-//! timed-out operations. If the count exceeds [`Budget::max_steps`] the
-//! verdict is [`Verdict::Unknown`], never `Ok`.
+//! The search counts *steps*, summed over all keys: one per unit of work —
+//! every candidate move examined (one model application), every window entry
+//! or index element visited, every word of a configuration built or compared,
+//! every step of the chain search for timed-out operations — so its time is
+//! proportional to the steps it takes. (Splitting the history per key and the
+//! per-key indexes cost O(n log n) before the search starts.) If the count
+//! exceeds [`Budget::max_steps`] the verdict is [`Verdict::Unknown`], never
+//! `Ok`.
+//!
+//! The memory the search holds — the memo table, the node stack and its
+//! moves, the per-key indexes — is counted too, by a deterministic estimate:
+//! entries times their size, spare capacity included (one control byte per
+//! slot for hash tables), never the allocator or the machine. If it exceeds
+//! [`Budget::max_memory`] the verdict is likewise `Unknown`, the same one on
+//! every machine.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::mem::size_of;
 
 use super::history::{History, Key, OpKind, Operation, Outcome, Value};
 
-/// Limit on the work the checker may do.
+/// Limits on the work and the memory the checker may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     /// Maximum number of search steps, summed over all keys.
     pub max_steps: u64,
+    /// Maximum bytes the search may hold at once, by its own deterministic
+    /// estimate (see the module docs). Keys are checked one after another,
+    /// so this bounds the largest key's search.
+    pub max_memory: u64,
+}
+
+impl Budget {
+    /// Ten million steps: ample for large histories of a correct system.
+    pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
+    /// The default memory bound, the same as a run's
+    /// (`faultline_sim::Limits::DEFAULT_MAX_MEMORY`, 512 MiB).
+    pub const DEFAULT_MAX_MEMORY: u64 = faultline_sim::Limits::DEFAULT_MAX_MEMORY;
+
+    /// `max_steps` steps and the default memory bound.
+    pub fn new(max_steps: u64) -> Budget {
+        Budget { max_steps, max_memory: Self::DEFAULT_MAX_MEMORY }
+    }
+
+    /// The same budget with a memory bound of `max_memory` bytes.
+    pub fn with_max_memory(self, max_memory: u64) -> Budget {
+        Budget { max_memory, ..self }
+    }
 }
 
 impl Default for Budget {
-    /// Ten million steps: ample for large histories of a correct system.
+    /// [`Budget::DEFAULT_MAX_STEPS`] and [`Budget::DEFAULT_MAX_MEMORY`].
     fn default() -> Self {
-        Budget { max_steps: 10_000_000 }
+        Budget::new(Self::DEFAULT_MAX_STEPS)
     }
 }
 
@@ -129,7 +178,8 @@ pub struct Violation {
     pub message: String,
     /// Indices into `History::ops` of the ops that could not be placed after
     /// that prefix: the op whose outcome needs a value that can no longer be
-    /// produced, if the search identified one; otherwise every pending op.
+    /// produced, if the search identified one; otherwise the pending ops
+    /// (the first 32 by invocation, if there are more).
     pub stuck_ops: Vec<usize>,
 }
 
@@ -137,11 +187,26 @@ pub struct Violation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
     pub verdict: Verdict,
-    /// Search steps used, summed over the keys checked.
+    /// Search steps used, summed over the keys checked (at most one past
+    /// [`Budget::max_steps`]).
     pub steps: u64,
     /// Keys whose search finished, including a violating one. (Keys whose
     /// only ops are failed ones or timed-out gets are not searched.)
     pub keys_checked: usize,
+    /// The most memory the search held at once, in bytes, by the estimate
+    /// compared with [`Budget::max_memory`].
+    pub peak_memory: u64,
+}
+
+/// A number of bytes, exactly, for a message: "512 MiB" when it is a whole
+/// number of a binary unit, else "1809 bytes".
+pub fn describe_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    match UNITS.iter().find(|&&(_, size)| bytes >= size && bytes.is_multiple_of(size)) {
+        Some(&(unit, size)) => format!("{} {unit}", bytes / size),
+        None if bytes == 1 => "1 byte".to_string(),
+        None => format!("{bytes} bytes"),
+    }
 }
 
 /// Checks `history` for linearizability against a register-per-key model
@@ -154,6 +219,7 @@ pub fn check(history: &History, budget: &Budget) -> Report {
             verdict: Verdict::Unknown { reason: format!("invalid history: {why}") },
             steps: 0,
             keys_checked: 0,
+            peak_memory: 0,
         };
     }
 
@@ -163,37 +229,86 @@ pub fn check(history: &History, budget: &Budget) -> Report {
             by_key.entry(op.kind.key()).or_default().push(index);
         }
     }
+    // The index lists, and a B-tree node's worth of keys and headers each.
+    let by_key_bytes: u64 =
+        by_key.values().map(|indices| vec_bytes(indices) + (size_of::<Key>() + size_of::<Vec<usize>>()) as u64).sum();
 
-    let mut steps = 0u64;
+    let mut meter = Meter { steps: 0, max_steps: budget.max_steps, max_memory: budget.max_memory, peak_memory: 0 };
     let mut keys_checked = 0usize;
     for (&key, indices) in &by_key {
         let problem = KeyProblem::new(history, indices);
-        let mut search = Search::new(&problem, &mut steps, budget.max_steps);
-        match search.run() {
-            SearchResult::Linearizable => keys_checked += 1,
+        let result = Search::new(&problem, &mut meter, by_key_bytes + problem.heap_bytes()).run();
+        // What ran out; for memory, also the knob that raises it.
+        let exhausted = |what: String, knob: &str| Verdict::Unknown {
+            reason: format!(
+                "{what} exhausted while checking key {key} ({} ops; {keys_checked} of {} keys fully checked){knob}",
+                indices.len(),
+                by_key.len()
+            ),
+        };
+        let verdict = match result {
+            SearchResult::Linearizable => {
+                keys_checked += 1;
+                continue;
+            }
             SearchResult::NotLinearizable(dead_end) => {
                 keys_checked += 1;
-                let violation = describe_violation(history, key, &problem, &dead_end);
-                return Report { verdict: Verdict::Violation(violation), steps, keys_checked };
+                Verdict::Violation(describe_violation(history, key, &problem, &dead_end))
             }
-            SearchResult::OutOfBudget => {
-                return Report {
-                    verdict: Verdict::Unknown {
-                        reason: format!(
-                            "step budget of {} exhausted while checking key {key} \
-                             ({} ops; {keys_checked} of {} keys fully checked)",
-                            budget.max_steps,
-                            indices.len(),
-                            by_key.len()
-                        ),
-                    },
-                    steps,
-                    keys_checked,
-                };
+            SearchResult::Exhausted(Exhausted::Steps) => exhausted(format!("step budget of {}", budget.max_steps), ""),
+            SearchResult::Exhausted(Exhausted::Memory) => {
+                exhausted(format!("memory budget of {}", describe_bytes(budget.max_memory)), " (limits.max_memory)")
             }
+        };
+        return Report { verdict, steps: meter.steps, keys_checked, peak_memory: meter.peak_memory };
+    }
+    Report { verdict: Verdict::Ok, steps: meter.steps, keys_checked, peak_memory: meter.peak_memory }
+}
+
+/// The steps taken and the memory held, against the budget.
+struct Meter {
+    steps: u64,
+    max_steps: u64,
+    max_memory: u64,
+    peak_memory: u64,
+}
+
+/// Which bound of the [`Budget`] ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exhausted {
+    Steps,
+    Memory,
+}
+
+/// Picks an op's slot and sort key for an index (`None`: not in it).
+type SlotPick<'a> = &'a dyn Fn(usize, &KeyOp) -> Option<(u32, u64)>;
+
+/// Per slot, the `(sort key, op)` pairs of the ops `pick` assigns to it.
+fn bucket_by_slot(ops: &[KeyOp], slots: usize, pick: SlotPick<'_>) -> Vec<Vec<(u64, u32)>> {
+    let mut per_slot: Vec<Vec<(u64, u32)>> = Vec::new();
+    per_slot.resize_with(slots, Vec::new);
+    for (index, op) in ops.iter().enumerate() {
+        if let Some((slot, key)) = pick(index, op) {
+            per_slot[slot as usize].push((key, index as u32));
         }
     }
-    Report { verdict: Verdict::Ok, steps, keys_checked }
+    per_slot
+}
+
+/// Heap bytes of a vector's buffer, spare capacity included.
+fn vec_bytes<T>(v: &Vec<T>) -> u64 {
+    (v.capacity() * size_of::<T>()) as u64
+}
+
+/// Heap bytes of a vector of vectors.
+fn nested_vec_bytes<T>(v: &Vec<Vec<T>>) -> u64 {
+    vec_bytes(v) + v.iter().map(vec_bytes).sum::<u64>()
+}
+
+/// Heap bytes of a hash table holding `capacity` entries of `(K, V)`: a
+/// SwissTable keeps at least 8 slots per 7 entries, each with a control byte.
+fn table_bytes<K, V>(capacity: usize) -> u64 {
+    (capacity as u64).div_ceil(7) * 8 * (size_of::<(K, V)>() as u64 + 1)
 }
 
 /// Register value: `None` = key absent.
@@ -249,6 +364,16 @@ impl Action {
         matches!(self, Action::MaybePut(_) | Action::MaybeCas { .. })
     }
 
+    /// A completed op that never changes the register (a read, a cas that
+    /// did not swap, a cas that swapped a value for itself).
+    fn never_changes(self) -> bool {
+        match self {
+            Action::Read(_) | Action::CasNotSwapped { .. } => true,
+            Action::CasSwapped { expected, new } => expected == new,
+            _ => false,
+        }
+    }
+
     /// Completed operation: the state after it, if its outcome is possible
     /// in `state`.
     fn apply_completed(self, state: State) -> Option<State> {
@@ -293,6 +418,46 @@ struct Group {
     effect: Action,
 }
 
+/// Ops sorted by one key, with that key per op for binary searches and,
+/// per op of the key's problem, its position in the list (`NONE` if absent).
+#[derive(Default)]
+struct SortedOps<K> {
+    ops: Vec<u32>,
+    keys: Vec<K>,
+}
+
+impl<K: Copy + Ord> SortedOps<K> {
+    /// Sorts `(key, op)` pairs and records each op's position in `rank`.
+    fn new(mut pairs: Vec<(K, u32)>, rank: &mut [u32]) -> SortedOps<K> {
+        pairs.sort_unstable();
+        for (position, &(_, op)) in pairs.iter().enumerate() {
+            rank[op as usize] = position as u32;
+        }
+        SortedOps {
+            keys: pairs.iter().map(|&(key, _)| key).collect(),
+            ops: pairs.into_iter().map(|(_, op)| op).collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// How many ops have a key of at most `key`.
+    fn count_up_to(&self, key: K) -> usize {
+        self.keys.partition_point(|&k| k <= key)
+    }
+
+    /// How many ops have a key below `key`.
+    fn count_below(&self, key: K) -> usize {
+        self.keys.partition_point(|&k| k < key)
+    }
+
+    fn heap_bytes(&self) -> u64 {
+        vec_bytes(&self.ops) + vec_bytes(&self.keys)
+    }
+}
+
 /// Static description of one key's sub-history.
 struct KeyProblem {
     ops: Vec<KeyOp>,
@@ -303,6 +468,14 @@ struct KeyProblem {
     entry_is_return: Vec<bool>,
     call_entry: Vec<u32>,
     return_entry: Vec<u32>,
+    /// Completed ops in return order; per op its rank in it (`NONE` for
+    /// timed-out ops).
+    by_return: Vec<u32>,
+    return_rank: Vec<u32>,
+    /// Per timed-out op, its index among the timed-out ops (`NONE` for
+    /// completed ones); `maybe_count` of them.
+    maybe_rank: Vec<u32>,
+    maybe_count: usize,
     groups: Vec<Group>,
     put_group_by_value: HashMap<Value, u32>,
     /// Put groups in ascending value order.
@@ -320,13 +493,34 @@ struct KeyProblem {
     writes_slot: Vec<u32>,
     /// Per slot: the ops that need to see it, by completion time, and
     /// their completion times; per op: its position in that list.
-    readers_per_slot: Vec<Vec<u32>>,
-    reader_deadlines_per_slot: Vec<Vec<u64>>,
+    readers_per_slot: Vec<SortedOps<u64>>,
     reader_rank: Vec<u32>,
     /// Per slot: invocation times of its writers, ascending; per op: its
     /// position in that list (`NONE` for non-writers).
-    writer_invokes_per_slot: Vec<Vec<u64>>,
+    writers_per_slot: Vec<SortedOps<u64>>,
     writer_rank: Vec<u32>,
+    /// Per slot: the completed ops that never change the register and are
+    /// legal only in that state (reads, a cas of the value for itself), by
+    /// call entry; per op its position.
+    pure_readers_per_slot: Vec<SortedOps<u32>>,
+    pure_reader_rank: Vec<u32>,
+    /// Per slot: the cases that swapped the slot's value for another, by
+    /// call entry; per op its position.
+    swapping_per_slot: Vec<SortedOps<u32>>,
+    swapping_rank: Vec<u32>,
+    /// Cases that did not swap, by call entry; per op its position.
+    unswapped: SortedOps<u32>,
+    unswapped_rank: Vec<u32>,
+    /// Per slot: the positions in `unswapped` of those that expected the
+    /// slot's value (illegal while the register holds it); per op its
+    /// position in that list.
+    unswapped_per_slot: Vec<SortedOps<u32>>,
+    unswapped_slot_rank: Vec<u32>,
+    /// Per op: the slot of the value an unswapped cas expected (`NONE` if
+    /// none).
+    unswapped_slot: Vec<u32>,
+    /// Per slot: its completed writers (puts, swapping cases) by invocation.
+    completed_writers_per_slot: Vec<SortedOps<u64>>,
     /// Per op: a completed write whose value no op can ever observe (see
     /// `unobservable_writes`).
     unobservable: Vec<bool>,
@@ -346,6 +540,7 @@ impl KeyProblem {
                 });
             }
         }
+        let n = ops.len();
 
         // Entry list over completed operations.
         let mut events: Vec<(u64, bool, u32)> = Vec::new();
@@ -356,23 +551,32 @@ impl KeyProblem {
             }
         }
         events.sort_unstable();
-        let mut call_entry = vec![NONE; ops.len()];
-        let mut return_entry = vec![NONE; ops.len()];
+        let mut call_entry = vec![NONE; n];
+        let mut return_entry = vec![NONE; n];
+        let mut return_rank = vec![NONE; n];
+        let mut by_return = Vec::with_capacity(events.len() / 2);
         let mut entry_op = Vec::with_capacity(events.len());
         let mut entry_is_return = Vec::with_capacity(events.len());
         for (entry, &(_, is_return, op)) in events.iter().enumerate() {
             if is_return {
                 return_entry[op as usize] = entry as u32;
+                return_rank[op as usize] = by_return.len() as u32;
+                by_return.push(op);
             } else {
                 call_entry[op as usize] = entry as u32;
             }
             entry_op.push(op);
             entry_is_return.push(is_return);
         }
+        drop(events);
 
         // Pool of timed-out operations, grouped by effect.
-        let mut maybe: Vec<u32> = (0..ops.len() as u32).filter(|&i| ops[i as usize].action.is_maybe()).collect();
+        let mut maybe: Vec<u32> = (0..n as u32).filter(|&i| ops[i as usize].action.is_maybe()).collect();
         maybe.sort_unstable_by_key(|&i| (ops[i as usize].invoke_ns, i));
+        let mut maybe_rank = vec![NONE; n];
+        for (rank, &i) in maybe.iter().enumerate() {
+            maybe_rank[i as usize] = rank as u32;
+        }
         let mut groups: Vec<Group> = Vec::new();
         let mut group_by_effect: HashMap<Action, u32> = HashMap::new();
         for &i in &maybe {
@@ -411,8 +615,8 @@ impl KeyProblem {
             let next = slot_of_value.len() as u32 + 1;
             *slot_of_value.entry(value).or_insert(next)
         };
-        let mut needs_slot = Vec::with_capacity(ops.len());
-        let mut writes_slot = Vec::with_capacity(ops.len());
+        let mut needs_slot = Vec::with_capacity(n);
+        let mut writes_slot = Vec::with_capacity(n);
         for op in &ops {
             let (needs, writes) = match op.action {
                 Action::Read(Some(value)) => (slot(value), NONE),
@@ -426,44 +630,81 @@ impl KeyProblem {
             writes_slot.push(writes);
         }
         let slots = slot_of_value.len() + 1;
-        let mut readers_by_slot: Vec<Vec<(u64, u32)>> = vec![Vec::new(); slots];
-        for (index, &needs) in needs_slot.iter().enumerate() {
-            if needs != NONE {
-                let deadline_ns = ops[index].complete_ns.unwrap_or(u64::MAX);
-                readers_by_slot[needs as usize].push((deadline_ns, index as u32));
-            }
-        }
-        let mut reader_rank = vec![NONE; ops.len()];
-        let mut readers_per_slot = Vec::with_capacity(slots);
-        let mut reader_deadlines_per_slot = Vec::with_capacity(slots);
-        for mut readers in readers_by_slot {
-            readers.sort_unstable();
-            for (rank, &(_, op)) in readers.iter().enumerate() {
-                reader_rank[op as usize] = rank as u32;
-            }
-            reader_deadlines_per_slot.push(readers.iter().map(|&(deadline_ns, _)| deadline_ns).collect());
-            readers_per_slot.push(readers.iter().map(|&(_, op)| op).collect());
-        }
 
-        let mut writers_by_slot: Vec<Vec<(u64, u32)>> = vec![Vec::new(); slots];
-        for (index, &writes) in writes_slot.iter().enumerate() {
-            if writes != NONE {
-                writers_by_slot[writes as usize].push((ops[index].invoke_ns, index as u32));
+        // Per-slot indexes, each built from (slot, sort key) per op.
+        let buckets = |pick: SlotPick<'_>| bucket_by_slot(&ops, slots, pick);
+        let readers = buckets(&|index, op| {
+            (needs_slot[index] != NONE).then(|| (needs_slot[index], op.complete_ns.unwrap_or(u64::MAX)))
+        });
+        let writers = buckets(&|index, op| (writes_slot[index] != NONE).then(|| (writes_slot[index], op.invoke_ns)));
+        let completed_writers = buckets(&|index, op| {
+            (writes_slot[index] != NONE && op.complete_ns.is_some()).then(|| (writes_slot[index], op.invoke_ns))
+        });
+        let pure_readers = buckets(&|index, op| {
+            (needs_slot[index] != NONE && op.action.never_changes())
+                .then(|| (needs_slot[index], u64::from(call_entry[index])))
+        });
+        let mut reader_rank = vec![NONE; n];
+        let readers_per_slot: Vec<SortedOps<u64>> =
+            readers.into_iter().map(|pairs| SortedOps::new(pairs, &mut reader_rank)).collect();
+        let mut writer_rank = vec![NONE; n];
+        let writers_per_slot: Vec<SortedOps<u64>> =
+            writers.into_iter().map(|pairs| SortedOps::new(pairs, &mut writer_rank)).collect();
+        let mut scratch_rank = vec![NONE; n];
+        let completed_writers_per_slot: Vec<SortedOps<u64>> =
+            completed_writers.into_iter().map(|pairs| SortedOps::new(pairs, &mut scratch_rank)).collect();
+        drop(scratch_rank);
+        let swapping = buckets(&|index, op| {
+            (needs_slot[index] != NONE && matches!(op.action, Action::CasSwapped { .. }) && !op.action.never_changes())
+                .then(|| (needs_slot[index], u64::from(call_entry[index])))
+        });
+        let mut swapping_rank = vec![NONE; n];
+        let swapping_per_slot: Vec<SortedOps<u32>> = swapping
+            .into_iter()
+            .map(|pairs| {
+                let pairs = pairs.into_iter().map(|(call, op)| (call as u32, op)).collect();
+                SortedOps::new(pairs, &mut swapping_rank)
+            })
+            .collect();
+        let mut pure_reader_rank = vec![NONE; n];
+        let pure_readers_per_slot: Vec<SortedOps<u32>> = pure_readers
+            .into_iter()
+            .map(|pairs| {
+                let pairs = pairs.into_iter().map(|(call, op)| (call as u32, op)).collect();
+                SortedOps::new(pairs, &mut pure_reader_rank)
+            })
+            .collect();
+
+        // Cases that did not swap, and per slot those that expected its value.
+        let mut unswapped_rank = vec![NONE; n];
+        let unswapped = SortedOps::new(
+            (0..n as u32)
+                .filter(|&i| matches!(ops[i as usize].action, Action::CasNotSwapped { .. }))
+                .map(|i| (call_entry[i as usize], i))
+                .collect(),
+            &mut unswapped_rank,
+        );
+        let mut unswapped_by_slot: Vec<Vec<(u32, u32)>> = Vec::new();
+        unswapped_by_slot.resize_with(slots, Vec::new);
+        let mut unswapped_slot = vec![NONE; n];
+        for (position, &op) in unswapped.ops.iter().enumerate() {
+            let Action::CasNotSwapped { expected } = ops[op as usize].action else {
+                continue;
+            };
+            // A value nothing writes is never the state: such a cas is
+            // always legal and belongs to no slot.
+            if let Some(&slot) = slot_of_value.get(&expected) {
+                unswapped_by_slot[slot as usize].push((position as u32, op));
+                unswapped_slot[op as usize] = slot;
             }
         }
-        let mut writer_rank = vec![NONE; ops.len()];
-        let mut writer_invokes_per_slot = Vec::with_capacity(writers_by_slot.len());
-        for mut writers in writers_by_slot {
-            writers.sort_unstable();
-            for (rank, &(_, op)) in writers.iter().enumerate() {
-                writer_rank[op as usize] = rank as u32;
-            }
-            writer_invokes_per_slot.push(writers.iter().map(|&(invoke_ns, _)| invoke_ns).collect());
-        }
+        let mut unswapped_slot_rank = vec![NONE; n];
+        let unswapped_per_slot: Vec<SortedOps<u32>> =
+            unswapped_by_slot.into_iter().map(|pairs| SortedOps::new(pairs, &mut unswapped_slot_rank)).collect();
 
         let unobservable = unobservable_writes(&ops, &cas_groups_by_expected);
-        let completed_count = ops.iter().filter(|op| op.complete_ns.is_some()).count();
-        let zobrist = (0..ops.len() as u64).map(|i| mix64(i ^ 0x5851_f42d_4c95_7f2d)).collect();
+        let completed_count = by_return.len();
+        let zobrist = (0..n as u64).map(|i| mix64(i ^ 0x5851_f42d_4c95_7f2d)).collect();
         KeyProblem {
             ops,
             completed_count,
@@ -471,6 +712,10 @@ impl KeyProblem {
             entry_is_return,
             call_entry,
             return_entry,
+            by_return,
+            return_rank,
+            maybe_rank,
+            maybe_count: maybe.len(),
             groups,
             put_group_by_value,
             put_groups,
@@ -481,12 +726,68 @@ impl KeyProblem {
             needs_slot,
             writes_slot,
             readers_per_slot,
-            reader_deadlines_per_slot,
             reader_rank,
-            writer_invokes_per_slot,
+            writers_per_slot,
             writer_rank,
+            pure_readers_per_slot,
+            pure_reader_rank,
+            swapping_per_slot,
+            swapping_rank,
+            unswapped,
+            unswapped_rank,
+            unswapped_per_slot,
+            unswapped_slot_rank,
+            unswapped_slot,
+            completed_writers_per_slot,
             unobservable,
         }
+    }
+
+    /// Heap bytes held, by the estimate of the module docs.
+    fn heap_bytes(&self) -> u64 {
+        let per_slot = |lists: &Vec<SortedOps<u64>>| -> u64 {
+            vec_bytes(lists) + lists.iter().map(SortedOps::heap_bytes).sum::<u64>()
+        };
+        let per_slot_u32 = |lists: &Vec<SortedOps<u32>>| -> u64 {
+            vec_bytes(lists) + lists.iter().map(SortedOps::heap_bytes).sum::<u64>()
+        };
+        let group_lists: u64 = vec_bytes(&self.groups) + self.groups.iter().map(|g| vec_bytes(&g.ops)).sum::<u64>();
+        // (A sum over a map's values: their order does not matter.)
+        let cas_maps = |map: &HashMap<Value, Vec<u32>>| -> u64 {
+            table_bytes::<Value, Vec<u32>>(map.capacity()) + map.values().map(vec_bytes).sum::<u64>()
+        };
+        vec_bytes(&self.ops)
+            + vec_bytes(&self.entry_op)
+            + vec_bytes(&self.entry_is_return)
+            + vec_bytes(&self.call_entry)
+            + vec_bytes(&self.return_entry)
+            + vec_bytes(&self.by_return)
+            + vec_bytes(&self.return_rank)
+            + vec_bytes(&self.maybe_rank)
+            + group_lists
+            + table_bytes::<Value, u32>(self.put_group_by_value.capacity())
+            + vec_bytes(&self.put_groups)
+            + cas_maps(&self.cas_groups_by_new)
+            + cas_maps(&self.cas_groups_by_expected)
+            + table_bytes::<Value, ()>(self.maybe_cas_expected.capacity())
+            + vec_bytes(&self.zobrist)
+            + vec_bytes(&self.needs_slot)
+            + vec_bytes(&self.writes_slot)
+            + per_slot(&self.readers_per_slot)
+            + vec_bytes(&self.reader_rank)
+            + per_slot(&self.writers_per_slot)
+            + vec_bytes(&self.writer_rank)
+            + per_slot_u32(&self.pure_readers_per_slot)
+            + vec_bytes(&self.pure_reader_rank)
+            + per_slot_u32(&self.swapping_per_slot)
+            + vec_bytes(&self.swapping_rank)
+            + self.unswapped.heap_bytes()
+            + vec_bytes(&self.unswapped_rank)
+            + per_slot_u32(&self.unswapped_per_slot)
+            + vec_bytes(&self.unswapped_slot_rank)
+            + vec_bytes(&self.unswapped_slot)
+            + per_slot(&self.completed_writers_per_slot)
+            + vec_bytes(&self.unobservable)
     }
 }
 
@@ -588,17 +889,84 @@ fn fenwick_prefix(tree: &[u32], count: usize) -> u32 {
     sum
 }
 
-/// Index of the first non-zero entry (entries are 0 or 1).
-fn fenwick_first(tree: &[u32]) -> Option<usize> {
+/// Index of the entry holding the `k`-th one, counted from 0 (entries are 0
+/// or 1); `None` if there are no more than `k` ones.
+fn fenwick_select(tree: &[u32], mut k: u32) -> Option<usize> {
     let mut position = 0;
     let mut step = tree.len().checked_ilog2().map_or(0, |log| 1 << log);
     while step > 0 {
-        if position + step <= tree.len() && tree[position + step - 1] == 0 {
+        if position + step <= tree.len() && tree[position + step - 1] <= k {
             position += step;
+            k -= tree[position - 1];
         }
         step >>= 1;
     }
     (position < tree.len()).then_some(position)
+}
+
+/// Flips bit `index` of `bits`, keeping `summary` (a bit per word of
+/// `bits`: set iff the word is non-zero) up to date.
+fn toggle_bit(bits: &mut [u64], summary: &mut [u64], index: usize) {
+    let word = index / 64;
+    bits[word] ^= 1 << (index % 64);
+    let summary_bit = 1u64 << (word % 64);
+    if bits[word] == 0 {
+        summary[word / 64] &= !summary_bit;
+    } else {
+        summary[word / 64] |= summary_bit;
+    }
+}
+
+/// Appends the non-zero words of `bits` from word `from` on (the first
+/// one masked by `from_mask`), found through `summary`, until `ones` set
+/// bits are found, in runs of consecutive words: a header `index << 32 |
+/// length`, then the words. Returns the summary words visited.
+fn push_word_runs(
+    bits: &[u64],
+    summary: &[u64],
+    from: usize,
+    from_mask: u64,
+    mut ones: usize,
+    out: &mut Vec<u64>,
+) -> u64 {
+    // Where the current run's header is, and the word that would extend it.
+    let mut run: Option<(usize, usize)> = None;
+    let mut push = |word: usize, value: u64, out: &mut Vec<u64>| {
+        match run {
+            Some((header, next)) if next == word => out[header] += 1,
+            _ => {
+                run = Some((out.len(), word));
+                out.push((word as u64) << 32 | 1);
+            }
+        }
+        if let Some((_, next)) = run.as_mut() {
+            *next = word + 1;
+        }
+        out.push(value);
+        value.count_ones() as usize
+    };
+    if ones == 0 || from >= bits.len() {
+        return 0;
+    }
+    let first = bits[from] & from_mask;
+    if first != 0 {
+        ones -= push(from, first, out);
+    }
+    let mut visited = 1;
+    let mut summary_index = (from + 1) / 64;
+    let mut mask = !0u64 << ((from + 1) % 64);
+    while ones > 0 && summary_index < summary.len() {
+        visited += 1;
+        let mut rest = summary[summary_index] & mask;
+        while rest != 0 && ones > 0 {
+            let word = summary_index * 64 + rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            ones -= push(word, bits[word], out);
+        }
+        summary_index += 1;
+        mask = !0;
+    }
+    visited
 }
 
 /// SplitMix64 finalizer.
@@ -644,40 +1012,75 @@ impl Hasher for PassThroughHasher {
     }
 }
 
-/// Set of visited (linearized-set, state) configurations. Entries live in one
-/// flat arena (`width` words each: the bitset, then the state as two words);
-/// the map sends a hash to the newest entry with that hash, `links` chains
-/// entries that share a hash.
+/// Words of a configuration built or compared per step: a cache line,
+/// about the work of one model application.
+const WORDS_PER_STEP: usize = 8;
+
+/// Words in one chunk of the memo's arena: 1 MiB.
+const MEMO_CHUNK_WORDS: usize = 1 << 17;
+
+/// Set of visited configurations, each encoded as words (see
+/// `Search::encode_configuration`). Encodings lie back to back in an arena
+/// of fixed-size chunks, so it grows a chunk at a time instead of doubling
+/// (and copying) one buffer; `places` says where each entry is. The map
+/// sends a hash to the newest entry with that hash, `links` chains entries
+/// that share a hash.
 struct Memo {
-    width: usize,
-    arena: Vec<u64>,
+    chunks: Vec<Vec<u64>>,
+    /// Heap bytes of `chunks`' buffers.
+    chunk_bytes: u64,
+    /// Per entry: its chunk, its offset in it, its length.
+    places: Vec<(u32, u32, u32)>,
     links: Vec<u32>,
     heads: HashMap<u64, u32, BuildHasherDefault<PassThroughHasher>>,
 }
 
 impl Memo {
-    fn new(bitset_words: usize) -> Memo {
-        Memo { width: bitset_words + 2, arena: Vec::new(), links: Vec::new(), heads: HashMap::default() }
+    fn new() -> Memo {
+        Memo { chunks: Vec::new(), chunk_bytes: 0, places: Vec::new(), links: Vec::new(), heads: HashMap::default() }
     }
 
-    /// Inserts the configuration; `false` if it was already present.
-    fn insert(&mut self, hash: u64, bits: &[u64], state_words: [u64; 2]) -> bool {
+    fn entry(&self, entry: u32) -> &[u64] {
+        let (chunk, offset, len) = self.places[entry as usize];
+        &self.chunks[chunk as usize][offset as usize..(offset + len) as usize]
+    }
+
+    /// Inserts the encoding `key`: `Some(false)` if it was already present,
+    /// `None` if entry ids ran out. Adds the steps of the comparisons to
+    /// `compared`.
+    fn insert(&mut self, hash: u64, key: &[u64], compared: &mut u64) -> Option<bool> {
         let head = self.heads.get(&hash).copied().unwrap_or(NONE);
         let mut entry = head;
         while entry != NONE {
-            let start = entry as usize * self.width;
-            let (stored_bits, stored_state) = self.arena[start..start + self.width].split_at(bits.len());
-            if stored_bits == bits && stored_state == state_words {
-                return false;
+            let stored = self.entry(entry);
+            *compared += 1 + key.len().min(stored.len()).div_ceil(WORDS_PER_STEP) as u64;
+            if stored == key {
+                return Some(false);
             }
             entry = self.links[entry as usize];
         }
-        let id = self.links.len() as u32;
-        self.arena.extend_from_slice(bits);
-        self.arena.extend_from_slice(&state_words);
+        let id = u32::try_from(self.links.len()).ok().filter(|&id| id != NONE)?;
+        let len = u32::try_from(key.len()).ok()?;
+        if self.chunks.last().is_none_or(|chunk| chunk.capacity() - chunk.len() < key.len()) {
+            let chunk: Vec<u64> = Vec::with_capacity(MEMO_CHUNK_WORDS.max(key.len()));
+            self.chunk_bytes += vec_bytes(&chunk);
+            self.chunks.push(chunk);
+        }
+        let chunk = self.chunks.len() - 1;
+        let offset = u32::try_from(self.chunks[chunk].len()).ok()?;
+        self.chunks[chunk].extend_from_slice(key);
+        self.places.push((chunk as u32, offset, len));
         self.links.push(head);
         self.heads.insert(hash, id);
-        true
+        Some(true)
+    }
+
+    fn heap_bytes(&self) -> u64 {
+        vec_bytes(&self.chunks)
+            + self.chunk_bytes
+            + vec_bytes(&self.places)
+            + vec_bytes(&self.links)
+            + table_bytes::<u64, u32>(self.heads.capacity())
     }
 }
 
@@ -693,37 +1096,57 @@ struct Node {
     prev_state: State,
     prev_state_slot: u32,
     prev_state_unobservable: bool,
-    prev_hash: u64,
     path_len_before: usize,
+    /// The stage whose moves are `moves[next_move..moves_end]`.
     stage: Stage,
-    /// This node's moves: `moves[moves_start..moves_end]`, next one at
-    /// `next_move`.
+    /// Where this node's moves start in `moves`; each stage writes its own
+    /// there, once the previous stage's are used up.
     moves_start: usize,
     next_move: usize,
     moves_end: usize,
 }
 
-/// Where a node stands in trying its moves.
+/// Where a node stands in trying its moves; each stage's moves are
+/// generated only when the previous stage's are used up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     /// Not yet looked at.
     Fresh,
-    /// Trying completed ops.
-    Plain,
+    /// Tried the op that completed first (if it is a legal write).
+    FirstDue,
+    /// Trying the writes towards the value the op that completed first
+    /// needs, and every legal swapping cas.
+    NeededWrites,
+    /// Trying every other legal put.
+    OtherWrites,
     /// Trying chains of timed-out ops followed by a completed op.
     Chains,
     /// No moves left.
     Exhausted,
 }
 
+/// How many values the moves towards the value the first-due op needs
+/// follow back through swapping cases (see `generate_needed_writes`).
+const NEEDED_VALUE_HOPS: usize = 16;
+
+/// Most ops of the longest linearizable prefix a violation message shows.
+const PREFIX_LINES_SHOWN: usize = 12;
+
+/// Most pending ops a violation message shows (and a dead end records).
+const PENDING_SHOWN: usize = 32;
+
 /// The deepest dead end found (most completed ops linearized).
 struct DeadEnd {
     completed_linearized: usize,
-    /// Local op indices in linearization order.
-    prefix: Vec<u32>,
+    /// Length of the linearizable prefix, and its last
+    /// `PREFIX_LINES_SHOWN` ops (local indices) in linearization order.
+    prefix_len: usize,
+    prefix_tail: Vec<u32>,
     state: State,
-    /// Completed ops invoked but not linearized (the candidate window).
+    /// Completed ops invoked but not linearized (the candidate window), the
+    /// first `PENDING_SHOWN` by invocation; `more_pending`: there are more.
     pending: Vec<u32>,
+    more_pending: bool,
     /// The pending op that completed first.
     blocking: u32,
     /// A pending op that needs a state that can no longer be produced.
@@ -733,10 +1156,8 @@ struct DeadEnd {
 enum SearchResult {
     Linearizable,
     NotLinearizable(DeadEnd),
-    OutOfBudget,
+    Exhausted(Exhausted),
 }
-
-struct OutOfBudget;
 
 /// A move: the completed op `op`, preceded by the chain of timed-out ops
 /// whose groups are `moves[chain_start..chain_start + chain_len]`.
@@ -762,22 +1183,39 @@ struct Search<'a> {
     tail: u32,
     /// Per group: how many of its ops are linearized (a prefix).
     used: Vec<usize>,
-    /// Per value slot: ops not yet linearized that may write it / need to
-    /// see it. A slot is *doomed* when it still has readers but no writers:
-    /// unless the register holds it now, those readers can never be placed.
     /// Per slot: Fenwick tree over `readers_per_slot`, 1 for each reader
     /// not yet linearized.
     unlinearized_readers: Vec<Vec<u32>>,
     /// Per slot: whether it is *stranded*: some reader not yet linearized
     /// has no writer left that could take effect before the reader
     /// completes. Unless the register holds that state now, such a reader
-    /// can never be placed. `stranded_slots` counts them.
+    /// can never be placed. `stranded_slots` counts them; `stranded_tree`
+    /// is a Fenwick tree over slots, 1 for each stranded one.
     slot_stranded: Vec<bool>,
     stranded_slots: u32,
-    /// Per slot: Fenwick tree over `writer_invokes_per_slot`, 1 for each
+    stranded_tree: Vec<u32>,
+    /// Per slot: Fenwick tree over `writers_per_slot`, 1 for each
     /// writer not yet linearized.
     unlinearized_writers: Vec<Vec<u32>>,
+    /// Per slot: Fenwick tree over `pure_readers_per_slot`; over
+    /// `unswapped`; per slot over `unswapped_per_slot`: 1 for each op not
+    /// yet linearized.
+    pure_readers: Vec<Vec<u32>>,
+    swapping_pending: Vec<Vec<u32>>,
+    unswapped: Vec<u32>,
+    unswapped_per_slot: Vec<Vec<u32>>,
+    /// Fenwick tree over the completed ops in return order, 1 for each op
+    /// not yet linearized: its first one is the op that completed first.
+    unlinearized_by_return: Vec<u32>,
+    /// Bitmaps of the linearized ops: all, by local index; completed ones
+    /// by return rank and timed-out ones by `maybe_rank` (`maybe_linearized`
+    /// of them), each with a summary bit per non-zero word.
     bits: Vec<u64>,
+    by_return_bits: Vec<u64>,
+    by_return_summary: Vec<u64>,
+    maybe_bits: Vec<u64>,
+    maybe_summary: Vec<u64>,
+    maybe_linearized: usize,
     /// Zobrist hash of `bits`.
     hash: u64,
     state: State,
@@ -793,21 +1231,30 @@ struct Search<'a> {
     /// to `nodes`.
     moves: Vec<u32>,
     memo: Memo,
-    steps: &'a mut u64,
-    max_steps: u64,
+    meter: &'a mut Meter,
+    /// Bytes held that do not change during the search: the key's problem,
+    /// the split of the history, the structures above sized by it.
+    fixed_bytes: u64,
     deepest: Option<DeadEnd>,
     /// Scratch space.
+    key_words: Vec<u64>,
     chain_stack: Vec<(Value, usize)>,
     chain_groups: Vec<u32>,
     scratch_candidates: Vec<(u64, u32)>,
-    scratch_demands: Vec<State>,
+    scratch_demands: HashSet<State>,
+    scratch_actions: HashSet<Action>,
+    scratch_tried: Vec<Action>,
     scratch_window: Vec<u32>,
 }
 
 impl<'a> Search<'a> {
-    fn new(p: &'a KeyProblem, steps: &'a mut u64, max_steps: u64) -> Search<'a> {
+    /// `outside_bytes`: what the check holds for this key outside the
+    /// search (the key's problem and the split of the history).
+    fn new(p: &'a KeyProblem, meter: &'a mut Meter, outside_bytes: u64) -> Search<'a> {
         let entries = p.entry_op.len() as u32;
-        let bitset_words = p.ops.len().div_ceil(64);
+        let slots = p.readers_per_slot.len();
+        let ones_per_slot =
+            |lists: &Vec<SortedOps<u32>>| -> Vec<Vec<u32>> { lists.iter().map(|l| fenwick_of_ones(l.len())).collect() };
         let mut search = Search {
             p,
             next: Vec::new(),
@@ -815,15 +1262,22 @@ impl<'a> Search<'a> {
             head: entries,
             tail: entries + 1,
             used: vec![0; p.groups.len()],
-            unlinearized_readers: p.readers_per_slot.iter().map(|readers| fenwick_of_ones(readers.len())).collect(),
-            slot_stranded: vec![false; p.readers_per_slot.len()],
+            unlinearized_readers: p.readers_per_slot.iter().map(|r| fenwick_of_ones(r.len())).collect(),
+            slot_stranded: vec![false; slots],
             stranded_slots: 0,
-            unlinearized_writers: p
-                .writer_invokes_per_slot
-                .iter()
-                .map(|invokes| fenwick_of_ones(invokes.len()))
-                .collect(),
-            bits: vec![0; bitset_words],
+            stranded_tree: vec![0; slots],
+            unlinearized_writers: p.writers_per_slot.iter().map(|w| fenwick_of_ones(w.len())).collect(),
+            pure_readers: ones_per_slot(&p.pure_readers_per_slot),
+            swapping_pending: ones_per_slot(&p.swapping_per_slot),
+            unswapped: fenwick_of_ones(p.unswapped.len()),
+            unswapped_per_slot: ones_per_slot(&p.unswapped_per_slot),
+            unlinearized_by_return: fenwick_of_ones(p.completed_count),
+            bits: vec![0; p.ops.len().div_ceil(64)],
+            by_return_bits: vec![0; p.completed_count.div_ceil(64)],
+            by_return_summary: vec![0; p.completed_count.div_ceil(64 * 64)],
+            maybe_bits: vec![0; p.maybe_count.div_ceil(64)],
+            maybe_summary: vec![0; p.maybe_count.div_ceil(64 * 64)],
+            maybe_linearized: 0,
             hash: 0,
             state: None,
             state_slot: ABSENT_SLOT,
@@ -832,20 +1286,41 @@ impl<'a> Search<'a> {
             path: Vec::new(),
             nodes: Vec::new(),
             moves: Vec::new(),
-            memo: Memo::new(bitset_words),
-            steps,
-            max_steps,
+            memo: Memo::new(),
+            meter,
+            fixed_bytes: 0,
             deepest: None,
+            key_words: Vec::new(),
             chain_stack: Vec::new(),
             chain_groups: Vec::new(),
             scratch_candidates: Vec::new(),
-            scratch_demands: Vec::new(),
+            scratch_demands: HashSet::new(),
+            scratch_actions: HashSet::new(),
+            scratch_tried: Vec::new(),
             scratch_window: Vec::new(),
         };
         search.link_entries();
-        for slot in 0..search.slot_stranded.len() as u32 {
+        for slot in 0..slots as u32 {
             search.refresh_stranded(slot);
         }
+        search.fixed_bytes = outside_bytes
+            + vec_bytes(&search.next)
+            + vec_bytes(&search.prev)
+            + vec_bytes(&search.used)
+            + nested_vec_bytes(&search.unlinearized_readers)
+            + vec_bytes(&search.slot_stranded)
+            + vec_bytes(&search.stranded_tree)
+            + nested_vec_bytes(&search.unlinearized_writers)
+            + nested_vec_bytes(&search.pure_readers)
+            + nested_vec_bytes(&search.swapping_pending)
+            + vec_bytes(&search.unswapped)
+            + nested_vec_bytes(&search.unswapped_per_slot)
+            + vec_bytes(&search.unlinearized_by_return)
+            + vec_bytes(&search.bits)
+            + vec_bytes(&search.by_return_bits)
+            + vec_bytes(&search.by_return_summary)
+            + vec_bytes(&search.maybe_bits)
+            + vec_bytes(&search.maybe_summary);
         search
     }
 
@@ -863,8 +1338,16 @@ impl<'a> Search<'a> {
     }
 
     fn run(&mut self) -> SearchResult {
+        match self.search() {
+            Ok(result) => result,
+            Err(exhausted) => SearchResult::Exhausted(exhausted),
+        }
+    }
+
+    fn search(&mut self) -> Result<SearchResult, Exhausted> {
+        self.check_memory()?;
         let root_key = self.state_key();
-        self.memo.insert(state_key_hash(root_key), &self.bits, root_key);
+        self.memo_insert(root_key)?;
         self.nodes.push(Node {
             via_op: NONE,
             via_chain_start: 0,
@@ -872,43 +1355,73 @@ impl<'a> Search<'a> {
             prev_state: None,
             prev_state_slot: ABSENT_SLOT,
             prev_state_unobservable: false,
-            prev_hash: 0,
             path_len_before: 0,
             stage: Stage::Fresh,
             moves_start: 0,
             next_move: 0,
             moves_end: 0,
         });
+        self.check_memory()?;
         loop {
             if self.completed_linearized == self.p.completed_count {
-                return SearchResult::Linearizable;
+                // Scratch space may have grown since the last check.
+                self.check_memory()?;
+                return Ok(SearchResult::Linearizable);
             }
-            let step = match self.next_move() {
-                Ok(Some(candidate)) => self.try_move(candidate),
-                Ok(None) => {
-                    self.record_dead_end();
+            match self.next_move()? {
+                Some(candidate) => self.try_move(candidate)?,
+                None => {
+                    self.record_dead_end()?;
                     if self.nodes.len() == 1 {
-                        return match self.deepest.take() {
-                            Some(dead_end) => SearchResult::NotLinearizable(dead_end),
-                            // Unreachable: a dead end was just recorded.
-                            None => SearchResult::OutOfBudget,
-                        };
+                        self.check_memory()?;
+                        let dead_end = self.deepest.take().expect("a dead end is recorded at the root");
+                        return Ok(SearchResult::NotLinearizable(dead_end));
                     }
                     self.backtrack();
-                    Ok(())
                 }
-                Err(out) => Err(out),
-            };
-            if let Err(OutOfBudget) = step {
-                return SearchResult::OutOfBudget;
             }
         }
     }
 
-    fn charge(&mut self) -> Result<(), OutOfBudget> {
-        *self.steps += 1;
-        if *self.steps > self.max_steps {
-            Err(OutOfBudget)
+    /// Counts `units` steps of work against the budget (a count past it
+    /// stops at one over).
+    fn charge(&mut self, units: u64) -> Result<(), Exhausted> {
+        let meter = &mut *self.meter;
+        meter.steps = meter.steps.saturating_add(units);
+        if meter.steps > meter.max_steps {
+            meter.steps = meter.max_steps.saturating_add(1);
+            Err(Exhausted::Steps)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Bytes held now, by the estimate of the module docs.
+    fn held_bytes(&self) -> u64 {
+        let deepest = self.deepest.as_ref().map_or(0, |d| vec_bytes(&d.pending) + vec_bytes(&d.prefix_tail));
+        self.fixed_bytes
+            + self.memo.heap_bytes()
+            + vec_bytes(&self.path)
+            + vec_bytes(&self.nodes)
+            + vec_bytes(&self.moves)
+            + vec_bytes(&self.key_words)
+            + vec_bytes(&self.chain_stack)
+            + vec_bytes(&self.chain_groups)
+            + vec_bytes(&self.scratch_candidates)
+            + table_bytes::<State, ()>(self.scratch_demands.capacity())
+            + table_bytes::<Action, ()>(self.scratch_actions.capacity())
+            + vec_bytes(&self.scratch_tried)
+            + vec_bytes(&self.scratch_window)
+            + deepest
+    }
+
+    /// Checks the bytes held against the budget; called wherever the
+    /// search's structures grow.
+    fn check_memory(&mut self) -> Result<(), Exhausted> {
+        let held = self.held_bytes();
+        self.meter.peak_memory = self.meter.peak_memory.max(held);
+        if held > self.meter.max_memory {
+            Err(Exhausted::Memory)
         } else {
             Ok(())
         }
@@ -916,10 +1429,25 @@ impl<'a> Search<'a> {
 
     // -- Window ----------------------------------------------------------
 
+    /// The completed op not yet linearized that completed first (`NONE`
+    /// once all are): it must be linearized before anything invoked after
+    /// it completed, so the window is what was invoked by then.
+    fn first_due(&self) -> u32 {
+        fenwick_select(&self.unlinearized_by_return, 0).map_or(NONE, |rank| self.p.by_return[rank])
+    }
+
+    /// Completion time of the first-due op: timed-out ops invoked by then
+    /// may take effect now.
+    fn window_end_ns(&self) -> u64 {
+        match self.first_due() {
+            NONE => u64::MAX,
+            op => self.p.ops[op as usize].complete_ns.unwrap_or(u64::MAX),
+        }
+    }
+
     /// The candidate window: completed ops whose call precedes the first
     /// remaining return, in invocation order, plus the op of that return
-    /// (the one that must be linearized first among the pending ones, as
-    /// it completed first).
+    /// (the first-due op). The caller charges `out.len()` steps.
     fn window(&self, out: &mut Vec<u32>) -> u32 {
         out.clear();
         let mut entry = self.next[self.head as usize];
@@ -934,26 +1462,17 @@ impl<'a> Search<'a> {
         NONE
     }
 
-    /// Completion time of the earliest-completing pending op: timed-out ops
-    /// invoked by then may take effect now.
-    fn window_end_ns(&self) -> u64 {
-        let mut entry = self.next[self.head as usize];
-        while entry != self.tail {
-            if self.p.entry_is_return[entry as usize] {
-                let op = self.p.entry_op[entry as usize] as usize;
-                return self.p.ops[op].complete_ns.unwrap_or(u64::MAX);
-            }
-            entry = self.next[entry as usize];
-        }
-        u64::MAX
+    fn is_linearized(&self, op: u32) -> bool {
+        self.bits[op as usize / 64] & (1 << (op % 64)) != 0
     }
 
     // -- Pruning ---------------------------------------------------------
 
     /// The first reader of `slot` not yet linearized, as (op, deadline).
     fn first_pending_reader(&self, slot: u32) -> Option<(u32, u64)> {
-        let index = fenwick_first(&self.unlinearized_readers[slot as usize])?;
-        Some((self.p.readers_per_slot[slot as usize][index], self.p.reader_deadlines_per_slot[slot as usize][index]))
+        let index = fenwick_select(&self.unlinearized_readers[slot as usize], 0)?;
+        let readers = &self.p.readers_per_slot[slot as usize];
+        Some((readers.ops[index], readers.keys[index]))
     }
 
     /// See `slot_stranded`. Checking the reader that completes first
@@ -962,8 +1481,7 @@ impl<'a> Search<'a> {
         let Some((_, deadline_ns)) = self.first_pending_reader(slot) else {
             return false;
         };
-        let invokes = &self.p.writer_invokes_per_slot[slot as usize];
-        let in_time = invokes.partition_point(|&invoke_ns| invoke_ns <= deadline_ns);
+        let in_time = self.p.writers_per_slot[slot as usize].count_up_to(deadline_ns);
         fenwick_prefix(&self.unlinearized_writers[slot as usize], in_time) == 0
     }
 
@@ -971,6 +1489,7 @@ impl<'a> Search<'a> {
         let stranded = self.compute_stranded(slot);
         if stranded != self.slot_stranded[slot as usize] {
             self.slot_stranded[slot as usize] = stranded;
+            fenwick_add(&mut self.stranded_tree, slot as usize, stranded);
             if stranded {
                 self.stranded_slots += 1;
             } else {
@@ -986,55 +1505,77 @@ impl<'a> Search<'a> {
     }
 
     /// For diagnostics: an op that needs a state that the register does not
-    /// hold and that no remaining op can produce in time (`NONE` if none).
+    /// hold and that no remaining op can produce in time (`NONE` if none),
+    /// from the lowest such slot.
     fn find_doomed_op(&self) -> u32 {
-        (0..self.slot_stranded.len() as u32)
-            .filter(|&slot| slot != self.state_slot && self.slot_stranded[slot as usize])
-            .find_map(|slot| self.first_pending_reader(slot))
-            .map_or(NONE, |(op, _)| op)
+        let Some(mut slot) = fenwick_select(&self.stranded_tree, 0) else {
+            return NONE;
+        };
+        if slot == self.state_slot as usize {
+            match fenwick_select(&self.stranded_tree, 1) {
+                Some(next) => slot = next,
+                None => return NONE,
+            }
+        }
+        self.first_pending_reader(slot as u32).map_or(NONE, |(op, _)| op)
     }
 
-    /// Updates the reader/writer trees as `op` is linearized (`undo ==
-    /// false`) or un-linearized.
-    fn count_linearized(&mut self, op: u32, undo: bool) {
-        let needs = self.p.needs_slot[op as usize];
+    /// Linearizes `op` in every index (`linearize`), or takes it back out.
+    /// The entry list is updated separately, on descending and
+    /// backtracking.
+    fn mark(&mut self, op: u32, linearize: bool) {
+        let p = self.p;
+        let i = op as usize;
+        let undo = !linearize;
+        self.bits[i / 64] ^= 1 << (i % 64);
+        self.hash ^= p.zobrist[i];
+        let needs = p.needs_slot[i];
         if needs != NONE {
-            let rank = self.p.reader_rank[op as usize] as usize;
-            fenwick_add(&mut self.unlinearized_readers[needs as usize], rank, undo);
+            fenwick_add(&mut self.unlinearized_readers[needs as usize], p.reader_rank[i] as usize, undo);
             self.refresh_stranded(needs);
+            if p.pure_reader_rank[i] != NONE {
+                fenwick_add(&mut self.pure_readers[needs as usize], p.pure_reader_rank[i] as usize, undo);
+            }
+            if p.swapping_rank[i] != NONE {
+                fenwick_add(&mut self.swapping_pending[needs as usize], p.swapping_rank[i] as usize, undo);
+            }
         }
-        let writes = self.p.writes_slot[op as usize];
+        let writes = p.writes_slot[i];
         if writes != NONE {
-            let rank = self.p.writer_rank[op as usize] as usize;
-            fenwick_add(&mut self.unlinearized_writers[writes as usize], rank, undo);
+            fenwick_add(&mut self.unlinearized_writers[writes as usize], p.writer_rank[i] as usize, undo);
             self.refresh_stranded(writes);
+        }
+        if p.unswapped_rank[i] != NONE {
+            fenwick_add(&mut self.unswapped, p.unswapped_rank[i] as usize, undo);
+            let slot = p.unswapped_slot[i];
+            if slot != NONE {
+                fenwick_add(&mut self.unswapped_per_slot[slot as usize], p.unswapped_slot_rank[i] as usize, undo);
+            }
+        }
+        let rank = p.return_rank[i];
+        if rank != NONE {
+            fenwick_add(&mut self.unlinearized_by_return, rank as usize, undo);
+            toggle_bit(&mut self.by_return_bits, &mut self.by_return_summary, rank as usize);
+            if linearize {
+                self.completed_linearized += 1;
+            } else {
+                self.completed_linearized -= 1;
+            }
+        } else {
+            toggle_bit(&mut self.maybe_bits, &mut self.maybe_summary, p.maybe_rank[i] as usize);
+            if linearize {
+                self.maybe_linearized += 1;
+            } else {
+                self.maybe_linearized -= 1;
+            }
         }
     }
 
     // -- Move generation -------------------------------------------------
 
     /// The next move to try from the current node, or `None` when exhausted.
-    fn next_move(&mut self) -> Result<Option<Move>, OutOfBudget> {
+    fn next_move(&mut self) -> Result<Option<Move>, Exhausted> {
         let node_index = self.nodes.len() - 1;
-        if self.nodes[node_index].stage == Stage::Fresh {
-            self.charge()?;
-            if self.is_doomed() {
-                self.nodes[node_index].stage = Stage::Exhausted;
-                return Ok(None);
-            }
-            if let Some(op) = self.state_preserving_candidate()? {
-                // Linearizing it first is always safe, so it is the only
-                // move tried here.
-                self.nodes[node_index].stage = Stage::Exhausted;
-                return Ok(Some(Move::plain(op)));
-            }
-            self.generate_plain_moves()?;
-            let end = self.moves.len();
-            let node = &mut self.nodes[node_index];
-            node.stage = Stage::Plain;
-            node.next_move = node.moves_start;
-            node.moves_end = end;
-        }
         loop {
             let node = &mut self.nodes[node_index];
             if node.next_move < node.moves_end {
@@ -1043,110 +1584,362 @@ impl<'a> Search<'a> {
                 node.next_move = start + 2 + chain_len as usize;
                 return Ok(Some(Move { op: self.moves[start], chain_start: start + 2, chain_len }));
             }
-            if node.stage == Stage::Plain {
-                node.stage = Stage::Chains;
-                let start = self.moves.len();
-                self.generate_chain_moves()?;
-                let end = self.moves.len();
-                let node = &mut self.nodes[node_index];
-                node.next_move = start;
-                node.moves_end = end;
-            } else {
-                node.stage = Stage::Exhausted;
-                return Ok(None);
+            match node.stage {
+                Stage::Fresh => {
+                    self.charge(1)?;
+                    if self.is_doomed() {
+                        self.nodes[node_index].stage = Stage::Exhausted;
+                        return Ok(None);
+                    }
+                    if let Some(op) = self.state_preserving_candidate()? {
+                        // Linearizing it first is always safe, so it is the
+                        // only move tried here.
+                        self.nodes[node_index].stage = Stage::Exhausted;
+                        return Ok(Some(Move::plain(op)));
+                    }
+                    self.nodes[node_index].stage = Stage::FirstDue;
+                    let first_due = self.first_due();
+                    if self.is_legal_write(first_due) {
+                        return Ok(Some(Move::plain(first_due)));
+                    }
+                }
+                Stage::FirstDue => {
+                    self.begin_stage(node_index, Stage::NeededWrites);
+                    self.generate_needed_writes()?;
+                    self.end_stage(node_index)?;
+                }
+                Stage::NeededWrites => {
+                    // The puts tried so far: the first-due op and the
+                    // previous stage's, whose moves are still in place.
+                    let mut tried = std::mem::take(&mut self.scratch_tried);
+                    tried.clear();
+                    let first_due = self.first_due();
+                    if self.is_legal_write(first_due) {
+                        tried.push(self.p.ops[first_due as usize].action);
+                    }
+                    let node = &self.nodes[node_index];
+                    tried.extend(
+                        self.moves[node.moves_start..node.moves_end]
+                            .chunks(2)
+                            .map(|mv| self.p.ops[mv[0] as usize].action)
+                            .filter(|action| matches!(action, Action::Put(_))),
+                    );
+                    self.begin_stage(node_index, Stage::OtherWrites);
+                    let generated = self.generate_other_writes(&tried);
+                    self.scratch_tried = tried;
+                    generated?;
+                    self.end_stage(node_index)?;
+                }
+                Stage::OtherWrites => {
+                    self.begin_stage(node_index, Stage::Chains);
+                    self.generate_chain_moves()?;
+                    self.end_stage(node_index)?;
+                }
+                Stage::Chains | Stage::Exhausted => {
+                    self.nodes[node_index].stage = Stage::Exhausted;
+                    return Ok(None);
+                }
             }
         }
+    }
+
+    /// Starts a node's next stage: the previous stage's moves are used up
+    /// (and no child of the node is left), so their space is reused.
+    fn begin_stage(&mut self, node_index: usize, stage: Stage) {
+        let node = &mut self.nodes[node_index];
+        node.stage = stage;
+        self.moves.truncate(node.moves_start);
+    }
+
+    fn end_stage(&mut self, node_index: usize) -> Result<(), Exhausted> {
+        let node = &mut self.nodes[node_index];
+        node.next_move = node.moves_start;
+        node.moves_end = self.moves.len();
+        self.check_memory()
+    }
+
+    /// A completed op that changes the register and is legal now.
+    fn is_legal_write(&self, op: u32) -> bool {
+        op != NONE && {
+            let action = self.p.ops[op as usize].action;
+            !action.never_changes() && action.apply_completed(self.state).is_some()
+        }
+    }
+
+    /// The value the first-due op needs the register to hold, if it does
+    /// not (a read of a value, a swapping cas).
+    fn needed_value(&self, op: u32) -> Option<Value> {
+        let needed = match self.p.ops.get(op as usize)?.action {
+            Action::Read(value) => value,
+            Action::CasSwapped { expected, .. } => Some(expected),
+            _ => None,
+        }?;
+        (self.state != Some(needed)).then_some(needed)
     }
 
     /// A candidate that is legal in the current state and never changes the
     /// register (a read, a cas that did not swap, a cas that swapped a value
-    /// for itself). Linearizing it first loses nothing: moving it to the
-    /// front of any successful continuation keeps that continuation valid,
-    /// because it is already in the window (nothing pending must precede
-    /// it) and it has the same (lack of) effect wherever it is legal. (A put
-    /// of the current value is not such an op: later it would overwrite.)
-    fn state_preserving_candidate(&mut self) -> Result<Option<u32>, OutOfBudget> {
-        let mut entry = self.next[self.head as usize];
-        while entry != self.tail && !self.p.entry_is_return[entry as usize] {
-            let op = self.p.entry_op[entry as usize];
-            entry = self.next[entry as usize];
-            self.charge()?;
-            let action = self.p.ops[op as usize].action;
-            let never_changes = match action {
-                Action::Read(_) | Action::CasNotSwapped { .. } => true,
-                Action::CasSwapped { expected, new } => expected == new,
-                _ => false,
-            };
-            if never_changes && action.apply_completed(self.state).is_some() {
-                return Ok(Some(op));
+    /// for itself): the one invoked first, found through the indexes.
+    /// Linearizing it first loses nothing: moving it to the front of any
+    /// successful continuation keeps that continuation valid, because it is
+    /// already in the window (nothing pending must precede it) and it has
+    /// the same (lack of) effect wherever it is legal. (A put of the current
+    /// value is not such an op: later it would overwrite.)
+    fn state_preserving_candidate(&mut self) -> Result<Option<u32>, Exhausted> {
+        let p = self.p;
+        let first_due = self.first_due();
+        let Some(&due_entry) = p.return_entry.get(first_due as usize) else {
+            return Ok(None);
+        };
+        let slot = self.state_slot as usize;
+        // (call entry, op) of the best so far.
+        let mut best: Option<(u32, u32)> = None;
+        let readers = &p.pure_readers_per_slot[slot];
+        let in_window = readers.count_below(due_entry);
+        if let Some(index) = fenwick_select(&self.pure_readers[slot], 0).filter(|&index| index < in_window) {
+            best = Some((readers.keys[index], readers.ops[index]));
+        }
+        let (unswapped, steps) = self.first_legal_unswapped(due_entry);
+        self.charge(steps)?;
+        if let Some(op) = unswapped {
+            let call = p.call_entry[op as usize];
+            if best.is_none_or(|(best_call, _)| call < best_call) {
+                best = Some((call, op));
             }
         }
-        Ok(None)
+        Ok(best.map(|(_, op)| op))
     }
 
-    /// Every other completed op in the window that is legal in the current
-    /// state (that is, the writes) as a move `[op, 0]`. Of several with the
-    /// same action only the one completing first is kept: swapping two such
-    /// ops in any linearization keeps it valid.
+    /// The first cas that did not swap, is in the window (called before
+    /// `due_entry`) and is legal now (expected another value than the
+    /// register holds), with the steps it took to find.
+    fn first_legal_unswapped(&self, due_entry: u32) -> (Option<u32>, u64) {
+        let p = self.p;
+        let in_window = p.unswapped.count_below(due_entry);
+        let pending = fenwick_prefix(&self.unswapped, in_window);
+        if pending == 0 {
+            return (None, 1);
+        }
+        // Those expecting the current value are the illegal ones.
+        let slot = self.state_slot as usize;
+        let illegal = &p.unswapped_per_slot[slot];
+        let illegal_pending = &self.unswapped_per_slot[slot];
+        let illegal_before = |count: usize| fenwick_prefix(illegal_pending, illegal.count_below(count as u32)) as usize;
+        if illegal.len() == 0 || illegal_before(in_window) == 0 {
+            return (fenwick_select(&self.unswapped, 0).map(|index| p.unswapped.ops[index]), 2);
+        }
+        if pending as usize == illegal_before(in_window) {
+            return (None, 2);
+        }
+        // The smallest prefix holding a legal one ends with it.
+        let (mut low, mut high) = (1, in_window);
+        let mut steps = 2;
+        while low < high {
+            steps += 1;
+            let middle = low + (high - low) / 2;
+            if fenwick_prefix(&self.unswapped, middle) as usize > illegal_before(middle) {
+                high = middle;
+            } else {
+                low = middle + 1;
+            }
+        }
+        (Some(p.unswapped.ops[low - 1]), steps)
+    }
+
+    /// The writes a linearization from here most likely needs next, as
+    /// moves `[op, 0]`, one per action (the one completing first: of
+    /// several with the same action only that one is ever tried, as
+    /// swapping two such ops in a linearization keeps it valid):
     ///
-    /// Order (a heuristic only; all are tried): first the writes a
+    /// 1. towards the value the first-due op needs, if the register does not
+    ///    hold it: the put of it and the swapping cas from the current value
+    ///    to it, in the window; if there is neither, the same for the value
+    ///    the first-completing cas that writes it expects, and so on, for
+    ///    up to `NEEDED_VALUE_HOPS` values;
+    /// 2. every legal swapping cas (one expecting the current value) in the
+    ///    window, earliest completion first: each can be placed only while
+    ///    the register holds that value.
+    ///
+    /// The first-due op's action, tried already, is left out.
+    fn generate_needed_writes(&mut self) -> Result<(), Exhausted> {
+        let p = self.p;
+        let first_due = self.first_due();
+        let Some(&due_entry) = p.return_entry.get(first_due as usize) else {
+            return Ok(());
+        };
+        let due_ns = self.window_end_ns();
+        let tried_first = self.is_legal_write(first_due).then(|| p.ops[first_due as usize].action);
+        let rank = |op: u32| (p.ops[op as usize].complete_ns.unwrap_or(u64::MAX), op);
+        let keep_first = |best: &mut Option<(u64, u32)>, op: u32| {
+            if best.is_none_or(|kept| rank(op) < kept) {
+                *best = Some(rank(op));
+            }
+        };
+        // 1. Towards the needed value.
+        let mut toward: [Option<(u64, u32)>; 2] = [None, None];
+        if self.needed_value(first_due).is_some() {
+            let mut slot = p.needs_slot[first_due as usize];
+            for _ in 0..NEEDED_VALUE_HOPS {
+                let writers = &p.completed_writers_per_slot[slot as usize];
+                let in_window = writers.count_up_to(due_ns);
+                self.charge(1 + in_window as u64)?;
+                let (mut put, mut cas, mut further) = (None, None, None);
+                for &op in &writers.ops[..in_window] {
+                    if self.is_linearized(op) {
+                        continue;
+                    }
+                    match p.ops[op as usize].action {
+                        Action::Put(_) => keep_first(&mut put, op),
+                        Action::CasSwapped { expected, new } if expected != new => {
+                            if self.state == Some(expected) {
+                                keep_first(&mut cas, op);
+                            } else {
+                                keep_first(&mut further, op);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if put.is_some() || cas.is_some() {
+                    toward = [put, cas];
+                    toward.sort_unstable_by_key(|found| found.map_or((u64::MAX, NONE), |rank| rank));
+                    break;
+                }
+                match further {
+                    Some((_, op)) => slot = p.needs_slot[op as usize],
+                    None => break,
+                }
+            }
+        }
+        let toward_cas = toward
+            .iter()
+            .flatten()
+            .map(|&(_, op)| p.ops[op as usize].action)
+            .find(|action| matches!(action, Action::CasSwapped { .. }));
+        for &(_, op) in toward.iter().flatten() {
+            if Some(p.ops[op as usize].action) != tried_first {
+                self.moves.extend_from_slice(&[op, 0]);
+            }
+        }
+
+        // 2. Every legal swapping cas, one per action.
+        let slot = self.state_slot as usize;
+        let in_window = p.swapping_per_slot[slot].count_below(due_entry);
+        let pending = fenwick_prefix(&self.swapping_pending[slot], in_window);
+        if pending == 0 {
+            return Ok(());
+        }
+        let mut found = std::mem::take(&mut self.scratch_candidates);
+        found.clear();
+        for k in 0..pending {
+            if let Some(index) = fenwick_select(&self.swapping_pending[slot], k) {
+                found.push(rank(p.swapping_per_slot[slot].ops[index]));
+            }
+        }
+        let new_of = |op: u32| match p.ops[op as usize].action {
+            Action::CasSwapped { new, .. } => new,
+            _ => 0,
+        };
+        // By action (the new value), first completion first; keep the first
+        // of each; then in completion order.
+        found.sort_unstable_by_key(|&(deadline_ns, op)| (new_of(op), deadline_ns, op));
+        found.dedup_by_key(|&mut (_, op)| new_of(op));
+        found.sort_unstable();
+        let log = u64::from(usize::BITS - found.len().leading_zeros());
+        let result = self.charge(pending as u64 * (2 + log));
+        for &(_, op) in &found {
+            let action = Some(p.ops[op as usize].action);
+            if action != tried_first && action != toward_cas {
+                self.moves.extend_from_slice(&[op, 0]);
+            }
+        }
+        self.scratch_candidates = found;
+        result
+    }
+
+    /// Every legal put in the window not tried yet, as a move `[op, 0]`:
+    /// the first-due op, if it was one, and the puts of the previous stage
+    /// are in `tried`; every legal swapping cas was in the previous stage.
+    /// Of several with the same value only the one completing first is
+    /// kept: swapping two such ops in any linearization keeps it valid.
+    ///
+    /// Order (a heuristic only; all are tried): first the puts a
     /// linearization must place now or soon, namely the op that completed
-    /// first (it cannot wait) and writes producing a state some pending op
+    /// first (it cannot wait) and puts producing a state some pending op
     /// needs but does not have (a read of that value, a swapping cas
     /// expecting it, a non-swapping cas expecting the current value, a
     /// timed-out cas expecting it); then the rest. Within each class,
     /// earliest completion first.
-    fn generate_plain_moves(&mut self) -> Result<(), OutOfBudget> {
+    fn generate_other_writes(&mut self, tried: &[Action]) -> Result<(), Exhausted> {
         let mut window = std::mem::take(&mut self.scratch_window);
         let mut candidates = std::mem::take(&mut self.scratch_candidates);
         let mut demands = std::mem::take(&mut self.scratch_demands);
+        let mut seen = std::mem::take(&mut self.scratch_actions);
+        seen.clear();
+        seen.extend(tried.iter().copied());
+        let result = self.other_writes(&mut window, &mut candidates, &mut demands, &mut seen);
+        self.scratch_window = window;
+        self.scratch_candidates = candidates;
+        self.scratch_demands = demands;
+        self.scratch_actions = seen;
+        result
+    }
+
+    fn other_writes(
+        &mut self,
+        window: &mut Vec<u32>,
+        candidates: &mut Vec<(u64, u32)>,
+        demands: &mut HashSet<State>,
+        seen: &mut HashSet<Action>,
+    ) -> Result<(), Exhausted> {
+        let p = self.p;
         candidates.clear();
         demands.clear();
         let state = self.state;
-        let first_due = self.window(&mut window);
+        let first_due = self.window(window);
+        self.charge(1 + window.len() as u64)?;
         let mut any_change = false;
-        for &op in &window {
-            let action = self.p.ops[op as usize].action;
+        for &op in window.iter() {
+            let action = p.ops[op as usize].action;
             if action.apply_completed(state).is_some() {
                 continue;
             }
             match action {
-                Action::Read(value) => demands.push(value),
-                Action::CasSwapped { expected, .. } => demands.push(Some(expected)),
+                Action::Read(value) => {
+                    demands.insert(value);
+                }
+                Action::CasSwapped { expected, .. } => {
+                    demands.insert(Some(expected));
+                }
                 Action::CasNotSwapped { .. } => any_change = true,
                 _ => {}
             }
         }
-        for &op in &window {
-            self.charge()?;
-            let key_op = &self.p.ops[op as usize];
-            let Some(next_state) = key_op.action.apply_completed(state) else {
+        self.charge(window.len() as u64)?;
+        for &op in window.iter() {
+            let key_op = &p.ops[op as usize];
+            let Action::Put(value) = key_op.action else {
                 continue;
             };
+            let next_state = Some(value);
             let urgent = op == first_due
                 || next_state != state
-                    && (any_change
-                        || demands.contains(&next_state)
-                        || next_state.is_some_and(|value| self.p.maybe_cas_expected.contains(&value)));
+                    && (any_change || demands.contains(&next_state) || p.maybe_cas_expected.contains(&value));
             let deadline_ns = key_op.complete_ns.unwrap_or(u64::MAX);
             // Sort key: urgent ones first, then by completion.
             let class = u64::from(!urgent) << 63;
             candidates.push((class | deadline_ns.min(u64::MAX >> 1), op));
         }
+        let sort_steps = candidates.len() as u64 * u64::from(usize::BITS - candidates.len().leading_zeros());
+        self.charge(sort_steps + candidates.len() as u64)?;
         candidates.sort_unstable();
-        let ops = &self.p.ops;
-        let rank = |op: u32| (ops[op as usize].complete_ns, op);
-        for &(_, op) in &candidates {
-            let action = ops[op as usize].action;
-            let duplicate =
-                candidates.iter().any(|&(_, other)| ops[other as usize].action == action && rank(other) < rank(op));
-            if !duplicate {
+        // Puts of one value share a class, but for the first-due op, which
+        // completes first of all: the first of each is the one to keep.
+        for &(_, op) in candidates.iter() {
+            if seen.insert(p.ops[op as usize].action) {
                 self.moves.extend_from_slice(&[op, 0]);
             }
         }
-        self.scratch_window = window;
-        self.scratch_candidates = candidates;
-        self.scratch_demands = demands;
         Ok(())
     }
 
@@ -1159,7 +1952,7 @@ impl<'a> Search<'a> {
     /// For every completed op in the window that is illegal in the current
     /// state, every chain of timed-out ops that makes it legal, as moves
     /// `[op, chain_len, groups...]`.
-    fn generate_chain_moves(&mut self) -> Result<(), OutOfBudget> {
+    fn generate_chain_moves(&mut self) -> Result<(), Exhausted> {
         if self.p.groups.is_empty() {
             return Ok(());
         }
@@ -1167,6 +1960,7 @@ impl<'a> Search<'a> {
         let state = self.state;
         let mut entry = self.next[self.head as usize];
         while entry != self.tail && !self.p.entry_is_return[entry as usize] {
+            self.charge(1)?;
             let op = self.p.entry_op[entry as usize];
             entry = self.next[entry as usize];
             let action = self.p.ops[op as usize].action;
@@ -1185,7 +1979,7 @@ impl<'a> Search<'a> {
                     // that changes it makes the failed cas legal.
                     for index in 0..self.p.put_groups.len() {
                         let group = self.p.put_groups[index];
-                        self.charge()?;
+                        self.charge(1)?;
                         let changes = matches!(
                             self.p.groups[group as usize].effect,
                             Action::MaybePut(value) if value != expected
@@ -1196,7 +1990,7 @@ impl<'a> Search<'a> {
                     }
                     if let Some(cas_groups) = self.p.cas_groups_by_expected.get(&expected) {
                         for &group in cas_groups {
-                            self.charge()?;
+                            self.charge(1)?;
                             if self.available(group, window_end_ns) {
                                 self.moves.extend_from_slice(&[op, 1, group]);
                             }
@@ -1214,7 +2008,7 @@ impl<'a> Search<'a> {
     /// Emits every simple chain (optional timed-out put, then timed-out cases
     /// along distinct values) from the current state to `Some(target)`,
     /// searching backwards from the target with an explicit stack.
-    fn chains_to(&mut self, op: u32, target: Value, window_end_ns: u64) -> Result<(), OutOfBudget> {
+    fn chains_to(&mut self, op: u32, target: Value, window_end_ns: u64) -> Result<(), Exhausted> {
         let state = self.state;
         let mut stack = std::mem::take(&mut self.chain_stack);
         let mut chosen = std::mem::take(&mut self.chain_groups);
@@ -1225,7 +2019,8 @@ impl<'a> Search<'a> {
             let Some(&(value, candidate)) = stack.last() else {
                 break Ok(());
             };
-            if let Err(out) = self.charge() {
+            // One step, and one per value on the stack compared below.
+            if let Err(out) = self.charge(1 + stack.len() as u64) {
                 break Err(out);
             }
             let top = stack.len() - 1;
@@ -1273,11 +2068,6 @@ impl<'a> Search<'a> {
 
     // -- Applying and undoing moves --------------------------------------
 
-    fn set_bit(&mut self, op: u32) {
-        self.bits[op as usize / 64] ^= 1 << (op % 64);
-        self.hash ^= self.p.zobrist[op as usize];
-    }
-
     fn remove_entry(&mut self, entry: u32) {
         let (prev, next) = (self.prev[entry as usize], self.next[entry as usize]);
         self.next[prev as usize] = next;
@@ -1294,14 +2084,56 @@ impl<'a> Search<'a> {
         state_key(self.state, self.state_unobservable)
     }
 
+    /// Encodes the configuration — the linearized set as marked, and
+    /// `state_words` — into `key_words`, exactly and canonically, and
+    /// returns the words visited. Every completed op returning before the
+    /// first one not linearized (return rank `first`) is linearized, so the
+    /// words are: the two state words; `first`; the count of words that
+    /// follow for the completed ops linearized ahead of it: the non-zero
+    /// words of the return-rank bitmap from `first`'s on (bits up to
+    /// `first` cleared), in runs of consecutive words, each with a header
+    /// (index, length); then the same runs for the timed-out ops' bitmap.
+    fn encode_configuration(&mut self, state_words: [u64; 2]) -> u64 {
+        let key = &mut self.key_words;
+        key.clear();
+        key.extend_from_slice(&state_words);
+        let first = fenwick_select(&self.unlinearized_by_return, 0).unwrap_or(self.p.completed_count);
+        key.push(first as u64);
+        let count_at = key.len();
+        key.push(0);
+        let ahead = self.completed_linearized - first;
+        let above_first = if first % 64 == 63 { 0 } else { !0u64 << (first % 64 + 1) };
+        let mut visited =
+            push_word_runs(&self.by_return_bits, &self.by_return_summary, first / 64, above_first, ahead, key);
+        key[count_at] = (key.len() - count_at - 1) as u64;
+        visited += push_word_runs(&self.maybe_bits, &self.maybe_summary, 0, !0, self.maybe_linearized, key);
+        visited + key.len() as u64
+    }
+
+    /// Records the configuration as marked, with `state_words`; `false` if
+    /// it was visited before.
+    fn memo_insert(&mut self, state_words: [u64; 2]) -> Result<bool, Exhausted> {
+        let visited = self.encode_configuration(state_words);
+        let hash = self.hash ^ state_key_hash(state_words);
+        let mut compared = 0;
+        let fresh = self.memo.insert(hash, &self.key_words, &mut compared);
+        let built = 1 + visited.div_ceil(WORDS_PER_STEP as u64);
+        self.charge(built + compared)?;
+        match fresh {
+            Some(true) => self.check_memory().map(|()| true),
+            Some(false) => Ok(false),
+            // More configurations than entry ids: far past any memory budget.
+            None => Err(Exhausted::Memory),
+        }
+    }
+
     /// Applies a move; if it leads to an unvisited configuration, descends.
-    fn try_move(&mut self, candidate: Move) -> Result<(), OutOfBudget> {
-        self.charge()?;
+    fn try_move(&mut self, candidate: Move) -> Result<(), Exhausted> {
+        self.charge(1)?;
         let Move { op, chain_start, chain_len } = candidate;
         let prev_state = self.state;
         let prev_state_slot = self.state_slot;
         let prev_state_unobservable = self.state_unobservable;
-        let prev_hash = self.hash;
         let path_len_before = self.path.len();
 
         // Tentatively apply the chain, then the completed op.
@@ -1324,8 +2156,7 @@ impl<'a> Search<'a> {
                 }
             }
             self.used[group as usize] += 1;
-            self.set_bit(maybe_op);
-            self.count_linearized(maybe_op, false);
+            self.mark(maybe_op, true);
             slot = self.p.writes_slot[maybe_op as usize];
             self.path.push(maybe_op);
             applied += 1;
@@ -1337,21 +2168,18 @@ impl<'a> Search<'a> {
             if is_write { self.p.unobservable[op as usize] } else { prev_state_unobservable && chain_len == 0 };
         let fresh = match next_state {
             Some(next_state) => {
-                self.set_bit(op);
-                let key = state_key(next_state, unobservable);
-                if self.memo.insert(self.hash ^ state_key_hash(key), &self.bits, key) {
-                    true
-                } else {
-                    self.set_bit(op);
-                    false
+                self.mark(op, true);
+                let fresh = self.memo_insert(state_key(next_state, unobservable));
+                if fresh != Ok(true) {
+                    self.mark(op, false);
                 }
+                fresh?
             }
             None => false,
         };
         let Some(next_state) = next_state.filter(|_| fresh) else {
             self.undo_chain(chain_start, applied);
             self.path.truncate(path_len_before);
-            self.hash = prev_hash;
             return Ok(());
         };
 
@@ -1363,8 +2191,6 @@ impl<'a> Search<'a> {
         self.state_slot = slot;
         self.state_unobservable = unobservable;
         self.path.push(op);
-        self.completed_linearized += 1;
-        self.count_linearized(op, false);
         self.remove_entry(self.p.call_entry[op as usize]);
         self.remove_entry(self.p.return_entry[op as usize]);
         let moves_start = self.moves.len();
@@ -1375,14 +2201,13 @@ impl<'a> Search<'a> {
             prev_state,
             prev_state_slot,
             prev_state_unobservable,
-            prev_hash,
             path_len_before,
             stage: Stage::Fresh,
             moves_start,
             next_move: moves_start,
             moves_end: moves_start,
         });
-        Ok(())
+        self.check_memory()
     }
 
     /// Reverts the first `applied` ops of a chain, last first.
@@ -1391,8 +2216,7 @@ impl<'a> Search<'a> {
             let group = self.moves[chain_start + i as usize];
             self.used[group as usize] -= 1;
             let maybe_op = self.p.groups[group as usize].ops[self.used[group as usize]];
-            self.set_bit(maybe_op);
-            self.count_linearized(maybe_op, true);
+            self.mark(maybe_op, false);
         }
     }
 
@@ -1405,33 +2229,47 @@ impl<'a> Search<'a> {
         let op = node.via_op;
         self.restore_entry(self.p.return_entry[op as usize]);
         self.restore_entry(self.p.call_entry[op as usize]);
-        self.set_bit(op);
-        self.count_linearized(op, true);
-        self.completed_linearized -= 1;
+        self.mark(op, false);
         self.undo_chain(node.via_chain_start, node.via_chain_len);
         self.path.truncate(node.path_len_before);
         self.state = node.prev_state;
         self.state_slot = node.prev_state_slot;
         self.state_unobservable = node.prev_state_unobservable;
-        self.hash = node.prev_hash;
     }
 
     /// Remembers the current node if it is the deepest dead end so far.
-    fn record_dead_end(&mut self) {
+    fn record_dead_end(&mut self) -> Result<(), Exhausted> {
         if self.deepest.as_ref().is_some_and(|d| d.completed_linearized >= self.completed_linearized) {
-            return;
+            return Ok(());
         }
-        let mut pending = Vec::new();
-        let blocking = self.window(&mut pending);
+        let (mut pending, mut prefix_tail) =
+            self.deepest.take().map_or_else(Default::default, |d| (d.pending, d.prefix_tail));
+        // The window's first ops, up to one more than are kept.
+        pending.clear();
+        let mut entry = self.next[self.head as usize];
+        while entry != self.tail && !self.p.entry_is_return[entry as usize] && pending.len() <= PENDING_SHOWN {
+            pending.push(self.p.entry_op[entry as usize]);
+            entry = self.next[entry as usize];
+        }
+        let more_pending = pending.len() > PENDING_SHOWN;
+        pending.truncate(PENDING_SHOWN);
+        let blocking = self.first_due();
+        let skipped = self.path.len().saturating_sub(PREFIX_LINES_SHOWN);
+        prefix_tail.clear();
+        prefix_tail.extend_from_slice(&self.path[skipped..]);
+        self.charge(1 + pending.len() as u64 + prefix_tail.len() as u64)?;
         let doomed = self.find_doomed_op();
         self.deepest = Some(DeadEnd {
             completed_linearized: self.completed_linearized,
-            prefix: self.path.clone(),
+            prefix_len: self.path.len(),
+            prefix_tail,
             state: self.state,
             pending,
+            more_pending,
             blocking,
             doomed,
         });
+        self.check_memory()
     }
 }
 
@@ -1441,9 +2279,6 @@ fn describe_state(state: State) -> String {
         None => "absent".to_string(),
     }
 }
-
-/// Longest prefix lines shown in a violation message.
-const PREFIX_LINES_SHOWN: usize = 12;
 
 fn describe_violation(history: &History, key: Key, problem: &KeyProblem, dead_end: &DeadEnd) -> Violation {
     let history_index = |local: u32| problem.ops[local as usize].history_index;
@@ -1456,19 +2291,18 @@ fn describe_violation(history: &History, key: Key, problem: &KeyProblem, dead_en
         "key {key} is not linearizable ({} ops with a known outcome, {timed_out} timed out).\n",
         problem.completed_count
     );
-    let prefix = &dead_end.prefix;
     let _ = writeln!(
         message,
         "Longest linearizable prefix found: {} ops ({} with a known outcome){}",
-        prefix.len(),
+        dead_end.prefix_len,
         dead_end.completed_linearized,
-        if prefix.is_empty() { "." } else { ":" }
+        if dead_end.prefix_len == 0 { "." } else { ":" }
     );
-    let skipped = prefix.len().saturating_sub(PREFIX_LINES_SHOWN);
+    let skipped = dead_end.prefix_len - dead_end.prefix_tail.len();
     if skipped > 0 {
         let _ = writeln!(message, "  ... {skipped} earlier ops omitted");
     }
-    for &local in &prefix[skipped..] {
+    for &local in &dead_end.prefix_tail {
         let _ = writeln!(message, "  {}", describe(local));
     }
     let _ = writeln!(message, "Register after the prefix: {}.", describe_state(dead_end.state));
@@ -1499,6 +2333,9 @@ fn describe_violation(history: &History, key: Key, problem: &KeyProblem, dead_en
         let _ = writeln!(message, "Pending ops (invoked, not yet linearized):");
         for &local in &dead_end.pending {
             let _ = writeln!(message, "  {}", describe(local));
+        }
+        if dead_end.more_pending {
+            let _ = writeln!(message, "  ... and more (the first {PENDING_SHOWN} by invocation are shown)");
         }
     }
     if dead_end.blocking != NONE {
@@ -2103,7 +2940,7 @@ mod tests {
                 sequential: false,
             },
         );
-        let report = check(&h, &Budget { max_steps: 10 });
+        let report = check(&h, &Budget::new(10));
         assert!(report.verdict.is_unknown(), "{:?}", report.verdict);
         assert_eq!(report.keys_checked, 0);
         assert_eq!(report.steps, 11);
@@ -2114,9 +2951,9 @@ mod tests {
         let report = check(&h, &Budget::default());
         assert_eq!(report.verdict, Verdict::Ok);
         // Exactly enough budget is enough; one step less is not.
-        let exact = Budget { max_steps: report.steps };
+        let exact = Budget::new(report.steps);
         assert_eq!(check(&h, &exact).verdict, Verdict::Ok);
-        let short = Budget { max_steps: report.steps - 1 };
+        let short = Budget::new(report.steps - 1);
         assert!(check(&h, &short).verdict.is_unknown());
     }
 
@@ -2231,6 +3068,171 @@ mod tests {
         assert_eq!(report.verdict, Verdict::Ok);
     }
 
+    /// `ops` ops on key 1, all concurrent (every one invoked before any
+    /// completes; completions in invocation order), linearized in a random
+    /// order: 40% gets, 40% puts of fresh values, 20% cases, half of which
+    /// swap.
+    fn all_concurrent(seed: u64, ops: u64) -> History {
+        let mut rng = Rng(seed);
+        let mut order: Vec<(u64, u64)> = (0..ops).map(|i| (rng.next_u64(), i)).collect();
+        order.sort_unstable();
+        let mut history: Vec<Operation> = (0..ops).map(|i| get(i as u32, i, ops + i, 1, None)).collect();
+        let (mut register, mut fresh) = (None, 1);
+        for &(_, i) in &order {
+            fresh += 1;
+            let op = &mut history[i as usize];
+            match rng.below(10) {
+                0..=3 => op.outcome = Outcome::Read { value: register },
+                4..=7 => {
+                    op.kind = OpKind::Put { key: 1, value: fresh };
+                    op.outcome = Outcome::Written;
+                    register = Some(fresh);
+                }
+                _ => {
+                    let swapped = register.is_some() && rng.percent(50);
+                    let current = register.unwrap_or(0);
+                    let expected = if swapped { current } else { current.saturating_sub(1).max(1) };
+                    op.kind = OpKind::Cas { key: 1, expected, new: fresh };
+                    op.outcome = Outcome::Cas { swapped };
+                    if swapped {
+                        register = Some(fresh);
+                    }
+                }
+            }
+        }
+        let h = History { ops: history };
+        assert_eq!(h.validate(), Ok(()));
+        h
+    }
+
+    /// 20,000 concurrent ops on one key: every op is a candidate at every
+    /// step, so any work per step that grows with the window would take
+    /// time quadratic in the ops. The search is done within the default
+    /// budget, in steps (the figure that bounds time) and memory.
+    #[test]
+    fn twenty_thousand_concurrent_ops_on_one_key_check_within_budget() {
+        let h = all_concurrent(7, 20_000);
+        let report = check(&h, &Budget::default());
+        eprintln!(
+            "20k concurrent ops / 1 key: {:?}, {} steps, {} held",
+            report.verdict,
+            report.steps,
+            describe_bytes(report.peak_memory)
+        );
+        assert_eq!(report.verdict, Verdict::Ok);
+        assert_eq!(report.keys_checked, 1);
+        assert!(report.steps < Budget::DEFAULT_MAX_STEPS / 4, "{} steps", report.steps);
+        assert!(report.peak_memory < Budget::DEFAULT_MAX_MEMORY / 2, "{} bytes", report.peak_memory);
+        // A read of a value never written: found at once.
+        let mut bad = h.clone();
+        if let Some(op) = bad.ops.iter_mut().find(|op| matches!(op.outcome, Outcome::Read { .. })) {
+            op.outcome = Outcome::Read { value: Some(1) };
+        }
+        let report = check(&bad, &Budget::default());
+        assert!(report.verdict.is_violation(), "{:?}", report.verdict);
+        // Reads of other values, which may or may not still be
+        // linearizable: whatever the verdict, the search stops within the
+        // budget.
+        let values: Vec<Value> = h
+            .ops
+            .iter()
+            .filter_map(|op| match op.kind {
+                OpKind::Put { value, .. } => Some(value),
+                _ => None,
+            })
+            .collect();
+        let mut shuffled = h.clone();
+        let reads = shuffled.ops.iter_mut().filter(|op| matches!(op.outcome, Outcome::Read { .. }));
+        for (i, op) in reads.enumerate().filter(|(i, _)| i % 7 == 0) {
+            op.outcome = Outcome::Read { value: Some(values[i * 31 % values.len()]) };
+        }
+        let report = check(&shuffled, &Budget::default());
+        eprintln!("20k concurrent ops, reads shuffled: {:?}, {} steps", report.verdict, report.steps);
+        assert!(report.steps <= Budget::DEFAULT_MAX_STEPS + 1, "{} steps", report.steps);
+    }
+
+    /// The memory bound: past it the verdict is Unknown (never Ok), naming
+    /// the bound; the estimate is exact to the byte, so the bound that is
+    /// just enough is enough on every machine, and one byte less is not.
+    #[test]
+    fn memory_exhaustion_is_unknown_never_ok() {
+        let h = all_concurrent(3, 5_000);
+        let report = check(&h, &Budget::default());
+        assert_eq!(report.verdict, Verdict::Ok);
+        let peak = report.peak_memory;
+        assert!(peak > 0);
+        for max_memory in [1, 64 << 10, peak / 2, peak - 1] {
+            let short = check(&h, &Budget::default().with_max_memory(max_memory));
+            match &short.verdict {
+                Verdict::Unknown { reason } => {
+                    assert!(
+                        reason.starts_with(&format!("memory budget of {} exhausted", describe_bytes(max_memory))),
+                        "{reason}"
+                    );
+                    assert!(reason.contains("key 1") && reason.contains("limits.max_memory"), "{reason}");
+                }
+                other => panic!("{max_memory} bytes: expected unknown, got {other:?}"),
+            }
+            assert_eq!(short.keys_checked, 0);
+            assert!(short.steps <= report.steps);
+            assert!(short.peak_memory > max_memory);
+        }
+        let exact = check(&h, &Budget::default().with_max_memory(peak));
+        assert_eq!(exact, report);
+        // The memory bound is per key: keys are checked one at a time.
+        let mut two_keys = h.clone();
+        two_keys.ops.extend(h.ops.iter().map(|op| {
+            let mut op = op.clone();
+            op.kind = match op.kind {
+                OpKind::Get { .. } => OpKind::Get { key: 2 },
+                OpKind::Put { value, .. } => OpKind::Put { key: 2, value },
+                OpKind::Cas { expected, new, .. } => OpKind::Cas { key: 2, expected, new },
+            };
+            op
+        }));
+        let report = check(&two_keys, &Budget::default().with_max_memory(peak + peak / 4));
+        assert_eq!(report.verdict, Verdict::Ok);
+        assert_eq!(report.keys_checked, 2);
+    }
+
+    /// More timed-out ops than one summary word of their bitmap covers
+    /// (4,096), so configurations span several words of it.
+    #[test]
+    fn many_timed_out_ops_check() {
+        let params = GenParams {
+            ops: 40_000,
+            clients: 10,
+            keys: 1,
+            values: 1_000,
+            max_gap_ns: 20,
+            max_duration_ns: 100,
+            failed_percent: 1,
+            unknown_percent: 12,
+            sequential: false,
+        };
+        let h = generate(17, params);
+        let timed_out = h.ops.iter().filter(|op| op.outcome == Outcome::Unknown).count();
+        assert!(timed_out > 4_096, "{timed_out}");
+        let report = check(&h, &Budget::default());
+        eprintln!("40k ops / 1 key / 12% timed out: {:?}, {} steps", report.verdict, report.steps);
+        assert_eq!(report.verdict, Verdict::Ok, "{} steps", report.steps);
+    }
+
+    /// A violation message lists the first `PENDING_SHOWN` pending ops only.
+    #[test]
+    fn violation_message_caps_the_pending_ops() {
+        let mut ops = vec![put(1, 0, 5, 1, 5)];
+        ops.extend((0..40).map(|i| get(2 + i, 0, 10 + u64::from(i), 1, Some(9))));
+        let report = check(&history(ops), &Budget::default());
+        let Verdict::Violation(violation) = report.verdict else {
+            panic!("expected a violation, got {:?}", report.verdict);
+        };
+        assert_eq!(violation.stuck_ops.len(), 1, "{violation:?}");
+        let listed = violation.message.lines().filter(|line| line.starts_with("  op #")).count();
+        assert_eq!(listed, PENDING_SHOWN, "{}", violation.message);
+        assert!(violation.message.contains("... and more"), "{}", violation.message);
+    }
+
     // ---------------------------------------------------------------
     // Property tests.
 
@@ -2332,7 +3334,7 @@ mod tests {
             params.keys = 1;
             params.unknown_percent = unknown_percent;
             let h = generate(seed, params);
-            let report = check(&h, &Budget { max_steps: 10 });
+            let report = check(&h, &Budget::new(10));
             prop_assert!(report.verdict.is_unknown(), "{:?}", report.verdict);
         }
 

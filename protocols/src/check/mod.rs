@@ -16,7 +16,7 @@ use linearizability::{Budget, Verdict};
 pub fn linearizability(ops: Vec<Operation>, budget_steps: u64, end: Time) -> CheckResult {
     let total = ops.len();
     let history = History { ops };
-    let report = linearizability::check(&history, &Budget { max_steps: budget_steps });
+    let report = linearizability::check(&history, &Budget::new(budget_steps));
     match report.verdict {
         Verdict::Ok => CheckResult::pass(
             "linearizability",

@@ -50,8 +50,8 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000_000)]
         budget: u64,
         /// Memory budget of the search, by its own deterministic estimate
-        /// (the same on every machine): bytes, or a size like 512MiB or 2GiB;
-        /// past it the verdict is "unknown" [default: 512MiB].
+        /// (the same on every machine): bytes, or a size like 384MiB or 2GiB;
+        /// past it the verdict is "unknown" [default: 384MiB].
         #[arg(long, value_name = "SIZE")]
         max_memory: Option<String>,
         /// Refuse a history file larger than this: bytes, or a size like

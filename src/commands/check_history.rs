@@ -132,33 +132,14 @@ fn read_bounded(file: &Path, max_input: u64) -> Result<String, CliError> {
     })
 }
 
-/// A size in bytes: a whole number, optionally followed by a unit — `B`,
-/// `KiB`, `MiB`, `GiB` or `TiB` (powers of 1024; `512MiB`, `2 GiB`).
+/// A size in bytes, written as a scenario's `[limits] max_memory` is (the
+/// same parser): a whole number and a unit, `B`, `KiB`, `MiB`, `GiB` (powers
+/// of 1024) or `KB`, `MB`, `GB` (of 1000), or a bare number of bytes; above zero.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    const FORMS: &str = "expected a size such as 512MiB, 2GiB or 1048576 (bytes); units: B, KiB, MiB, GiB, TiB";
-    let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let scale: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        "K" | "KB" | "k" | "kB" | "M" | "MB" | "G" | "GB" | "T" | "TB" => {
-            return Err(format!("ambiguous unit {:?}: write KiB, MiB, GiB or TiB (powers of 1024)", unit.trim()))
-        }
-        _ => return Err(FORMS.to_string()),
-    };
-    if number.is_empty() {
-        return Err(FORMS.to_string());
+    match faultline_scenario::Bytes::parse(text)?.0 {
+        0 => Err("must be more than zero".to_string()),
+        bytes => Ok(bytes),
     }
-    let number: u64 = number.parse().map_err(|_| format!("{text} is too large"))?;
-    let bytes = number.checked_mul(scale).ok_or_else(|| format!("{text} is too large"))?;
-    if bytes == 0 {
-        return Err("must be more than zero".to_string());
-    }
-    Ok(bytes)
 }
 
 /// serde_json appends " at line L column C"; the position is already in front.
@@ -174,15 +155,14 @@ mod tests {
     use super::parse_size;
 
     #[test]
-    fn sizes_parse_with_binary_units() {
+    fn sizes_parse_as_scenarios_write_them() {
         assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
         assert_eq!(parse_size("1048576"), Ok(1 << 20));
         assert_eq!(parse_size("7B"), Ok(7));
-        assert_eq!(parse_size("1TiB"), Ok(1 << 40));
-        for bad in ["", "MiB", "12XB", "1.5GiB", "-1", "0", "0MiB", "99999999999TiB", "99999999999999999999"] {
+        for bad in ["", "MiB", "12XB", "1.5GiB", "2 GiB", "-1", "0", "0MiB", "99999999999GiB", "99999999999999999999"] {
             assert!(parse_size(bad).is_err(), "{bad:?} parsed");
         }
-        assert!(parse_size("2GB").unwrap_err().contains("ambiguous"));
+        assert!(parse_size("2gb").unwrap_err().contains("did you mean `2GB`"));
     }
 }

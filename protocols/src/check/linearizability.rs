@@ -120,7 +120,7 @@ impl Budget {
     /// Ten million steps: ample for large histories of a correct system.
     pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
     /// The default memory bound, the same as a run's
-    /// (`faultline_sim::Limits::DEFAULT_MAX_MEMORY`, 512 MiB).
+    /// (`faultline_sim::Limits::DEFAULT_MAX_MEMORY`, 384 MiB).
     pub const DEFAULT_MAX_MEMORY: u64 = faultline_sim::Limits::DEFAULT_MAX_MEMORY;
 
     /// `max_steps` steps and the default memory bound.

@@ -13,10 +13,10 @@ use history::{History, Operation, Outcome};
 use linearizability::{Budget, Verdict};
 
 /// Linearizability of the clients' combined history.
-pub fn linearizability(ops: Vec<Operation>, budget_steps: u64, end: Time) -> CheckResult {
+pub fn linearizability(ops: Vec<Operation>, budget: &Budget, end: Time) -> CheckResult {
     let total = ops.len();
     let history = History { ops };
-    let report = linearizability::check(&history, &Budget::new(budget_steps));
+    let report = linearizability::check(&history, budget);
     match report.verdict {
         Verdict::Ok => CheckResult::pass(
             "linearizability",

@@ -25,11 +25,11 @@ fn linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
             "not checked: the run ended at its memory limit (limits.max_memory), and the search needs more",
         ));
     }
-    Some(check::linearizability(
-        input.ops.to_vec(),
-        input.scenario.checks.history_budget_steps,
-        input.outcome.virtual_time,
-    ))
+    // The search may hold what the run left of its memory bound.
+    let memory = input.scenario.limits.max_memory.saturating_sub(input.memory_held).max(1);
+    let budget =
+        check::linearizability::Budget::new(input.scenario.checks.history_budget_steps).with_max_memory(memory);
+    Some(check::linearizability(input.ops.to_vec(), &budget, input.outcome.virtual_time))
 }
 
 fn live_after_heal(input: &HistoryInput<'_>) -> Option<CheckResult> {

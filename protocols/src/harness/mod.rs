@@ -111,6 +111,9 @@ pub struct HistoryInput<'a> {
     /// How service must come back after the heal: the scenario's bounds,
     /// the protocol's ([`Protocol::recovery`]) where it sets none.
     pub recovery: Recovery,
+    /// Bytes the run held when it ended ([`World::memory_held`]): what a
+    /// checker may hold is what is left of `limits.max_memory`.
+    pub memory_held: u64,
 }
 
 impl HistoryInput<'_> {
@@ -348,6 +351,7 @@ pub fn run<P: Protocol>(
         world.set_trace_sink(sink);
     }
     let outcome = world.run();
+    let memory_held = world.memory_held();
     options.phase("simulated");
 
     let ops: Vec<Operation> = world.clients().flat_map(|c| c.history_at_end()).collect();
@@ -355,7 +359,7 @@ pub fn run<P: Protocol>(
         out(&History { ops: ops.clone() });
     }
     let recovery = scenario.recovery.or(P::recovery(config));
-    let input = HistoryInput { ops: &ops, scenario, outcome: &outcome, recovery };
+    let input = HistoryInput { ops: &ops, scenario, outcome: &outcome, recovery, memory_held };
     let mut checks = Vec::new();
     for spec in enabled {
         let result = match spec.how {
@@ -380,7 +384,7 @@ pub fn run<P: Protocol>(
             .record(&mut metrics);
     }
     if !scenario.metric_bounds.is_empty() {
-        let complete = HistoryInput { ops: &ops, scenario, outcome: &outcome, recovery }.run_complete();
+        let complete = HistoryInput { ops: &ops, scenario, outcome: &outcome, recovery, memory_held }.run_complete();
         checks.push(metric_bounds(&scenario.metric_bounds, &metrics, complete, outcome.virtual_time));
     }
     let end_ns = outcome.virtual_time.as_nanos();

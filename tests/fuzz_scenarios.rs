@@ -438,7 +438,7 @@ fn mutated_histories_never_panic() {
             Ok(history) => {
                 let ok = history.validate().is_ok();
                 if ok {
-                    check(&history, &Budget { max_steps: 10_000 });
+                    check(&history, &Budget::new(10_000));
                 }
                 (true, ok)
             }

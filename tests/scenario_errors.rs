@@ -240,7 +240,7 @@ fn what_the_loader_refuses_has_valid_neighbours() {
     loads(&format!(
         "{HEAD}[expect]\nverdict = \"fail\"\nfailed_check = \"metric_bounds\"\nmetrics = {{ elections = {{ max = 3 }} }}\n"
     ));
-    // Just under the memory estimate: 2,000 clients at concurrency 1,000 is
-    // 2,000,000 operations at 256 bytes, 488 MiB.
-    loads(&format!("{HEAD}[workload]\nclients = 2000\nconcurrency = 1000\n"));
+    // Just under the memory estimate: 1,500 clients at concurrency 1,000 is
+    // 1,500,000 operations at 256 bytes, 366 MiB, below the default 384 MiB.
+    loads(&format!("{HEAD}[workload]\nclients = 1500\nconcurrency = 1000\n"));
 }

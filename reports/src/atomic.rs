@@ -33,7 +33,15 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 pub fn create_dir(path: &Path) -> Result<(), ReportError> {
-    fs::create_dir_all(path).map_err(|e| ReportError::io(path, e))
+    fs::create_dir_all(path).map_err(|e| {
+        // "File exists" would not say what is wrong with it.
+        let e = if path.exists() && !path.is_dir() {
+            std::io::Error::new(e.kind(), "exists and is not a directory; name a directory to write into")
+        } else {
+            e
+        };
+        ReportError::io(path, e)
+    })
 }
 
 #[cfg(test)]

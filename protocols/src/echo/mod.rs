@@ -10,7 +10,7 @@ use faultline_scenario::{Scenario, ScenarioError, Step};
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{Addr, CheckClass, Ctx, LinkKind, NodeId, Process, Time};
 
-use crate::client::{Envelope, LoadMode, NoPeer, RoutingKind};
+use crate::client::{Envelope, NoPeer, RoutingKind};
 use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::kv::client::{KvClient, KvClients};
 use crate::kv::{Command, KvMsg, KvResult, OpId, Reply};
@@ -77,22 +77,6 @@ impl Monitor<EchoNode> for RepliesMatch {
 /// bound).
 pub const BYTES_PER_OUTSTANDING_OP: u64 = 128;
 
-/// Refuses a closed-loop workload whose operations outstanding at once
-/// (clients × concurrency) cannot fit `[limits] max_memory`, at
-/// [`BYTES_PER_OUTSTANDING_OP`] each.
-fn workload_fits(scenario: &Scenario, clients: &KvClients) -> Result<(), ScenarioError> {
-    let LoadMode::Closed { concurrency } = clients.workload.load.mode else { return Ok(()) };
-    let count = u64::from(scenario.clients.count);
-    let ops = count * u64::from(concurrency);
-    scenario.check_memory(
-        ops,
-        BYTES_PER_OUTSTANDING_OP,
-        &format!("{ops} operations outstanding at once ({count} clients × concurrency {concurrency})"),
-        ("workload", &["concurrency", "clients"]),
-        "lower `clients` or `concurrency`",
-    )
-}
-
 /// What an echo scenario configures: its clients.
 pub struct Config {
     clients: KvClients,
@@ -133,7 +117,7 @@ impl Protocol for Echo {
                 "echo needs a [workload] with at least one client",
             )
         })?;
-        workload_fits(scenario, &clients)?;
+        clients.fit_memory(scenario, BYTES_PER_OUTSTANDING_OP)?;
         Ok(Config { clients })
     }
 

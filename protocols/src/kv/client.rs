@@ -60,6 +60,26 @@ impl KvClients {
         KvClients { keys: Arc::new(KeyChooser::new(&workload)), workload: Arc::new(workload) }
     }
 
+    /// Refuses a closed-loop workload whose operations outstanding at once
+    /// (clients × concurrency) cannot fit `[limits] max_memory` at
+    /// `bytes_per_op` each (the protocol's lower bound per operation).
+    pub fn fit_memory(
+        &self,
+        scenario: &faultline_scenario::Scenario,
+        bytes_per_op: u64,
+    ) -> Result<(), faultline_scenario::ScenarioError> {
+        let LoadMode::Closed { concurrency } = self.workload.load.mode else { return Ok(()) };
+        let count = u64::from(scenario.clients.count);
+        let ops = count * u64::from(concurrency);
+        scenario.check_memory(
+            ops,
+            bytes_per_op,
+            &format!("{ops} operations outstanding at once ({count} clients × concurrency {concurrency})"),
+            ("workload", &["concurrency", "clients"]),
+            "lower `clients` or `concurrency`",
+        )
+    }
+
     /// From the scenario's `[workload]`; `None` when it has none.
     pub fn from_scenario(
         scenario: &faultline_scenario::Scenario,

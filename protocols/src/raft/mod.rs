@@ -35,7 +35,6 @@ use faultline_sim::fault::{FaultAction, NodeRef};
 use faultline_sim::world::Monitor;
 use faultline_sim::{CheckClass, Duration, LinkKind, NodeId, RoleSpec};
 
-use crate::client::load::LoadMode;
 use crate::client::RoutingKind;
 use crate::harness::{self, CheckHow, CheckSpec, ClientUse, CoveragePoint, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::kv::client::{KvClient, KvClients};
@@ -191,22 +190,6 @@ fn target(action: &FaultAction) -> Option<&NodeRef> {
         | FaultAction::ClockRate { node, .. } => Some(node),
         FaultAction::Partition { .. } | FaultAction::PartitionOneway { .. } | FaultAction::Heal => None,
     }
-}
-
-/// Refuses a closed-loop workload whose operations outstanding at once
-/// (clients × concurrency) cannot fit `[limits] max_memory`, at
-/// [`BYTES_PER_OUTSTANDING_OP`] each.
-fn workload_fits(scenario: &Scenario, clients: &KvClients) -> Result<(), ScenarioError> {
-    let LoadMode::Closed { concurrency } = clients.workload.load.mode else { return Ok(()) };
-    let count = u64::from(scenario.clients.count);
-    let ops = count * u64::from(concurrency);
-    scenario.check_memory(
-        ops,
-        BYTES_PER_OUTSTANDING_OP,
-        &format!("{ops} operations outstanding at once ({count} clients × concurrency {concurrency})"),
-        ("workload", &["concurrency", "clients"]),
-        "lower `clients` or `concurrency`",
-    )
 }
 
 /// What a Raft scenario configures, parsed once.
@@ -403,7 +386,7 @@ impl Protocol for Raft {
         let params = Arc::new(params(scenario)?);
         let clients = KvClients::from_scenario(scenario)?;
         if let Some(c) = &clients {
-            workload_fits(scenario, c)?;
+            c.fit_memory(scenario, BYTES_PER_OUTSTANDING_OP)?;
         }
         Ok(Config { nodes: scenario.nodes, params, clients })
     }

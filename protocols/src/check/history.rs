@@ -10,7 +10,8 @@
 //! count as concurrent.
 //!
 //! Register semantics: every key starts absent; `put` sets the value; `cas`
-//! sets `new` iff the current value is `Some(expected)`; `get` reads it.
+//! sets `new` iff the current value is `Some(expected)`; `get` reads it;
+//! `propose` sets the value iff the key is absent and returns what it holds.
 //!
 //! # JSON format
 //!
@@ -31,7 +32,8 @@
 //! ] }
 //! ```
 //!
-//! * `kind.op` is one of `get`, `put`, `cas`.
+//! * `kind.op` is one of `get`, `put`, `cas`, `propose` (write-once: with
+//!   `value`; its outcome is `chosen`, with the `value` the key holds).
 //! * `outcome.type` is one of `read` (with `value`: a number, or `null` for
 //!   an absent key), `written`, `cas` (with `swapped`), `failed` (the
 //!   operation definitely did not take effect) or `unknown` (timed out: it may
@@ -62,13 +64,19 @@ pub enum OpKind {
     Put { key: Key, value: Value },
     /// Set `key` to `new` iff its current value is `Some(expected)`.
     Cas { key: Key, expected: Value, new: Value },
+    /// Write-once: set `key` to `value` iff it is absent; either way the
+    /// outcome is the value `key` then holds (the chosen value, which may be
+    /// another client's).
+    Propose { key: Key, value: Value },
 }
 
 impl OpKind {
     /// The key the operation touches.
     pub fn key(&self) -> Key {
         match *self {
-            OpKind::Get { key } | OpKind::Put { key, .. } | OpKind::Cas { key, .. } => key,
+            OpKind::Get { key } | OpKind::Put { key, .. } | OpKind::Cas { key, .. } | OpKind::Propose { key, .. } => {
+                key
+            }
         }
     }
 }
@@ -81,6 +89,7 @@ impl fmt::Display for OpKind {
             OpKind::Cas { key, expected, new } => {
                 write!(f, "cas(key={key}, expected={expected}, new={new})")
             }
+            OpKind::Propose { key, value } => write!(f, "propose(key={key}, value={value})"),
         }
     }
 }
@@ -95,6 +104,8 @@ pub enum Outcome {
     Written,
     /// cas completed: whether the swap happened.
     Cas { swapped: bool },
+    /// propose completed: the value the key holds (chosen).
+    Chosen { value: Value },
     /// The operation definitely did not take effect (e.g. rejected before
     /// being proposed).
     Failed,
@@ -111,6 +122,7 @@ impl fmt::Display for Outcome {
             Outcome::Written => write!(f, "written"),
             Outcome::Cas { swapped: true } => write!(f, "swapped"),
             Outcome::Cas { swapped: false } => write!(f, "not swapped"),
+            Outcome::Chosen { value } => write!(f, "chosen {value}"),
             Outcome::Failed => write!(f, "failed"),
             Outcome::Unknown => write!(f, "unknown (timed out)"),
         }
@@ -168,7 +180,8 @@ impl History {
     /// Checks the semantic rules the JSON shape cannot express:
     /// `complete_ns >= invoke_ns`; `complete_ns` is `None` iff the outcome is
     /// `Unknown`; the outcome fits the operation (`Read` only for `Get`,
-    /// `Written` only for `Put`, `Cas` only for `Cas`; `Failed` and `Unknown`
+    /// `Written` only for `Put`, `Cas` only for `Cas`, `Chosen` only for
+    /// `Propose`; `Failed` and `Unknown`
     /// for any). Reports the first offending operation by index.
     pub fn validate(&self) -> Result<(), String> {
         for (index, op) in self.ops.iter().enumerate() {
@@ -196,6 +209,7 @@ impl Operation {
                 | (OpKind::Get { .. }, Outcome::Read { .. })
                 | (OpKind::Put { .. }, Outcome::Written)
                 | (OpKind::Cas { .. }, Outcome::Cas { .. })
+                | (OpKind::Propose { .. }, Outcome::Chosen { .. })
         );
         if fits {
             Ok(())

@@ -14,9 +14,19 @@ use linearizability::{Budget, Verdict};
 
 /// Linearizability of the clients' combined history.
 pub fn linearizability(ops: Vec<Operation>, budget: &Budget, end: Time) -> CheckResult {
+    linearizability_of(ops, linearizability::Model::Register, budget, end)
+}
+
+/// [`linearizability`] against `model`.
+pub fn linearizability_of(
+    ops: Vec<Operation>,
+    model: linearizability::Model,
+    budget: &Budget,
+    end: Time,
+) -> CheckResult {
     let total = ops.len();
     let history = History { ops };
-    let report = linearizability::check(&history, budget);
+    let report = linearizability::check_model(&history, model, budget);
     match report.verdict {
         Verdict::Ok => CheckResult::pass(
             "linearizability",

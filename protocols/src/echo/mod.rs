@@ -46,6 +46,7 @@ impl Process for EchoNode {
                 Command::Get { .. } => KvResult::Read(None),
                 Command::Put { .. } => KvResult::Written,
                 Command::Cas { .. } => KvResult::Cas(false),
+                Command::Propose { value, .. } => KvResult::Chosen(value),
             };
             ctx.send(from, Envelope::Reply(Reply::Done { op: request.op, result }));
         }

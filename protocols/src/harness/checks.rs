@@ -11,11 +11,27 @@ use crate::check;
 pub const LINEARIZABILITY: CheckSpec =
     CheckSpec { name: "linearizability", class: CheckClass::Consistency, how: CheckHow::History(linearizable) };
 
+/// The clients' history is linearizable against a write-once register per
+/// key (proposes and gets).
+pub const WRITE_ONCE_LINEARIZABILITY: CheckSpec = CheckSpec {
+    name: "linearizability",
+    class: CheckClass::Consistency,
+    how: CheckHow::History(linearizable_write_once),
+};
+
 /// Clients make progress once the faults heal (scenarios with a liveness phase).
 pub const LIVENESS: CheckSpec =
     CheckSpec { name: "liveness", class: CheckClass::Liveness, how: CheckHow::History(live_after_heal) };
 
 fn linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
+    linearizable_against(input, check::linearizability::Model::Register)
+}
+
+fn linearizable_write_once(input: &HistoryInput<'_>) -> Option<CheckResult> {
+    linearizable_against(input, check::linearizability::Model::WriteOnce)
+}
+
+fn linearizable_against(input: &HistoryInput<'_>, model: check::linearizability::Model) -> Option<CheckResult> {
     if input.outcome.violation.is_some() {
         return Some(CheckResult::unknown("linearizability", "not checked: the run stopped at an invariant violation"));
     }
@@ -29,7 +45,7 @@ fn linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
     let memory = input.scenario.limits.max_memory.saturating_sub(input.memory_held).max(1);
     let budget =
         check::linearizability::Budget::new(input.scenario.checks.history_budget_steps).with_max_memory(memory);
-    Some(check::linearizability(input.ops.to_vec(), &budget, input.outcome.virtual_time))
+    Some(check::linearizability_of(input.ops.to_vec(), model, &budget, input.outcome.virtual_time))
 }
 
 fn live_after_heal(input: &HistoryInput<'_>) -> Option<CheckResult> {

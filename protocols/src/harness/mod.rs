@@ -13,7 +13,7 @@
 
 mod checks;
 
-pub use checks::{LINEARIZABILITY, LIVENESS};
+pub use checks::{LINEARIZABILITY, LIVENESS, WRITE_ONCE_LINEARIZABILITY};
 
 use std::io::Write;
 use std::ops::Deref;

@@ -14,7 +14,7 @@ use faultline_sim::rng::poisson_gap;
 use faultline_sim::{Addr, Ctx, Duration, Message, Process, Time, TimerId};
 use rand::Rng;
 
-use super::workload::{KeyChooser, KvWorkload};
+use super::workload::{KeyChooser, KvWorkload, WriteKind};
 use super::{Command, KvMsg, KvResult, OpId, Reply, Request, Value};
 use crate::check::history::{Operation, Outcome};
 use crate::client::{Envelope, LoadMode, Routing, RoutingKind};
@@ -78,6 +78,13 @@ impl KvClients {
             ("workload", &["concurrency", "clients"]),
             "lower `clients` or `concurrency`",
         )
+    }
+
+    /// These clients with their writes issued as `writes`.
+    pub fn with_writes(self, writes: WriteKind) -> KvClients {
+        let mut workload = (*self.workload).clone();
+        workload.writes = writes;
+        KvClients { workload: Arc::new(workload), keys: self.keys }
     }
 
     /// From the scenario's `[workload]`; `None` when it has none.
@@ -198,7 +205,10 @@ impl<P: Message> KvClient<P> {
         } else if roll < read + self.workload.cas_ratio.get() {
             Command::Cas { key, expected: self.seen.get(&key).copied().unwrap_or(0), new: value }
         } else {
-            Command::Put { key, value }
+            match self.workload.writes {
+                WriteKind::Put => Command::Put { key, value },
+                WriteKind::Propose => Command::Propose { key, value },
+            }
         }
     }
 
@@ -319,7 +329,8 @@ impl<P: Message> Process for KvClient<P> {
                 let outcome = match (&self.pending[i].command, result) {
                     (Command::Get { .. }, KvResult::Read(_))
                     | (Command::Put { .. }, KvResult::Written)
-                    | (Command::Cas { .. }, KvResult::Cas(_)) => result.outcome(),
+                    | (Command::Cas { .. }, KvResult::Cas(_))
+                    | (Command::Propose { .. }, KvResult::Chosen(_)) => result.outcome(),
                     // A reply that does not fit the request is a protocol
                     // bug; recording it as unknown would hide it, so record
                     // what was said and let the checker judge.

@@ -31,6 +31,8 @@ pub enum KvResult {
     Read(Option<Value>),
     Written,
     Cas(bool),
+    /// A propose: the value the key holds after it (write-once).
+    Chosen(Value),
 }
 
 impl KvResult {
@@ -39,6 +41,7 @@ impl KvResult {
             KvResult::Read(value) => Outcome::Read { value },
             KvResult::Written => Outcome::Written,
             KvResult::Cas(swapped) => Outcome::Cas { swapped },
+            KvResult::Chosen(value) => Outcome::Chosen { value },
         }
     }
 }
@@ -245,6 +248,13 @@ impl KvStore {
                     KvResult::Cas(false)
                 }
             }
+            Command::Propose { key, value } => match self.get(key) {
+                Some(chosen) => KvResult::Chosen(chosen),
+                None => {
+                    self.set(key, value);
+                    KvResult::Chosen(value)
+                }
+            },
         }
     }
 

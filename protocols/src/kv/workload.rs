@@ -23,6 +23,17 @@ pub enum KeyDistribution {
     Zipf { exponent: f64 },
 }
 
+/// How a workload's writes are issued: chosen by the protocol, not the
+/// scenario (a write-once store takes proposes, a register puts).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteKind {
+    #[default]
+    Put,
+    /// Write-once: [`crate::kv::Command::Propose`].
+    Propose,
+}
+
 /// A validated key-value `[workload]`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct KvWorkload {
@@ -31,6 +42,7 @@ pub struct KvWorkload {
     pub cas_ratio: Probability,
     pub keys: u32,
     pub key_distribution: KeyDistribution,
+    pub writes: WriteKind,
 }
 
 #[derive(Deserialize)]
@@ -121,7 +133,7 @@ impl KvWorkload {
                 ));
             }
         };
-        Ok(Some(KvWorkload { load, read_ratio, cas_ratio, keys, key_distribution }))
+        Ok(Some(KvWorkload { load, read_ratio, cas_ratio, keys, key_distribution, writes: WriteKind::Put }))
     }
 }
 

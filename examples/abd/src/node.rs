@@ -175,8 +175,9 @@ impl AbdNode {
     // ---- coordinator ----
 
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, client: Addr, request: Request) {
-        if matches!(request.command, Command::Cas { .. }) {
-            // The configuration refuses workloads with compare-and-set.
+        if matches!(request.command, Command::Cas { .. } | Command::Propose { .. }) {
+            // The configuration refuses workloads with compare-and-set, and
+            // its clients never propose.
             return;
         }
         if !ctx.durable_mut().start(&request) {
@@ -256,7 +257,7 @@ impl AbdNode {
                 ctx.count("abd_write_backs", 1);
                 c.round = Round::Store { register: highest };
             }
-            Command::Cas { .. } => unreachable!("compare-and-set never starts"),
+            Command::Cas { .. } | Command::Propose { .. } => unreachable!("compare-and-set and propose never start"),
         }
         self.begin_round(ctx, op);
     }

@@ -3,7 +3,10 @@
 
 pub mod cap;
 pub mod history;
+pub mod kv;
 pub mod linearizability;
+pub mod model;
+pub mod search;
 pub mod snapshot;
 
 use faultline_sim::world::Violation;

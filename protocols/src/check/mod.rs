@@ -6,6 +6,8 @@ pub mod history;
 pub mod kv;
 pub mod linearizability;
 pub mod model;
+#[cfg(test)]
+mod oracle;
 pub mod search;
 pub mod snapshot;
 

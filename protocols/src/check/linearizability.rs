@@ -3044,6 +3044,67 @@ mod tests {
         assert!(bad > 2_000 && ok > 8_000, "ok {ok}, violations {bad}");
     }
 
+    /// The generic search (`search.rs`) with the register's spec agrees with
+    /// this module's search and with the brute-force reference on small
+    /// histories, and with this module's search on larger ones.
+    #[test]
+    fn generic_search_agrees_with_the_register_search() {
+        use crate::check::model::check_register_generic;
+        let (mut ok, mut bad) = (0u32, 0u32);
+        for seed in 0..2_500u64 {
+            let ops = 1 + (seed % 12) as usize;
+            let mut params = small_params(ops, [2, 3, 5][(seed % 3) as usize], false);
+            params.keys = 1 + u64::from(seed % 5 == 0);
+            params.values = 2 + seed % 3;
+            params.unknown_percent = [0, 10, 25, 40][(seed % 4) as usize];
+            let mut h = generate(seed, params);
+            if seed % 2 == 1 {
+                mutate(&mut h, &mut Rng(!seed), params.values);
+            }
+            let optimised = check(&h, &Budget::default());
+            let generic = check_register_generic(&h, &Budget::default());
+            assert!(!generic.verdict.is_unknown(), "{h:#?}\n{:?}", generic.verdict);
+            assert_eq!(
+                generic.verdict.is_ok(),
+                optimised.verdict.is_ok(),
+                "seed {seed}: {h:#?}\n{:?}",
+                generic.verdict
+            );
+            assert_eq!(generic.verdict.is_ok(), brute_force_linearizable(&h), "seed {seed}: {h:#?}");
+            if let (Verdict::Violation(a), Verdict::Violation(b)) = (&generic.verdict, &optimised.verdict) {
+                assert_eq!(a.key, b.key, "seed {seed}: the first violating key");
+            }
+            if generic.verdict.is_ok() {
+                ok += 1;
+            } else {
+                bad += 1;
+            }
+        }
+        println!("generic register search vs optimised and brute force: {ok} linearizable, {bad} not, of 2500");
+        assert!(ok > 1_000 && bad > 400, "ok {ok}, violations {bad}");
+        // Larger histories: the two searches only.
+        let (mut ok, mut bad) = (0u32, 0u32);
+        for seed in 0..200u64 {
+            let mut params = small_params(60 + (seed % 5) as usize * 20, 6, false);
+            params.keys = 2;
+            let mut h = generate(seed, params);
+            if seed % 2 == 1 {
+                mutate(&mut h, &mut Rng(seed), params.values);
+            }
+            let optimised = check(&h, &Budget::default());
+            let generic = check_register_generic(&h, &Budget::default());
+            assert!(!generic.verdict.is_unknown() && !optimised.verdict.is_unknown(), "seed {seed}");
+            assert_eq!(generic.verdict.is_ok(), optimised.verdict.is_ok(), "seed {seed}: {h:#?}");
+            if generic.verdict.is_ok() {
+                ok += 1;
+            } else {
+                bad += 1;
+            }
+        }
+        println!("generic register search vs optimised, 60 to 140 ops: {ok} linearizable, {bad} not, of 200");
+        assert!(ok >= 100 && bad > 50, "ok {ok}, violations {bad}");
+    }
+
     /// 60,000 ops over 100 keys from 20 clients, with 1% failed and 2%
     /// timed-out ops.
     #[test]

@@ -301,3 +301,336 @@ pub fn check_kv(history: &KvHistory, budget: &Budget) -> KvReport {
     let describe_op = |index: usize| history.ops.get(index).map_or_else(String::new, |op| op.to_string());
     check_partitioned(&KvSpec, &by_key, budget, &describe_op, &|key: &String| quoted(key), fixed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::oracle::{brute_force, interval, Rng};
+    use crate::check::search::SearchVerdict;
+
+    fn op(client: u32, invoke_ns: u64, complete_ns: Option<u64>, kind: KvOpKind, outcome: KvOutcome) -> KvOperation {
+        KvOperation { client, invoke_ns, complete_ns, kind, outcome }
+    }
+
+    fn get(client: u32, invoke_ns: u64, complete_ns: u64, key: &str, value: &str) -> KvOperation {
+        let outcome = KvOutcome::Read { value: value.to_string() };
+        op(client, invoke_ns, Some(complete_ns), KvOpKind::Get { key: key.to_string() }, outcome)
+    }
+
+    fn put(client: u32, invoke_ns: u64, complete_ns: u64, key: &str, value: &str) -> KvOperation {
+        let kind = KvOpKind::Put { key: key.to_string(), value: value.to_string() };
+        op(client, invoke_ns, Some(complete_ns), kind, KvOutcome::Written)
+    }
+
+    fn append(client: u32, invoke_ns: u64, complete_ns: u64, key: &str, value: &str) -> KvOperation {
+        let kind = KvOpKind::Append { key: key.to_string(), value: value.to_string() };
+        op(client, invoke_ns, Some(complete_ns), kind, KvOutcome::Written)
+    }
+
+    fn append_timed_out(client: u32, invoke_ns: u64, key: &str, value: &str) -> KvOperation {
+        let kind = KvOpKind::Append { key: key.to_string(), value: value.to_string() };
+        op(client, invoke_ns, None, kind, KvOutcome::Unknown)
+    }
+
+    /// The oracle's view: every op but the failed ones and timed-out gets
+    /// (which have no value to step with, and could not change anything).
+    fn oracle_ops(h: &KvHistory) -> Vec<(String, SearchOp<KvStep>)> {
+        let mut out = Vec::new();
+        for (index, o) in h.ops.iter().enumerate() {
+            let step = match (&o.kind, &o.outcome) {
+                (_, KvOutcome::Failed) | (KvOpKind::Get { .. }, _) if o.complete_ns.is_none() => continue,
+                (_, KvOutcome::Failed) => continue,
+                (KvOpKind::Get { .. }, KvOutcome::Read { value }) => KvStep::Get { value: value.clone() },
+                (KvOpKind::Put { value, .. }, _) => KvStep::Put { value: value.clone() },
+                (KvOpKind::Append { value, .. }, _) => KvStep::Append { value: value.clone() },
+                (KvOpKind::Get { .. }, _) => continue,
+            };
+            out.push((
+                o.kind.key().to_string(),
+                SearchOp { index, invoke_ns: o.invoke_ns, complete_ns: o.complete_ns, op: step },
+            ));
+        }
+        out
+    }
+
+    fn kv(ops: Vec<KvOperation>) -> SearchVerdict<String> {
+        let h = KvHistory { ops };
+        let report = check_kv(&h, &Budget::default());
+        assert!(!report.verdict.is_unknown(), "{:?}", report.verdict);
+        assert_eq!(report.verdict.is_ok(), brute_force(&KvSpec, &oracle_ops(&h)), "{h:#?}");
+        report.verdict
+    }
+
+    fn violation(ops: Vec<KvOperation>) -> crate::check::search::KeyViolation<String> {
+        match kv(ops) {
+            SearchVerdict::Violation(v) => v,
+            other => panic!("expected a violation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn appends_concatenate_in_some_order() {
+        // Sequential appends, then a read of the whole.
+        assert_eq!(
+            kv(vec![append(1, 0, 1, "x", "a"), append(1, 2, 3, "x", "b"), get(2, 4, 5, "x", "ab")]),
+            SearchVerdict::Ok
+        );
+        // Concurrent appends: either order.
+        for seen in ["ab", "ba"] {
+            assert_eq!(
+                kv(vec![append(1, 0, 10, "x", "a"), append(2, 0, 10, "x", "b"), get(3, 11, 12, "x", seen)]),
+                SearchVerdict::Ok
+            );
+        }
+        // A key never written reads as "", and a put replaces.
+        assert_eq!(
+            kv(vec![
+                get(1, 0, 1, "y", ""),
+                put(1, 2, 3, "y", "zz"),
+                append(2, 4, 5, "y", "!"),
+                get(3, 6, 7, "y", "zz!")
+            ]),
+            SearchVerdict::Ok
+        );
+        // A get concurrent with an append may see either.
+        assert_eq!(
+            kv(vec![append(1, 0, 10, "x", "a"), get(2, 1, 2, "x", ""), get(3, 3, 4, "x", "a")]),
+            SearchVerdict::Ok
+        );
+    }
+
+    #[test]
+    fn appends_in_the_wrong_order() {
+        let v = violation(vec![append(1, 0, 1, "x", "a"), append(1, 2, 3, "x", "b"), get(2, 4, 5, "x", "ba")]);
+        assert_eq!(v.key, "x");
+        assert!(v.message.starts_with("key \"x\" is not linearizable (3 ops with a known outcome, 0 timed out)"));
+        assert!(v.message.contains("Value after the prefix: \"ab\"."), "{}", v.message);
+        assert!(v.message.contains("op #2: client 2 get(key=\"x\")"), "{}", v.message);
+        assert_eq!(v.stuck_ops, vec![2]);
+    }
+
+    #[test]
+    fn stale_read_and_lost_write() {
+        // Stale read: the put of "2" completed before the get began.
+        violation(vec![put(1, 0, 1, "k", "1"), put(1, 2, 3, "k", "2"), get(2, 4, 5, "k", "1")]);
+        // Lost write: both appends completed, a later read shows only one.
+        let v = violation(vec![append(1, 0, 10, "k", "a"), append(2, 0, 10, "k", "b"), get(3, 11, 12, "k", "a")]);
+        assert_eq!(v.stuck_ops, vec![2]);
+        // Reads that go back: "ab" then "a".
+        violation(vec![
+            append(1, 0, 10, "k", "a"),
+            append(2, 0, 10, "k", "b"),
+            get(3, 2, 4, "k", "ab"),
+            get(4, 5, 6, "k", "a"),
+        ]);
+        // A value never written.
+        violation(vec![append(1, 0, 10, "k", "a"), get(2, 0, 10, "k", "b")]);
+    }
+
+    #[test]
+    fn timed_out_and_failed_operations() {
+        // A timed-out append may take effect late ...
+        assert_eq!(
+            kv(vec![append_timed_out(1, 0, "x", "a"), append(2, 5, 6, "x", "b"), get(3, 7, 8, "x", "ba")]),
+            SearchVerdict::Ok
+        );
+        // ... or never ...
+        assert_eq!(kv(vec![append_timed_out(1, 0, "x", "a"), get(3, 7, 8, "x", "")]), SearchVerdict::Ok);
+        // ... but only once, and never before its invocation.
+        violation(vec![append_timed_out(1, 0, "x", "a"), get(3, 7, 8, "x", "aa")]);
+        violation(vec![get(3, 0, 1, "x", "a"), append_timed_out(1, 2, "x", "a")]);
+        // Once read, it cannot be unread.
+        violation(vec![append_timed_out(1, 0, "x", "a"), get(2, 1, 2, "x", "a"), get(3, 3, 4, "x", "")]);
+        // Failed ops did not happen; timed-out gets say nothing.
+        let failed = op(1, 0, Some(1), KvOpKind::Put { key: "x".into(), value: "q".into() }, KvOutcome::Failed);
+        let lost_get = op(2, 0, None, KvOpKind::Get { key: "x".into() }, KvOutcome::Unknown);
+        assert_eq!(kv(vec![failed, lost_get, get(3, 5, 6, "x", "")]), SearchVerdict::Ok);
+    }
+
+    #[test]
+    fn keys_are_checked_apart_in_order() {
+        let h = KvHistory {
+            ops: vec![
+                append(1, 0, 1, "b", "1"),
+                get(2, 2, 3, "b", "2"),
+                append(1, 0, 1, "a", "1"),
+                get(2, 2, 3, "a", "1"),
+                get(2, 2, 3, "c", "x"),
+            ],
+        };
+        let report = check_kv(&h, &Budget::default());
+        match report.verdict {
+            SearchVerdict::Violation(v) => assert_eq!((v.key.as_str(), v.stuck_ops), ("b", vec![1])),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(report.keys_checked, 2);
+    }
+
+    #[test]
+    fn json_format() {
+        let json = r#"{ "ops": [
+          { "client": 1, "invoke_ns": 0, "complete_ns": 10,
+            "kind": { "op": "put", "key": "x", "value": "a" }, "outcome": { "type": "written" } },
+          { "client": 2, "invoke_ns": 5, "complete_ns": 20,
+            "kind": { "op": "append", "key": "x", "value": "b" }, "outcome": { "type": "written" } },
+          { "client": 3, "invoke_ns": 30, "complete_ns": 35,
+            "kind": { "op": "get", "key": "x" }, "outcome": { "type": "read", "value": "ab" } },
+          { "client": 4, "invoke_ns": 40,
+            "kind": { "op": "append", "key": "x", "value": "c" }, "outcome": { "type": "unknown" } },
+          { "client": 4, "invoke_ns": 50, "complete_ns": null,
+            "kind": { "op": "get", "key": "x" }, "outcome": { "type": "unknown" } },
+          { "client": 5, "invoke_ns": 50, "complete_ns": 51,
+            "kind": { "op": "put", "key": "y", "value": "" }, "outcome": { "type": "failed" } }
+        ] }"#;
+        let h = KvHistory::from_json_str(json).expect("parses");
+        assert_eq!(h.validate(), Ok(()));
+        assert_eq!(h.ops[3].complete_ns, None);
+        assert_eq!(check_kv(&h, &Budget::default()).verdict, SearchVerdict::Ok);
+        let again = KvHistory::from_json_str(&h.to_json_string().expect("serializes")).expect("parses");
+        assert_eq!(again, h);
+
+        let unknown_field = "{\"ops\":[\n{\"client\":1,\"invoke_ns\":0,\"complete_ns\":1,\n\"kind\":{\"op\":\"get\",\"key\":\"x\",\"value\":\"y\"},\"outcome\":{\"type\":\"read\",\"value\":\"\"}}]}";
+        let err = KvHistory::from_json_str(unknown_field).expect_err("a get has no value");
+        assert_eq!(err.line(), 3, "{err}");
+        for bad in [
+            r#"{"ops":[{"client":1,"invoke_ns":0,"complete_ns":1,"kind":{"op":"get","key":1},"outcome":{"type":"read","value":""}}]}"#,
+            r#"{"ops":[{"client":1,"invoke_ns":0,"complete_ns":1,"kind":{"op":"cas","key":"x"},"outcome":{"type":"written"}}]}"#,
+            r#"{"ops":[{"client":1,"invoke_ns":0,"complete_ns":1,"kind":{"op":"get","key":"x"},"outcome":{"type":"read","value":null}}]}"#,
+            r#"{"ops":[],"model":"kv"}"#,
+            r#"{"ops":["#,
+        ] {
+            let err = KvHistory::from_json_str(bad).expect_err(bad);
+            assert!(err.to_string().contains("column"), "{err}");
+        }
+        let invalid = [
+            get(1, 5, 4, "x", ""),
+            op(1, 0, Some(1), KvOpKind::Get { key: "x".into() }, KvOutcome::Written),
+            op(1, 0, Some(1), KvOpKind::Append { key: "x".into(), value: "a".into() }, KvOutcome::Unknown),
+            op(1, 0, None, KvOpKind::Append { key: "x".into(), value: "a".into() }, KvOutcome::Written),
+        ];
+        for bad in invalid {
+            let h = KvHistory { ops: vec![get(1, 0, 1, "x", ""), bad] };
+            let err = h.validate().expect_err("invalid");
+            assert!(err.starts_with("op #1 "), "{err}");
+            assert!(check_kv(&h, &Budget::default()).verdict.is_unknown());
+        }
+    }
+
+    /// A correct store's history: each op applied at a point in its
+    /// interval, in point order; if `mutate`, some reads corrupted.
+    fn generate_kv(seed: u64, ops: usize, keys: u64, unknown: u64, mutate: bool) -> KvHistory {
+        const PIECES: [&str; 4] = ["a", "b", "c", ""];
+        let mut rng = Rng(seed);
+        let clients = 1 + rng.below(4) as usize;
+        let mut clocks = vec![0u64; clients];
+        let mut history = Vec::new();
+        let mut points = Vec::new();
+        for index in 0..ops {
+            let client = rng.below(clients as u64) as usize;
+            let at = interval(&mut rng, &mut clocks[client], 4, 10, unknown, 5);
+            let key = format!("k{}", rng.below(keys));
+            let pieces = if rng.percent(10) { 4 } else { 3 };
+            let value = PIECES[rng.below(pieces) as usize].to_string();
+            let kind = match rng.below(10) {
+                0..=3 => KvOpKind::Get { key },
+                4..=5 => KvOpKind::Put { key, value },
+                _ => KvOpKind::Append { key, value },
+            };
+            let (complete_ns, outcome) = match (at.failed, at.timed_out) {
+                (true, _) => (Some(at.complete_ns), KvOutcome::Failed),
+                (_, true) => (None, KvOutcome::Unknown),
+                _ => (Some(at.complete_ns), KvOutcome::Written),
+            };
+            if let Some(point) = at.point_ns {
+                points.push((point, index));
+            }
+            history.push(op(client as u32, at.invoke_ns, complete_ns, kind, outcome));
+        }
+        points.sort_unstable();
+        let mut store: BTreeMap<String, String> = BTreeMap::new();
+        for (_, index) in points {
+            let o = &mut history[index];
+            match &o.kind {
+                KvOpKind::Get { key } => {
+                    if o.complete_ns.is_some() {
+                        o.outcome = KvOutcome::Read { value: store.get(key).cloned().unwrap_or_default() };
+                    }
+                }
+                KvOpKind::Put { key, value } => {
+                    store.insert(key.clone(), value.clone());
+                }
+                KvOpKind::Append { key, value } => store.entry(key.clone()).or_default().push_str(value),
+            }
+        }
+        if mutate {
+            for o in &mut history {
+                if let KvOutcome::Read { value } = &mut o.outcome {
+                    if rng.percent(50) {
+                        *value = match rng.below(4) {
+                            0 => value.chars().rev().collect(),
+                            1 => value.chars().skip(1).collect(),
+                            2 => format!("{value}{}", PIECES[rng.below(3) as usize]),
+                            _ => PIECES[rng.below(4) as usize].to_string(),
+                        };
+                    }
+                }
+            }
+        }
+        let h = KvHistory { ops: history };
+        assert_eq!(h.validate(), Ok(()));
+        h
+    }
+
+    #[test]
+    fn kv_agrees_with_the_oracle() {
+        let (mut ok, mut bad) = (0u32, 0u32);
+        for seed in 0..3_000u64 {
+            let ops = 1 + (seed % 11) as usize;
+            let keys = 1 + u64::from(seed % 4 == 0);
+            let unknown = [0, 15, 35][(seed % 3) as usize];
+            let h = generate_kv(seed, ops, keys, unknown, seed % 2 == 1);
+            let report = check_kv(&h, &Budget::default());
+            assert!(!report.verdict.is_unknown(), "{h:#?}\n{:?}", report.verdict);
+            let expected = brute_force(&KvSpec, &oracle_ops(&h));
+            assert_eq!(report.verdict.is_ok(), expected, "seed {seed}: {h:#?}\n{:?}", report.verdict);
+            if seed % 2 == 0 {
+                assert!(expected, "seed {seed}: a correct store's history is linearizable");
+            }
+            if expected {
+                ok += 1;
+            } else {
+                bad += 1;
+            }
+        }
+        println!("kv oracle agreement: {ok} linearizable, {bad} not, of 3000");
+        assert!(ok > 1_500 && bad > 400, "ok {ok}, violations {bad}");
+    }
+
+    #[test]
+    fn kv_budget_exhaustion_is_unknown_never_ok() {
+        let h = generate_kv(3, 600, 2, 20, false);
+        let full = check_kv(&h, &Budget::default());
+        assert_eq!(full.verdict, SearchVerdict::Ok);
+        assert_eq!(full.keys_checked, 2);
+        let short = check_kv(&h, &Budget::new(full.steps - 1));
+        match &short.verdict {
+            SearchVerdict::Unknown { reason } => {
+                assert!(
+                    reason.contains(&format!("step budget of {} exhausted while checking key \"k", full.steps - 1)),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(check_kv(&h, &Budget::new(full.steps)), full);
+        match check_kv(&h, &Budget::default().with_max_memory(full.peak_memory - 1)).verdict {
+            SearchVerdict::Unknown { reason } => {
+                assert!(reason.starts_with("memory budget of ") && reason.ends_with("(limits.max_memory)"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(check_kv(&h, &Budget::default().with_max_memory(full.peak_memory)), full);
+        // Deterministic: the same report every time.
+        assert_eq!(check_kv(&h, &Budget::default()), full);
+    }
+}

@@ -6,6 +6,12 @@
 //! sequential register reproduces every observed outcome (Herlihy & Wing
 //! 1990).
 //!
+//! This module's search is specialised to the register ([`Model::Register`]).
+//! Other models — the write-once register ([`Model::WriteOnce`]) and the
+//! string key-value store of `kv.rs` — are checked by the generic search of
+//! `search.rs` against the sequential specifications of `model.rs` and
+//! `kv.rs`, under the same [`Budget`].
+//!
 //! # Algorithm
 //!
 //! * **Locality.** Linearizability is compositional, so the history is split

@@ -31,7 +31,12 @@
 //!   Backtracking uses an explicit stack, never recursion.
 //! * **Memoisation** (Lowe): every configuration reached, (set of linearized
 //!   operations, model state), goes into a hash set, and reaching one again
-//!   is pruned: its subtree was already explored and failed.
+//!   is pruned: its subtree was already explored and failed. The set is a
+//!   bitmap over the operations in completion order (timed-out ones last),
+//!   stored exactly but compactly: the number of leading all-ones words and
+//!   the words from there to the last non-zero one. The operations that
+//!   completed early are all linearized, so an entry holds a few words
+//!   around the current window, not a bit per operation of the key.
 //! * **Forced moves.** A candidate that is legal now and that the model
 //!   calls inert ([`SequentialSpec::is_inert`]: it leaves this state and
 //!   every state reachable from it unchanged — a read that matches, a
@@ -313,6 +318,9 @@ struct KeySearch<'a, S: SequentialSpec> {
     entries: Vec<Entry>,
     /// Per op, its return entry.
     return_of: Vec<u32>,
+    /// Per op, its bit in the linearized set: ops with a known outcome by
+    /// completion time, then the timed-out ones by invocation.
+    bit_of: Vec<u32>,
     completed_count: usize,
     /// Memory held before the search's own structures.
     base_bytes: u64,
@@ -342,11 +350,32 @@ impl<'a, S: SequentialSpec> KeySearch<'a, S> {
             entries.push(Entry { op, is_return, prev: at - 1, next: if at == last { NIL } else { at + 1 } });
         }
         let completed_count = ops.iter().filter(|o| o.complete_ns.is_some()).count();
+        let mut by_completion: Vec<(u128, u64, u32)> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.complete_ns.map_or(u128::from(u64::MAX) + 1, u128::from), o.invoke_ns, i as u32))
+            .collect();
+        by_completion.sort_unstable();
+        let mut bit_of = vec![0u32; ops.len()];
+        for (bit, &(_, _, op)) in by_completion.iter().enumerate() {
+            bit_of[op as usize] = bit as u32;
+        }
         let base_bytes = fixed_bytes
             + (entries.capacity() * size_of::<Entry>()) as u64
-            + (return_of.capacity() * size_of::<u32>()) as u64
+            + ((return_of.capacity() + bit_of.capacity()) * size_of::<u32>()) as u64
             + (events.capacity() * size_of::<(u128, bool, u32)>()) as u64;
-        KeySearch { spec, ops, meter, entries, return_of, completed_count, base_bytes, stack_bytes: 0, memo_bytes: 0 }
+        KeySearch {
+            spec,
+            ops,
+            meter,
+            entries,
+            return_of,
+            bit_of,
+            completed_count,
+            base_bytes,
+            stack_bytes: 0,
+            memo_bytes: 0,
+        }
     }
 
     fn charge(&mut self, steps: u64) -> Result<(), Exhausted> {
@@ -397,12 +426,16 @@ impl<'a, S: SequentialSpec> KeySearch<'a, S> {
         let mut state = self.spec.init();
         let mut completed_done = 0usize;
         let mut stack: Vec<Frame<S::State>> = Vec::new();
-        let mut memo: HashSet<(Box<[u64]>, S::State)> = HashSet::new();
+        // A configuration: the number of leading all-ones words of the
+        // linearized set, the words after them up to the last non-zero one,
+        // and the state.
+        let mut memo: HashSet<(u32, Box<[u64]>, S::State)> = HashSet::new();
+        let mut full_words = 0usize;
         let mut dead_end: Option<DeadEnd<S::State>> = None;
         let frame_bytes = size_of::<Frame<S::State>>() as u64;
         // A memo entry: its slot (8/7 of it, with a control byte), the set's
         // words and the state's heap bytes.
-        let slot_bytes = (size_of::<(Box<[u64]>, S::State)>() as u64 + 1) * 8 / 7 + 1;
+        let slot_bytes = (size_of::<(u32, Box<[u64]>, S::State)>() as u64 + 1) * 8 / 7 + 1;
         self.check_memory(words)?;
         let mut cursor = self.entries[HEAD as usize].next;
         loop {
@@ -418,11 +451,18 @@ impl<'a, S: SequentialSpec> KeySearch<'a, S> {
                 if let Some(next) = self.spec.step(&state, &op.op) {
                     let forced = next == state && self.spec.is_inert(&state, &op.op);
                     let state_heap = self.spec.state_heap_bytes(&next);
-                    self.charge(1 + (words as u64 + state_heap / 8) / WORDS_PER_STEP)?;
-                    linearized[local / 64] ^= 1 << (local % 64);
-                    let fresh = memo.insert((linearized.clone().into_boxed_slice(), next.clone()));
+                    let bit = self.bit_of[local] as usize;
+                    linearized[bit / 64] |= 1 << (bit % 64);
+                    let full_before = full_words;
+                    while full_words < words && linearized[full_words] == u64::MAX {
+                        full_words += 1;
+                    }
+                    let end = linearized.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1).max(full_words);
+                    let stored = &linearized[full_words..end];
+                    self.charge(1 + ((words - full_before) as u64 + state_heap / 8) / WORDS_PER_STEP)?;
+                    let fresh = memo.insert((full_words as u32, stored.into(), next.clone()));
                     if fresh {
-                        self.memo_bytes += slot_bytes + (words * size_of::<u64>()) as u64 + state_heap;
+                        self.memo_bytes += slot_bytes + (stored.len() * size_of::<u64>()) as u64 + state_heap;
                         self.stack_bytes += frame_bytes + self.spec.state_heap_bytes(&state);
                         let before = std::mem::replace(&mut state, next);
                         stack.push(Frame { call: cursor, state: before, forced });
@@ -435,7 +475,8 @@ impl<'a, S: SequentialSpec> KeySearch<'a, S> {
                         cursor = self.entries[HEAD as usize].next;
                         continue;
                     }
-                    linearized[local / 64] ^= 1 << (local % 64);
+                    linearized[bit / 64] &= !(1 << (bit % 64));
+                    full_words = full_words.min(bit / 64);
                     // The forced move's subtree failed, so this node fails.
                     backtrack = forced;
                 }
@@ -460,7 +501,9 @@ impl<'a, S: SequentialSpec> KeySearch<'a, S> {
                 let local = self.entries[frame.call as usize].op as usize;
                 self.unlift(self.return_of[local]);
                 self.unlift(frame.call);
-                linearized[local / 64] ^= 1 << (local % 64);
+                let bit = self.bit_of[local] as usize;
+                linearized[bit / 64] &= !(1 << (bit % 64));
+                full_words = full_words.min(bit / 64);
                 if self.ops[local].complete_ns.is_some() {
                     completed_done -= 1;
                 }

@@ -462,7 +462,7 @@ impl<'a, S: SequentialSpec> KeySearch<'a, S> {
                     self.charge(1 + ((words - full_before) as u64 + state_heap / 8) / WORDS_PER_STEP)?;
                     let fresh = memo.insert((full_words as u32, stored.into(), next.clone()));
                     if fresh {
-                        self.memo_bytes += slot_bytes + (stored.len() * size_of::<u64>()) as u64 + state_heap;
+                        self.memo_bytes += slot_bytes + std::mem::size_of_val(stored) as u64 + state_heap;
                         self.stack_bytes += frame_bytes + self.spec.state_heap_bytes(&state);
                         let before = std::mem::replace(&mut state, next);
                         stack.push(Frame { call: cursor, state: before, forced });

@@ -40,12 +40,18 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check a JSON history of key-value operations for linearizability.
     ///
-    /// Exit codes: 0 linearizable, 1 not linearizable, 2 bad input (also a
-    /// file larger than --max-input), 3 unknown (the search ran out of
-    /// --budget or --max-memory).
+    /// The model is the object every key holds: `register` (get, put, cas on
+    /// numbers; the default), `write-once` (get, propose) or `kv` (get, put,
+    /// append on strings, its own JSON format). Exit codes: 0 linearizable,
+    /// 1 not linearizable, 2 bad input (also a file larger than --max-input,
+    /// or an operation the model does not have), 3 unknown (the search ran
+    /// out of --budget or --max-memory).
     CheckHistory {
         /// The history file (format: see README, "History format").
         file: PathBuf,
+        /// The sequential model to check against [default: register].
+        #[arg(long, value_enum, value_name = "MODEL")]
+        model: Option<HistoryModel>,
         /// Search budget in steps; past it the verdict is "unknown".
         #[arg(long, default_value_t = 10_000_000)]
         budget: u64,
@@ -77,6 +83,17 @@ pub enum Command {
     /// Run one scenario and seed again and show a window of it: the events as
     /// readable lines, a space-time diagram, a ShiViz log.
     Replay(ReplayArgs),
+}
+
+/// What `check-history` checks a history against.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryModel {
+    /// A register per key: get, put, cas on numbers.
+    Register,
+    /// A write-once register per key: get, propose.
+    WriteOnce,
+    /// A string per key: get, put, append (string keys and values).
+    Kv,
 }
 
 #[derive(clap::Args)]

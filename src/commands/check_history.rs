@@ -1,5 +1,8 @@
 //! `faultline check-history`: the linearizability checker on a history from
-//! anywhere, in the JSON format documented in `protocols/src/check/history.rs`.
+//! anywhere, against one of three models (`--model`): `register` (the
+//! default) and `write-once` read the JSON format documented in
+//! `protocols/src/check/history.rs`, `kv` the string format documented in
+//! `protocols/src/check/kv.rs`.
 //!
 //! Every input is bounded: the file is read up to `--max-input` bytes, the
 //! search up to `--budget` steps and `--max-memory` bytes (by the checker's
@@ -10,10 +13,14 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::anyhow;
-use faultline_protocols::check::history::History;
+use faultline_protocols::check::history::{History, OpKind};
+use faultline_protocols::check::kv::{check_kv, KvHistory};
 use faultline_protocols::check::linearizability::{check, describe_bytes, Budget, Verdict};
+use faultline_protocols::check::model::check_write_once;
+use faultline_protocols::check::search::SearchVerdict;
 
 use super::{CliError, Outcome};
+use crate::cli::HistoryModel;
 
 /// The largest history file read by default: 256 MiB.
 pub const DEFAULT_MAX_INPUT: u64 = 256 << 20;
@@ -21,10 +28,26 @@ pub const DEFAULT_MAX_INPUT: u64 = 256 << 20;
 /// A stream of unknown length is read in pieces of this many bytes.
 const READ_CHUNK: u64 = 8 << 20;
 
-/// `max_memory` and `max_input` are sizes as the user wrote them (`None`:
-/// the defaults, [`Budget::DEFAULT_MAX_MEMORY`] and [`DEFAULT_MAX_INPUT`]).
+/// A check's result, whatever the model.
+struct Checked {
+    operations: usize,
+    /// "ok", "violation" or "unknown".
+    verdict: &'static str,
+    detail: String,
+    keys_checked: usize,
+    steps: u64,
+    peak_memory: u64,
+    /// The search's wall time.
+    wall: std::time::Duration,
+}
+
+/// `model` is `None` when `--model` was not given (the register, with a
+/// hint when the history looks like another model's). `max_memory` and
+/// `max_input` are sizes as the user wrote them (`None`: the defaults,
+/// [`Budget::DEFAULT_MAX_MEMORY`] and [`DEFAULT_MAX_INPUT`]).
 pub fn check_history(
     file: &Path,
+    model: Option<HistoryModel>,
     budget_steps: u64,
     max_memory: Option<&str>,
     max_input: Option<&str>,
@@ -39,48 +62,133 @@ pub fn check_history(
     };
     let max_memory = size("--max-memory", max_memory, Budget::DEFAULT_MAX_MEMORY)?;
     let max_input = size("--max-input", max_input, DEFAULT_MAX_INPUT)?;
+    let budget = Budget::new(budget_steps).with_max_memory(max_memory);
 
     let shown = file.display();
     let text = read_bounded(file, max_input)?;
-    let history = History::from_json_str(&text).map_err(|e| {
-        CliError::input(anyhow!("{shown}:{}:{}: {}", e.line(), e.column(), strip_position(&e.to_string())))
-    })?;
-    drop(text);
-    history.validate().map_err(|why| CliError::input(anyhow!("{shown}: invalid history: {why}")))?;
-    let started = crate::output::wall_now();
-    let report = check(&history, &Budget::new(budget_steps).with_max_memory(max_memory));
-    let wall = started.elapsed();
-    let (verdict, detail, outcome) = match &report.verdict {
-        Verdict::Ok => ("linearizable", String::new(), Outcome::Ok),
-        Verdict::Violation(v) => ("NOT linearizable", v.message.clone(), Outcome::CheckFailed),
-        Verdict::Unknown { reason } => ("unknown", reason.clone(), Outcome::Unknown),
+    let located =
+        |e: &serde_json::Error| format!("{shown}:{}:{}: {}", e.line(), e.column(), strip_position(&e.to_string()));
+    let checked = match model.unwrap_or(HistoryModel::Register) {
+        HistoryModel::Kv => {
+            let history = KvHistory::from_json_str(&text).map_err(|e| {
+                let hint = if History::from_json_str(&text).is_ok() {
+                    "\n(it parses as a history of numbers: check it with --model register or --model write-once)"
+                } else {
+                    ""
+                };
+                CliError::input(anyhow!("{}{hint}", located(&e)))
+            })?;
+            drop(text);
+            history.validate().map_err(|why| CliError::input(anyhow!("{shown}: invalid history: {why}")))?;
+            let started = crate::output::wall_now();
+            let report = check_kv(&history, &budget);
+            let wall = started.elapsed();
+            let (verdict, detail) = match report.verdict {
+                SearchVerdict::Ok => ("ok", String::new()),
+                SearchVerdict::Violation(v) => ("violation", v.message),
+                SearchVerdict::Unknown { reason } => ("unknown", reason),
+            };
+            Checked {
+                operations: history.ops.len(),
+                verdict,
+                detail,
+                keys_checked: report.keys_checked,
+                steps: report.steps,
+                peak_memory: report.peak_memory,
+                wall,
+            }
+        }
+        numeric => {
+            let history = History::from_json_str(&text).map_err(|e| {
+                let hint = if model.is_none() && KvHistory::from_json_str(&text).is_ok() {
+                    "\n(it parses as a key-value history of strings: check it with --model kv)"
+                } else {
+                    ""
+                };
+                CliError::input(anyhow!("{}{hint}", located(&e)))
+            })?;
+            drop(text);
+            history.validate().map_err(|why| CliError::input(anyhow!("{shown}: invalid history: {why}")))?;
+            let write_once = numeric == HistoryModel::WriteOnce;
+            let foreign = history.ops.iter().enumerate().find(|(_, op)| {
+                matches!(op.kind, OpKind::Propose { .. }) != write_once && !matches!(op.kind, OpKind::Get { .. })
+            });
+            if let Some((index, op)) = foreign {
+                let (name, this, other) = match op.kind {
+                    OpKind::Propose { .. } => ("a propose", "register", "write-once"),
+                    OpKind::Put { .. } => ("a put", "write-once", "register"),
+                    _ => ("a cas", "write-once", "register"),
+                };
+                return Err(CliError::input(anyhow!(
+                    "{shown}: op #{index} ({op}) is {name}, which the {this} model does not have \
+                     (check it with --model {other})"
+                )));
+            }
+            let started = crate::output::wall_now();
+            let report = if write_once { check_write_once(&history, &budget) } else { check(&history, &budget) };
+            let wall = started.elapsed();
+            let (verdict, detail) = match report.verdict {
+                Verdict::Ok => ("ok", String::new()),
+                Verdict::Violation(v) => ("violation", v.message),
+                Verdict::Unknown { reason } => ("unknown", reason),
+            };
+            Checked {
+                operations: history.ops.len(),
+                verdict,
+                detail,
+                keys_checked: report.keys_checked,
+                steps: report.steps,
+                peak_memory: report.peak_memory,
+                wall,
+            }
+        }
+    };
+    let wall = checked.wall;
+    let (shown_verdict, outcome) = match checked.verdict {
+        "ok" => ("linearizable", Outcome::Ok),
+        "violation" => ("NOT linearizable", Outcome::CheckFailed),
+        _ => ("unknown", Outcome::Unknown),
     };
     if json {
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "file": shown.to_string(),
-            "operations": history.ops.len(),
-            "verdict": match report.verdict { Verdict::Ok => "ok", Verdict::Violation(_) => "violation", Verdict::Unknown { .. } => "unknown" },
-            "detail": detail,
-            "keys_checked": report.keys_checked,
-            "steps": report.steps,
-            "peak_memory_bytes": report.peak_memory,
+            "operations": checked.operations,
+            "verdict": checked.verdict,
+            "detail": checked.detail,
+            "keys_checked": checked.keys_checked,
+            "steps": checked.steps,
+            "peak_memory_bytes": checked.peak_memory,
             "wall_time_s": wall.as_secs_f64(),
         });
+        // The register's report is as it always was; other models say which.
+        if let (Some(name), Some(object)) = (model_name(model), value.as_object_mut()) {
+            object.insert("model".to_string(), serde_json::Value::from(name));
+        }
         println!("{value}");
     } else {
-        println!("{shown}: {} operations: {verdict}", history.ops.len());
+        let against = model_name(model).map_or_else(String::new, |name| format!(" (model {name})"));
+        println!("{shown}: {} operations: {shown_verdict}{against}", checked.operations);
         println!(
             "search: {} keys, {} steps, {:.1} MiB held at most (estimate), {:.3}s",
-            report.keys_checked,
-            report.steps,
-            report.peak_memory as f64 / (1 << 20) as f64,
+            checked.keys_checked,
+            checked.steps,
+            checked.peak_memory as f64 / (1 << 20) as f64,
             wall.as_secs_f64()
         );
-        if !detail.is_empty() {
-            println!("{detail}");
+        if !checked.detail.is_empty() {
+            println!("{}", checked.detail);
         }
     }
     Ok(outcome)
+}
+
+/// The model's name in the output, for any model but the register.
+fn model_name(model: Option<HistoryModel>) -> Option<&'static str> {
+    match model {
+        None | Some(HistoryModel::Register) => None,
+        Some(HistoryModel::WriteOnce) => Some("write-once"),
+        Some(HistoryModel::Kv) => Some("kv"),
+    }
 }
 
 /// The file's text, if it holds at most `max_input` bytes; reads no more

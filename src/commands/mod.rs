@@ -82,8 +82,8 @@ pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Explore(args) => explore::explore(&args),
         Command::Shrink(args) => shrink::shrink(&args),
         Command::Replay(args) => replay::replay(&args),
-        Command::CheckHistory { file, budget, max_memory, max_input, json } => {
-            check_history::check_history(&file, budget, max_memory.as_deref(), max_input.as_deref(), json)
+        Command::CheckHistory { file, model, budget, max_memory, max_input, json } => {
+            check_history::check_history(&file, model, budget, max_memory.as_deref(), max_input.as_deref(), json)
         }
         Command::Protocols => {
             for p in crate::registry().entries() {

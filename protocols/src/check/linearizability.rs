@@ -6,6 +6,12 @@
 //! sequential register reproduces every observed outcome (Herlihy & Wing
 //! 1990).
 //!
+//! This module's search is specialised to the register ([`Model::Register`]).
+//! Other models — the write-once register ([`Model::WriteOnce`]) and the
+//! string key-value store of `kv.rs` — are checked by the generic search of
+//! `search.rs` against the sequential specifications of `model.rs` and
+//! `kv.rs`, under the same [`Budget`].
+//!
 //! # Algorithm
 //!
 //! * **Locality.** Linearizability is compositional, so the history is split
@@ -209,25 +215,23 @@ pub fn describe_bytes(bytes: u64) -> String {
     }
 }
 
-/// The sequential object a history is checked against, one per key.
+/// The sequential object a history is checked against, one per key (the
+/// models are described in `model.rs`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Model {
-    /// A register: get, put, cas.
+    /// A register: get, put, cas; checked by this module's optimised search.
     Register,
-    /// A write-once register: get, propose.
+    /// A write-once register: get, propose; checked by the generic search
+    /// (`search.rs`) with `model::WriteOnceSpec`.
     WriteOnce,
 }
 
-/// Checks `history` for linearizability against `model`, per key.
+/// Checks `history` for linearizability against `model`, per key, within
+/// `budget` (exhausting it is [`Verdict::Unknown`], never `Ok`).
 pub fn check_model(history: &History, model: Model, budget: &Budget) -> Report {
     match model {
         Model::Register => check(history, budget),
-        Model::WriteOnce => Report {
-            verdict: Verdict::Unknown { reason: "the write-once model is not built yet".to_string() },
-            steps: 0,
-            keys_checked: 0,
-            peak_memory: 0,
-        },
+        Model::WriteOnce => super::model::check_write_once(history, budget),
     }
 }
 
@@ -2666,6 +2670,12 @@ mod tests {
                         op.outcome = Outcome::Cas { swapped };
                     }
                 }
+                OpKind::Propose { key, value } => {
+                    let chosen = *registers.entry(key).or_insert(value);
+                    if known {
+                        op.outcome = Outcome::Chosen { value: chosen };
+                    }
+                }
             }
         }
         let h = History { ops };
@@ -3040,6 +3050,67 @@ mod tests {
         assert!(bad > 2_000 && ok > 8_000, "ok {ok}, violations {bad}");
     }
 
+    /// The generic search (`search.rs`) with the register's spec agrees with
+    /// this module's search and with the brute-force reference on small
+    /// histories, and with this module's search on larger ones.
+    #[test]
+    fn generic_search_agrees_with_the_register_search() {
+        use crate::check::model::check_register_generic;
+        let (mut ok, mut bad) = (0u32, 0u32);
+        for seed in 0..2_500u64 {
+            let ops = 1 + (seed % 12) as usize;
+            let mut params = small_params(ops, [2, 3, 5][(seed % 3) as usize], false);
+            params.keys = 1 + u64::from(seed % 5 == 0);
+            params.values = 2 + seed % 3;
+            params.unknown_percent = [0, 10, 25, 40][(seed % 4) as usize];
+            let mut h = generate(seed, params);
+            if seed % 2 == 1 {
+                mutate(&mut h, &mut Rng(!seed), params.values);
+            }
+            let optimised = check(&h, &Budget::default());
+            let generic = check_register_generic(&h, &Budget::default());
+            assert!(!generic.verdict.is_unknown(), "{h:#?}\n{:?}", generic.verdict);
+            assert_eq!(
+                generic.verdict.is_ok(),
+                optimised.verdict.is_ok(),
+                "seed {seed}: {h:#?}\n{:?}",
+                generic.verdict
+            );
+            assert_eq!(generic.verdict.is_ok(), brute_force_linearizable(&h), "seed {seed}: {h:#?}");
+            if let (Verdict::Violation(a), Verdict::Violation(b)) = (&generic.verdict, &optimised.verdict) {
+                assert_eq!(a.key, b.key, "seed {seed}: the first violating key");
+            }
+            if generic.verdict.is_ok() {
+                ok += 1;
+            } else {
+                bad += 1;
+            }
+        }
+        println!("generic register search vs optimised and brute force: {ok} linearizable, {bad} not, of 2500");
+        assert!(ok > 1_000 && bad > 400, "ok {ok}, violations {bad}");
+        // Larger histories: the two searches only.
+        let (mut ok, mut bad) = (0u32, 0u32);
+        for seed in 0..200u64 {
+            let mut params = small_params(60 + (seed % 5) as usize * 20, 6, false);
+            params.keys = 2;
+            let mut h = generate(seed, params);
+            if seed % 2 == 1 {
+                mutate(&mut h, &mut Rng(seed), params.values);
+            }
+            let optimised = check(&h, &Budget::default());
+            let generic = check_register_generic(&h, &Budget::default());
+            assert!(!generic.verdict.is_unknown() && !optimised.verdict.is_unknown(), "seed {seed}");
+            assert_eq!(generic.verdict.is_ok(), optimised.verdict.is_ok(), "seed {seed}: {h:#?}");
+            if generic.verdict.is_ok() {
+                ok += 1;
+            } else {
+                bad += 1;
+            }
+        }
+        println!("generic register search vs optimised, 60 to 140 ops: {ok} linearizable, {bad} not, of 200");
+        assert!(ok >= 100 && bad > 50, "ok {ok}, violations {bad}");
+    }
+
     /// 60,000 ops over 100 keys from 20 clients, with 1% failed and 2%
     /// timed-out ops.
     #[test]
@@ -3222,6 +3293,7 @@ mod tests {
                 OpKind::Get { .. } => OpKind::Get { key: 2 },
                 OpKind::Put { value, .. } => OpKind::Put { key: 2, value },
                 OpKind::Cas { expected, new, .. } => OpKind::Cas { key: 2, expected, new },
+                OpKind::Propose { value, .. } => OpKind::Propose { key: 2, value },
             };
             op
         }));

@@ -3,7 +3,12 @@
 
 pub mod cap;
 pub mod history;
+pub mod kv;
 pub mod linearizability;
+pub mod model;
+#[cfg(test)]
+mod oracle;
+pub mod search;
 pub mod snapshot;
 
 use faultline_sim::world::Violation;

@@ -335,6 +335,10 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
             description: "proposals unanswered for a heartbeat interval are sent again",
         },
         CoveragePoint {
+            name: "leader asks again for slots below its first",
+            description: "a new leader's catch-up over slots decided elsewhere went unanswered for a heartbeat",
+        },
+        CoveragePoint {
             name: "slot applied before the slots below it were decided",
             description: "bug knob apply_out_of_order: a slot applies past a gap",
         },

@@ -81,6 +81,10 @@ struct Preparing {
 /// Leader-only state, dropped on stepping down.
 struct Leading {
     ballot: Ballot,
+    /// The first slot this ballot proposes in; slots below it that this
+    /// node does not know decided are fetched from `catch_up_peer`.
+    start_slot: u64,
+    catch_up_peer: u32,
     /// The last slot Phase 1 reported or filled: a lease read waits until
     /// everything up to it is applied.
     recovered_upto: u64,
@@ -388,6 +392,8 @@ impl PaxosNode {
         let now = ctx.now();
         self.lead = Some(Leading {
             ballot,
+            start_slot,
+            catch_up_peer: prep.max_base.1,
             recovered_upto: start_slot - 1,
             next_slot: start_slot,
             sent_upto: start_slot,
@@ -426,11 +432,10 @@ impl PaxosNode {
                 lead.recovered_upto = top;
             }
         }
+        self.commit_known = self.commit_known.max(start_slot - 1);
         if prep.max_base.0 > self.decided_prefix {
-            let (_, holder) = prep.max_base;
-            self.catch_up_sent = Some(ctx.now());
-            let msg = PaxosMsg::CatchUp { from_slot: self.decided_prefix + 1 };
-            ctx.send(Addr::node(holder), Envelope::Peer(msg));
+            self.catch_up_sent = None;
+            self.request_catch_up(ctx, prep.max_base.1);
         }
         self.flush_accepts(ctx);
         self.send_heartbeats(ctx);
@@ -853,7 +858,26 @@ impl PaxosNode {
         }
         self.send_heartbeats(ctx);
         self.resend_stale(ctx);
+        self.retry_leader_catch_up(ctx);
         self.arm_heartbeat(ctx);
+    }
+
+    /// A leader still missing slots below its first one asks again, each
+    /// time another peer (the one asked may have crashed or lost the
+    /// request).
+    fn retry_leader_catch_up(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let (id, n, prefix) = (self.id, self.n, self.decided_prefix);
+        let Some(lead) = self.lead.as_mut() else { return };
+        if prefix + 1 >= lead.start_slot {
+            return;
+        }
+        let mut peer = (lead.catch_up_peer + 1) % n;
+        if peer == id {
+            peer = (peer + 1) % n;
+        }
+        lead.catch_up_peer = peer;
+        ctx.reached("leader asks again for slots below its first");
+        self.request_catch_up(ctx, peer);
     }
 
     fn lease_valid(&self, ctx: &Ctx<'_, Self>) -> bool {

@@ -24,7 +24,15 @@ fn run(s: &Loaded, seed: u64) -> RunReport {
 
 fn assert_all_pass(what: &str, report: &RunReport) {
     for c in &report.checks {
-        assert_eq!(c.verdict, Verdict::Pass, "{what} seed {}: {} {}: {}", report.seed, c.name, c.verdict.as_str(), c.detail);
+        assert_eq!(
+            c.verdict,
+            Verdict::Pass,
+            "{what} seed {}: {} {}: {}",
+            report.seed,
+            c.name,
+            c.verdict.as_str(),
+            c.detail
+        );
     }
 }
 
@@ -142,7 +150,8 @@ fn leases_hold_within_the_drift_bound_and_break_outside_it() {
     let failed = report.failure().expect("lease-drift must fail");
     assert_eq!(failed.name, "linearizability", "{}", failed.detail);
 
-    let log_reads = text("scenarios/multipaxos/lease-drift.toml").replace("read_mode = \"lease\"", "read_mode = \"log\"");
+    let log_reads =
+        text("scenarios/multipaxos/lease-drift.toml").replace("read_mode = \"lease\"", "read_mode = \"log\"");
     let s = parse_scenario(&log_reads, "lease-drift-log").unwrap_or_else(|e| panic!("{e}"));
     assert_all_pass("lease-drift with log reads", &run(&s, drift.seed));
 

@@ -229,7 +229,10 @@ fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
     if !(0.0..1.0).contains(&p.clock_drift_bound) {
         return Err(scenario.param_error(
             "clock_drift_bound",
-            format!("`clock_drift_bound` must be at least 0 and below 1 (0.1: clocks within ±10%); got {}", p.clock_drift_bound),
+            format!(
+                "`clock_drift_bound` must be at least 0 and below 1 (0.1: clocks within ±10%); got {}",
+                p.clock_drift_bound
+            ),
         ));
     }
     if p.read_mode == ReadMode::Lease && p.lease_local() <= p.heartbeat_interval {
@@ -370,10 +373,7 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
             name: "snapshot installed beside later decided slots",
             description: "a learner installs a snapshot while holding decided slots after it",
         },
-        CoveragePoint {
-            name: "snapshot state captured",
-            description: "the store is captured for the next snapshot",
-        },
+        CoveragePoint { name: "snapshot state captured", description: "the store is captured for the next snapshot" },
         CoveragePoint {
             name: "log compacted into a snapshot",
             description: "the captured store is installed and the slots below it dropped",
@@ -496,4 +496,3 @@ impl Protocol for MultiPaxos {
 pub const RECOVERY_ELECTIONS: u64 = 5;
 /// Share of the pre-fault success rate a healed cluster must reach.
 pub const RECOVERY_RATE_SHARE: f64 = 0.5;
-

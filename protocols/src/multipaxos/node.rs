@@ -36,21 +36,47 @@ pub enum PaxosTimer {
 #[derive(Clone, Debug)]
 pub enum PaxosNote {
     /// The acceptor's promise is now `ballot` (written to disk).
-    Promised { ballot: Ballot },
+    Promised {
+        ballot: Ballot,
+    },
     /// A proposer sent `command` for `slot` in its ballot.
-    Proposed { slot: u64, ballot: Ballot, command: u64 },
+    Proposed {
+        slot: u64,
+        ballot: Ballot,
+        command: u64,
+    },
     /// The acceptor accepted (`ballot`, `command`) at `slot` (written to disk).
-    Accepted { slot: u64, ballot: Ballot, command: u64 },
+    Accepted {
+        slot: u64,
+        ballot: Ballot,
+        command: u64,
+    },
     /// The learner holds `command` as decided at `slot`.
-    Decided { slot: u64, command: u64 },
+    Decided {
+        slot: u64,
+        command: u64,
+    },
     /// Applied `slot`; `chain` hashes the applied prefix, `state` is the
     /// store's digest after it.
-    Applied { slot: u64, chain: u64, state: u64 },
+    Applied {
+        slot: u64,
+        chain: u64,
+        state: u64,
+    },
     /// The log up to `slot` was replaced by a snapshot, taken here or
     /// (`installed`) received from a peer.
-    Compacted { slot: u64, chain: u64, state: u64, installed: bool },
-    BecameLeader { ballot: Ballot },
-    SteppedDown { ballot: Ballot },
+    Compacted {
+        slot: u64,
+        chain: u64,
+        state: u64,
+        installed: bool,
+    },
+    BecameLeader {
+        ballot: Ballot,
+    },
+    SteppedDown {
+        ballot: Ballot,
+    },
 }
 
 /// One slot this leader proposed and has not yet seen decided.
@@ -317,14 +343,8 @@ impl PaxosNode {
             disk.accepted.range(from_slot..).map(|(&s, (b, c))| (s, (*b, c.clone()))).collect();
         let base = disk.base();
         let queued = self.prep.take().map(|p| p.queued).unwrap_or_default();
-        self.prep = Some(Preparing {
-            ballot,
-            from_slot,
-            granted: 1 << self.id,
-            reported,
-            max_base: (base, self.id),
-            queued,
-        });
+        self.prep =
+            Some(Preparing { ballot, from_slot, granted: 1 << self.id, reported, max_base: (base, self.id), queued });
         self.reset_election_timer(ctx);
         if self.majority() == 1 {
             return self.become_leader(ctx);
@@ -702,15 +722,13 @@ impl PaxosNode {
             }
             return;
         }
-        let mut commands = Vec::new();
-        let mut next = from_slot;
-        for (&slot, command) in disk.decided.range(from_slot..) {
-            if slot != next || commands.len() >= self.params.max_catchup_batch {
-                break;
-            }
-            commands.push(command.clone());
-            next += 1;
-        }
+        // Consecutive decided slots from `from_slot`, at most a batch.
+        let commands: Vec<SlotCommand> = (from_slot..)
+            .zip(disk.decided.range(from_slot..))
+            .take_while(|(want, (&slot, _))| *want == slot)
+            .take(self.params.max_catchup_batch)
+            .map(|(_, (_, command))| command.clone())
+            .collect();
         if commands.is_empty() {
             return;
         }
@@ -746,7 +764,8 @@ impl PaxosNode {
         if self.pending_snapshot.as_ref().is_some_and(|(s, _, _)| *s <= last) {
             self.pending_snapshot = None;
         }
-        let note = PaxosNote::Compacted { slot: last, chain: snapshot.chain, state: self.store.digest(), installed: true };
+        let note =
+            PaxosNote::Compacted { slot: last, chain: snapshot.chain, state: self.store.digest(), installed: true };
         ctx.durable_mut().compact(snapshot);
         ctx.note(note);
         ctx.count("snapshots_installed", 1);

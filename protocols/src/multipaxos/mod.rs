@@ -62,7 +62,8 @@
 //! Bounds: `max_in_flight` slots undecided, [`MAX_QUEUED_REQUESTS`]
 //! requests queued, `max_accept_batch` slots per Accept,
 //! `max_catchup_batch` slots per catch-up answer, and a log of at most
-//! about 1.5 × `snapshot_every` slots plus those in flight per node.
+//! about 1.5 × `snapshot_every` slots plus those in flight per node (never
+//! more than [`log::MAX_SLOTS_AHEAD`] past its snapshot).
 //!
 //! Bug knobs re-introduce classic mistakes; see [`Bugs`].
 
@@ -336,6 +337,10 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
         CoveragePoint {
             name: "unanswered accepts sent again",
             description: "proposals unanswered for a heartbeat interval are sent again",
+        },
+        CoveragePoint {
+            name: "accept too far past the snapshot not stored",
+            description: "an acceptor far behind gets an Accept beyond the slots it may hold, and catches up first",
         },
         CoveragePoint {
             name: "leader asks again for slots below its first",

@@ -115,8 +115,13 @@ struct Leading {
     /// everything up to it is applied.
     recovered_upto: u64,
     next_slot: u64,
-    /// Slots below it were sent to every peer at least once.
-    sent_upto: u64,
+    /// Per peer: slots below it were sent to it at least once.
+    sent_upto: Vec<u64>,
+    /// Per peer: the last slot of its unanswered Accept (0: none). New
+    /// slots wait for the answer (or the next heartbeat, if it was lost)
+    /// and then go in one batch: under load, one Accept carries every slot
+    /// proposed meanwhile instead of one message per slot.
+    busy_until: Vec<u64>,
     proposals: BTreeMap<u64, Proposal>,
     /// Client to answer when a slot is applied.
     replies: BTreeMap<u64, (Addr, OpId)>,
@@ -245,7 +250,10 @@ impl PaxosNode {
             return false;
         }
         let id = command.id();
-        ctx.durable_mut().accepted.insert(slot, (ballot, command));
+        if !ctx.durable_mut().accepted.insert(slot, (ballot, command)) {
+            ctx.reached("accept too far past the snapshot not stored");
+            return false;
+        }
         ctx.note(PaxosNote::Accepted { slot, ballot, command: id });
         true
     }
@@ -340,7 +348,7 @@ impl PaxosNode {
         let from_slot = self.decided_prefix + 1;
         let disk = ctx.durable();
         let reported: BTreeMap<u64, (Ballot, SlotCommand)> =
-            disk.accepted.range(from_slot..).map(|(&s, (b, c))| (s, (*b, c.clone()))).collect();
+            disk.accepted.iter_from(from_slot).map(|(s, (b, c))| (s, (*b, c.clone()))).collect();
         let base = disk.base();
         let queued = self.prep.take().map(|p| p.queued).unwrap_or_default();
         self.prep =
@@ -416,7 +424,8 @@ impl PaxosNode {
             catch_up_peer: prep.max_base.1,
             recovered_upto: start_slot - 1,
             next_slot: start_slot,
-            sent_upto: start_slot,
+            sent_upto: vec![start_slot; n],
+            busy_until: vec![0; n],
             proposals: BTreeMap::new(),
             replies: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -490,24 +499,43 @@ impl PaxosNode {
         Some(slot)
     }
 
-    /// Sends every proposal not yet sent, in batches of consecutive slots.
+    /// Sends every idle peer the proposals it has not been sent.
     fn flush_accepts(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let batch = self.params.max_accept_batch as u64;
-        let commit = self.decided_prefix;
-        let Some(lead) = self.lead.as_mut() else { return };
-        while lead.sent_upto < lead.next_slot {
-            let first = lead.sent_upto;
-            let last = (first + batch).min(lead.next_slot);
-            let commands: Vec<SlotCommand> =
-                lead.proposals.range(first..last).map(|(_, p)| p.command.clone()).collect();
-            lead.sent_upto = last;
-            if commands.len() as u64 != last - first {
-                // Decided already (one-node cluster): nothing to send.
-                continue;
+        for peer in 0..self.n {
+            if peer != self.id {
+                self.send_accepts(ctx, peer);
             }
-            let msg = PaxosMsg::Accept { ballot: lead.ballot, first_slot: first, commands, commit };
-            ctx.broadcast(Envelope::Peer(msg));
         }
+    }
+
+    /// Sends `peer`, unless it has an Accept unanswered, the next run of
+    /// consecutive proposals it has not been sent (at most
+    /// `max_accept_batch`). Slots decided meanwhile are skipped: the peer
+    /// learns them from `commit`, or by catching up.
+    fn send_accepts(&mut self, ctx: &mut Ctx<'_, Self>, peer: u32) {
+        let batch = self.params.max_accept_batch;
+        let commit = self.decided_prefix;
+        let p = peer as usize;
+        let Some(lead) = self.lead.as_mut() else { return };
+        if lead.busy_until[p] != 0 || lead.sent_upto[p] >= lead.next_slot {
+            return;
+        }
+        let mut run = lead.proposals.range(lead.sent_upto[p]..).map(|(&s, _)| s).peekable();
+        let Some(&first) = run.peek() else {
+            lead.sent_upto[p] = lead.next_slot;
+            return;
+        };
+        let commands: Vec<SlotCommand> = (first..)
+            .zip(lead.proposals.range(first..))
+            .take_while(|(want, (&slot, _))| *want == slot)
+            .take(batch)
+            .map(|(_, (_, proposal))| proposal.command.clone())
+            .collect();
+        let last = first + commands.len() as u64 - 1;
+        lead.sent_upto[p] = last + 1;
+        lead.busy_until[p] = last;
+        let msg = PaxosMsg::Accept { ballot: lead.ballot, first_slot: first, commands, commit };
+        ctx.send(Addr::node(peer), Envelope::Peer(msg));
     }
 
     /// Sends again proposals unanswered for a heartbeat interval, to the
@@ -562,6 +590,10 @@ impl PaxosNode {
         {
             let Some(lead) = self.lead.as_mut().filter(|l| l.ballot == ballot) else { return };
             lead.last_ack[from as usize] = now;
+            let busy = &mut lead.busy_until[from as usize];
+            if *busy != 0 && first_slot + count > *busy {
+                *busy = 0;
+            }
             for slot in first_slot..first_slot + count {
                 let Some(p) = lead.proposals.get_mut(&slot) else { continue };
                 p.acks |= 1 << from;
@@ -571,6 +603,9 @@ impl PaxosNode {
                     }
                 }
             }
+        }
+        if from != self.id {
+            self.send_accepts(ctx, from);
         }
         if chosen.is_empty() {
             return;
@@ -610,11 +645,15 @@ impl PaxosNode {
 
     /// Holds `command` as decided at `slot` (written to disk first).
     fn decide(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, command: SlotCommand) {
-        if slot <= self.decided_prefix || ctx.durable().decided.contains_key(&slot) {
+        if slot <= self.decided_prefix || ctx.durable().decided.contains(slot) {
             return;
         }
-        ctx.note(PaxosNote::Decided { slot, command: command.id() });
-        ctx.durable_mut().decided.insert(slot, command);
+        let id = command.id();
+        if !ctx.durable_mut().decided.insert(slot, command) {
+            // Too far ahead to hold: learned again by catching up.
+            return;
+        }
+        ctx.note(PaxosNote::Decided { slot, command: id });
         if self.params.bugs.apply_out_of_order && slot > self.applied + 1 {
             // Bug: apply what is decided now, not waiting for the slots below.
             ctx.reached("slot applied before the slots below it were decided");
@@ -626,13 +665,13 @@ impl PaxosNode {
     /// them in slot order.
     fn advance(&mut self, ctx: &mut Ctx<'_, Self>) {
         let disk = ctx.durable();
-        while disk.decided.contains_key(&(self.decided_prefix + 1)) {
+        while disk.decided.contains(self.decided_prefix + 1) {
             self.decided_prefix += 1;
         }
         self.decided_prefix = self.decided_prefix.max(self.applied);
         while self.applied < self.decided_prefix {
             let slot = self.applied + 1;
-            if !ctx.durable().decided.contains_key(&slot) {
+            if !ctx.durable().decided.contains(slot) {
                 break;
             }
             self.apply_slot(ctx, slot);
@@ -642,7 +681,7 @@ impl PaxosNode {
     }
 
     fn apply_slot(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64) {
-        let Some(command) = ctx.durable().decided.get(&slot).cloned() else { return };
+        let Some(command) = ctx.durable().decided.get(slot).cloned() else { return };
         let result = match &command {
             SlotCommand::Noop => None,
             SlotCommand::Client(request) => {
@@ -681,8 +720,8 @@ impl PaxosNode {
         let mut slot = self.decided_prefix + 1;
         while slot <= commit {
             let disk = ctx.durable();
-            if !disk.decided.contains_key(&slot) {
-                match disk.accepted.get(&slot) {
+            if !disk.decided.contains(slot) {
+                match disk.accepted.get(slot) {
                     Some((b, command)) if *b == ballot => {
                         let command = command.clone();
                         self.decide(ctx, slot, command);
@@ -724,8 +763,8 @@ impl PaxosNode {
         }
         // Consecutive decided slots from `from_slot`, at most a batch.
         let commands: Vec<SlotCommand> = (from_slot..)
-            .zip(disk.decided.range(from_slot..))
-            .take_while(|(want, (&slot, _))| *want == slot)
+            .zip(disk.decided.iter_from(from_slot))
+            .take_while(|(want, (slot, _))| want == slot)
             .take(self.params.max_catchup_batch)
             .map(|(_, (_, command))| command.clone())
             .collect();
@@ -754,7 +793,7 @@ impl PaxosNode {
             ctx.reached("snapshot not past the applied slot ignored");
             return;
         }
-        if ctx.durable().decided.range(last + 1..).next().is_some() {
+        if ctx.durable().decided.iter_from(last + 1).next().is_some() {
             ctx.reached("snapshot installed beside later decided slots");
         }
         self.store = snapshot.store.clone();
@@ -877,6 +916,12 @@ impl PaxosNode {
         }
         self.send_heartbeats(ctx);
         self.resend_stale(ctx);
+        // An Accept unanswered for a whole heartbeat interval is presumed
+        // lost: its peer gets new slots again.
+        if let Some(lead) = self.lead.as_mut() {
+            lead.busy_until.iter_mut().for_each(|b| *b = 0);
+        }
+        self.flush_accepts(ctx);
         self.retry_leader_catch_up(ctx);
         self.arm_heartbeat(ctx);
     }
@@ -993,7 +1038,7 @@ impl PaxosNode {
         let disk = ctx.durable();
         let base = disk.base();
         let accepted: Vec<(u64, Ballot, SlotCommand)> =
-            disk.accepted.range(from_slot.max(base + 1)..).map(|(&s, (b, c))| (s, *b, c.clone())).collect();
+            disk.accepted.iter_from(from_slot.max(base + 1)).map(|(s, (b, c))| (s, *b, c.clone())).collect();
         ctx.send(Addr::node(from), Envelope::Peer(PaxosMsg::Promise { ballot, base, accepted }));
     }
 

@@ -346,3 +346,115 @@ impl Monitor<PaxosNode> for PaxosMonitor {
         metrics.count("max_ballot_round", top.round);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Time = Time::ZERO;
+
+    fn b(round: u64, node: u32) -> Ballot {
+        Ballot { round, node }
+    }
+
+    /// Feeds `notes` (node, note) to a three-node monitor; the first
+    /// violation's check, if any.
+    fn verdict(notes: &[(u32, PaxosNote)]) -> Option<String> {
+        let mut m = PaxosMonitor::new(3);
+        notes.iter().find_map(|(n, note)| m.on_note(T, NodeId(*n), note)).map(|v| v.check)
+    }
+
+    fn proposed(slot: u64, ballot: Ballot, command: u64) -> (u32, PaxosNote) {
+        (ballot.node, PaxosNote::Proposed { slot, ballot, command })
+    }
+
+    fn accepted(n: u32, slot: u64, ballot: Ballot, command: u64) -> (u32, PaxosNote) {
+        (n, PaxosNote::Accepted { slot, ballot, command })
+    }
+
+    /// Reference: "Paxos Made Simple" §2.2 (P2: once a value is chosen,
+    /// every higher ballot that is chosen has that value).
+    #[test]
+    fn two_values_chosen_at_one_slot_are_caught_and_one_is_not() {
+        let first = [proposed(1, b(1, 0), 7), accepted(0, 1, b(1, 0), 7), accepted(1, 1, b(1, 0), 7)];
+        assert_eq!(verdict(&first), None);
+        // A later ballot re-proposing the chosen value is fine...
+        let mut same = first.to_vec();
+        same.extend([proposed(1, b(2, 2), 7), accepted(2, 1, b(2, 2), 7), accepted(1, 1, b(2, 2), 7)]);
+        assert_eq!(verdict(&same), None);
+        // ...one choosing another value is not.
+        let mut other = first.to_vec();
+        other.extend([proposed(1, b(2, 2), 8), accepted(2, 1, b(2, 2), 8), accepted(1, 1, b(2, 2), 8)]);
+        assert_eq!(verdict(&other).as_deref(), Some("chosen_once"));
+        // A minority accepting another value chooses nothing.
+        let mut minority = first.to_vec();
+        minority.extend([proposed(1, b(2, 2), 8), accepted(2, 1, b(2, 2), 8)]);
+        assert_eq!(verdict(&minority), None);
+    }
+
+    #[test]
+    fn each_acceptor_and_learner_rule_is_named() {
+        let cases: Vec<(&str, Vec<(u32, PaxosNote)>)> = vec![
+            ("only_proposed_chosen", vec![accepted(1, 1, b(1, 0), 7)]),
+            ("only_proposed_chosen", vec![proposed(1, b(1, 0), 7), accepted(1, 1, b(1, 0), 8)]),
+            ("only_proposed_chosen", vec![proposed(1, b(1, 0), 7), proposed(1, b(1, 0), 8)]),
+            (
+                "promise_monotonic",
+                vec![(1, PaxosNote::Promised { ballot: b(3, 2) }), (1, PaxosNote::Promised { ballot: b(2, 0) })],
+            ),
+            (
+                "accepted_within_promise",
+                vec![(1, PaxosNote::Promised { ballot: b(3, 2) }), proposed(1, b(2, 0), 7), accepted(1, 1, b(2, 0), 7)],
+            ),
+            ("decision_agreement", vec![proposed(1, b(1, 0), 7), (2, PaxosNote::Decided { slot: 1, command: 7 })]),
+            (
+                "decision_agreement",
+                vec![
+                    proposed(1, b(1, 0), 7),
+                    accepted(0, 1, b(1, 0), 7),
+                    accepted(1, 1, b(1, 0), 7),
+                    (2, PaxosNote::Decided { slot: 1, command: 8 }),
+                ],
+            ),
+            (
+                "applied_monotonic",
+                vec![
+                    (1, PaxosNote::Applied { slot: 2, chain: 5, state: 5 }),
+                    (1, PaxosNote::Applied { slot: 2, chain: 5, state: 5 }),
+                ],
+            ),
+            (
+                "state_machine_safety",
+                vec![
+                    (1, PaxosNote::Applied { slot: 1, chain: 5, state: 5 }),
+                    (2, PaxosNote::Applied { slot: 1, chain: 5, state: 6 }),
+                ],
+            ),
+            (
+                "snapshot_matches_log",
+                vec![
+                    (1, PaxosNote::Applied { slot: 1, chain: 5, state: 5 }),
+                    (2, PaxosNote::Compacted { slot: 1, chain: 5, state: 9, installed: true }),
+                ],
+            ),
+        ];
+        for (check, notes) in cases {
+            assert_eq!(verdict(&notes).as_deref(), Some(check), "{notes:?}");
+        }
+    }
+
+    /// A promise survives a crash in the monitor's record, so a restarted
+    /// acceptor that forgot it is caught.
+    #[test]
+    fn a_promise_forgotten_across_a_restart_is_caught() {
+        let mut m = PaxosMonitor::new(3);
+        assert!(m.on_note(T, NodeId(1), &PaxosNote::Promised { ballot: b(4, 1) }).is_none());
+        m.on_crash(T, NodeId(1));
+        let v = m.on_note(T, NodeId(1), &PaxosNote::Promised { ballot: b(1, 1) }).expect("caught");
+        assert_eq!(v.check, "promise_monotonic");
+        // Applying starts over after a restart without breaking monotonicity.
+        assert!(m.on_note(T, NodeId(2), &PaxosNote::Applied { slot: 3, chain: 1, state: 1 }).is_none());
+        m.on_crash(T, NodeId(2));
+        assert!(m.on_note(T, NodeId(2), &PaxosNote::Applied { slot: 1, chain: 2, state: 2 }).is_none());
+    }
+}

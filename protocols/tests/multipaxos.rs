@@ -191,3 +191,23 @@ fn the_log_stays_bounded_by_compaction() {
     assert!(peak > 0 && peak <= 2 * 1_600, "peak_log_len {peak}");
     assert!(report.metrics.counter("snapshots") >= 5);
 }
+
+/// Every coverage point the node marks is declared, once, with a
+/// description, and every declared point is marked.
+#[test]
+fn coverage_points_are_declared_as_marked() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/multipaxos");
+    let mut marked = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("src/multipaxos") {
+        let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("a source file");
+        for (at, _) in text.match_indices("reached(\"") {
+            let rest = &text[at + "reached(\"".len()..];
+            marked.insert(rest[..rest.find('"').expect("a closing quote")].to_string());
+        }
+    }
+    let info = &faultline_protocols::multipaxos::INFO;
+    let declared: std::collections::BTreeSet<String> = info.coverage.iter().map(|p| p.name.to_string()).collect();
+    assert_eq!(declared.len(), info.coverage.len(), "a point declared twice");
+    assert!(info.coverage.iter().all(|p| !p.description.is_empty()));
+    assert_eq!(marked, declared);
+}

@@ -8,6 +8,7 @@ pub mod echo;
 pub mod harness;
 pub mod idle;
 pub mod kv;
+pub mod paxos;
 pub mod pingpong;
 pub mod raft;
 pub mod registry;

@@ -283,14 +283,27 @@ fn print_summary(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism:
     }
     for (name, h) in m.histograms().filter(|(k, _)| *k != client_metrics::LATENCY_US) {
         let ms = |v: u64| v as f64 / 1000.0;
-        println!(
-            "{:<12} p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  (n={})",
-            name.trim_end_matches("_us"),
-            ms(h.value_at_quantile(0.5)),
-            ms(h.value_at_quantile(0.99)),
-            ms(h.max()),
-            h.len()
-        );
+        match name.strip_suffix("_us") {
+            Some(time) => println!(
+                "{:<12} p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  (n={})",
+                time,
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.max()),
+                h.len()
+            ),
+            // A histogram without a time unit in its name counts something
+            // (ballots per decision, say): print its figures as they are.
+            None => println!(
+                "{:<12} mean {:.2}  p50 {}  p99 {}  max {}  (n={})",
+                name,
+                h.mean(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.max(),
+                h.len()
+            ),
+        }
     }
     println!("faults       {} applied", r.faults.len());
     for f in r.faults.iter().take(20) {

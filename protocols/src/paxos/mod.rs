@@ -137,7 +137,11 @@ pub struct Params {
     /// How many nodes (the first ones by id) are proposers: 1 to `nodes`.
     pub proposers: u32,
     /// A phase (1 or 2) that gathers no majority within this starts a new
-    /// ballot (after the back-off).
+    /// ballot (after the back-off). The shortest timeout a proposer uses:
+    /// it doubles the timeout after each phase that timed out (up to
+    /// [`MAX_PHASE_DURATION`]) and brings it back towards twice the phase
+    /// time it measures when phases complete, so a timeout shorter than a
+    /// round trip slows a proposer down instead of stalling it.
     pub phase_timeout: Duration,
     /// A preempted ballot is retried after a random back-off in
     /// `[0, retry_backoff_max]`; zero retries at once.
@@ -176,12 +180,11 @@ fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
         ));
     }
     for (key, value) in [("phase_timeout", p.phase_timeout), ("retry_backoff_max", p.retry_backoff_max)] {
+        // A back-off may be zero (retry at once); a timeout may not.
         let zero_ok = key == "retry_backoff_max";
         if (!zero_ok && value == Duration::ZERO) || value > MAX_PHASE_DURATION {
-            let low = if zero_ok { "0s" } else { "above zero" };
-            return Err(
-                scenario.param_error(key, format!("`{key}` ({value}) must be {low} and at most {MAX_PHASE_DURATION}"))
-            );
+            let range = if zero_ok { "at most" } else { "above zero and at most" };
+            return Err(scenario.param_error(key, format!("`{key}` ({value}) must be {range} {MAX_PHASE_DURATION}")));
         }
     }
     if p.proposers == scenario.nodes {

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use faultline_sim::{Addr, Ctx, Duration, NodeId, Process, Role, TimerId};
+use faultline_sim::{Addr, Ctx, Duration, NodeId, Process, Role, Time, TimerId};
 
 use super::acceptor::{self, AcceptReply, AcceptorState, PrepareReply};
 use super::ballot::Ballot;
@@ -92,6 +92,8 @@ struct Instance {
     waiters: Vec<Waiter>,
     ballots: u32,
     timer: Option<TimerId>,
+    /// When the current phase started (this node's clock).
+    phase_started: Time,
 }
 
 pub struct PaxosNode {
@@ -109,6 +111,10 @@ pub struct PaxosNode {
     highest_round_seen: u64,
     /// Bug knob `forget_promise`: promises kept here instead of on disk.
     volatile_promises: BTreeMap<Key, Ballot>,
+    /// The phase timeout in use (see [`Params::phase_timeout`]), and the
+    /// smoothed time phases took to complete.
+    phase_timeout: Duration,
+    smoothed_phase: Option<Duration>,
 }
 
 impl PaxosNode {
@@ -119,12 +125,14 @@ impl PaxosNode {
         PaxosNode {
             id: id.0,
             n,
-            params,
             learned: BTreeMap::new(),
             tallies: BTreeMap::new(),
             instances: BTreeMap::new(),
             highest_round_seen: disk.last_round,
             volatile_promises: BTreeMap::new(),
+            phase_timeout: params.phase_timeout,
+            smoothed_phase: None,
+            params,
         }
     }
 
@@ -241,6 +249,7 @@ impl PaxosNode {
             waiters: vec![waiter],
             ballots: 0,
             timer: None,
+            phase_started: ctx.now(),
         };
         self.instances.insert(key, inst);
         self.propose_new_ballot(ctx, key);
@@ -274,7 +283,8 @@ impl PaxosNode {
         inst.ballots += 1;
         inst.ballot = ballot;
         inst.phase = Phase::Preparing { promises: 0, highest: None, first: None };
-        inst.timer = Some(ctx.set_timer(self.params.phase_timeout, PaxosTimer::Phase { key, ballot }));
+        inst.phase_started = ctx.now();
+        inst.timer = Some(ctx.set_timer(self.phase_timeout, PaxosTimer::Phase { key, ballot }));
         ctx.count("phase1_rounds", 1);
         ctx.note(PaxosNote::BallotStarted { key, ballot });
         self.send_all(ctx, PaxosMsg::Prepare { key, ballot });
@@ -314,6 +324,7 @@ impl PaxosNode {
         if promises.count_ones() < majority {
             return;
         }
+        let took = ctx.now().since(inst.phase_started);
         // Phase 1 is done: the value for Phase 2 is the one reported with
         // the highest ballot, else the client's own.
         let reported = if bugs.adopt_first_reported { *first } else { *highest };
@@ -357,11 +368,27 @@ impl PaxosNode {
             ctx.reached("read finishes phase 2 with a reported value");
         }
         inst.phase = Phase::Accepting;
+        inst.phase_started = ctx.now();
         if let Some(t) = inst.timer.take() {
             ctx.cancel_timer(t);
         }
-        inst.timer = Some(ctx.set_timer(self.params.phase_timeout, PaxosTimer::Phase { key, ballot }));
+        self.phase_completed(took);
+        let timer = ctx.set_timer(self.phase_timeout, PaxosTimer::Phase { key, ballot });
+        if let Some(inst) = self.instances.get_mut(&key) {
+            inst.timer = Some(timer);
+        }
         self.send_all(ctx, PaxosMsg::Accept { key, ballot, value });
+    }
+
+    /// A phase completed in `took`: the timeout comes back towards twice
+    /// the smoothed phase time, never below the configured one.
+    fn phase_completed(&mut self, took: Duration) {
+        let smoothed = match self.smoothed_phase {
+            Some(s) => Duration::from_nanos((s.as_nanos() / 8).saturating_mul(7).saturating_add(took.as_nanos() / 8)),
+            None => took,
+        };
+        self.smoothed_phase = Some(smoothed);
+        self.phase_timeout = Duration::from_nanos(smoothed.as_nanos().saturating_mul(2)).max(self.params.phase_timeout);
     }
 
     fn propose_on_nack(&mut self, ctx: &mut Ctx<'_, Self>, key: Key, ballot: Ballot, promised: Ballot) {
@@ -490,6 +517,9 @@ impl PaxosNode {
             if let Some(t) = inst.timer {
                 ctx.cancel_timer(t);
             }
+            if matches!(inst.phase, Phase::Accepting) {
+                self.phase_completed(ctx.now().since(inst.phase_started));
+            }
             for w in inst.waiters {
                 let result = if w.read { KvResult::Read(Some(value)) } else { KvResult::Chosen(value) };
                 Self::answer(ctx, w, result);
@@ -526,6 +556,9 @@ impl Process for PaxosNode {
                 inst.timer = None;
                 ctx.reached("phase timed out: a new ballot");
                 ctx.count("phase_timeouts", 1);
+                // Perhaps shorter than a round trip: wait longer next time.
+                let doubled = Duration::from_nanos(self.phase_timeout.as_nanos().saturating_mul(2));
+                self.phase_timeout = doubled.min(super::MAX_PHASE_DURATION);
                 self.propose_back_off(ctx, key);
             }
             PaxosTimer::Retry { key, ballot } => {

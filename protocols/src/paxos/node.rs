@@ -77,7 +77,7 @@ enum Phase {
     /// value they reported, and the first one reported (bug knob
     /// `adopt_first_reported`).
     Preparing { promises: u64, highest: Option<(Ballot, Value)>, first: Option<(Ballot, Value)> },
-    /// Phase 2 with `value`: waiting to learn the decision.
+    /// Phase 2: Accepts sent, waiting to learn the decision.
     Accepting,
     /// Preempted: waiting out a back-off before a new ballot.
     BackingOff,

@@ -9,6 +9,7 @@ pub mod harness;
 pub mod idle;
 pub mod kv;
 pub mod multipaxos;
+pub mod paxos;
 pub mod pingpong;
 pub mod raft;
 pub mod registry;

@@ -15,8 +15,13 @@ use crate::harness::{ClientUse, Runner};
 pub use crate::harness::{HistorySink, Prepare, ProtocolEntry, RunOptions};
 
 /// The protocols that ship with faultline.
-pub static PROTOCOLS: &[&ProtocolEntry] =
-    &[&crate::pingpong::ENTRY, &crate::echo::ENTRY, &crate::raft::ENTRY, &crate::multipaxos::ENTRY];
+pub static PROTOCOLS: &[&ProtocolEntry] = &[
+    &crate::pingpong::ENTRY,
+    &crate::echo::ENTRY,
+    &crate::raft::ENTRY,
+    &crate::paxos::ENTRY,
+    &crate::multipaxos::ENTRY,
+];
 
 /// A validated scenario with its protocol's configuration parsed once:
 /// what every seed of it runs from. Reads as the [`Scenario`] it holds.

@@ -58,6 +58,7 @@ fn each_protocol_declares_exactly_the_points_it_marks() {
     // key-value store says, so kv/ marks none of its own.
     assert_declared_as_marked(&faultline_protocols::raft::INFO, &["src/raft", "src/kv"]);
     assert_declared_as_marked(&faultline_protocols::echo::INFO, &["src/echo"]);
+    assert_declared_as_marked(&faultline_protocols::paxos::INFO, &["src/paxos"]);
     assert_declared_as_marked(&faultline_protocols::pingpong::INFO, &["src/pingpong"]);
     assert!(marked(&["src/client", "src/harness", "src/check"]).is_empty(), "shared code marks no point");
 }

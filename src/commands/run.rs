@@ -283,14 +283,27 @@ fn print_summary(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism:
     }
     for (name, h) in m.histograms().filter(|(k, _)| *k != client_metrics::LATENCY_US) {
         let ms = |v: u64| v as f64 / 1000.0;
-        println!(
-            "{:<12} p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  (n={})",
-            name.trim_end_matches("_us"),
-            ms(h.value_at_quantile(0.5)),
-            ms(h.value_at_quantile(0.99)),
-            ms(h.max()),
-            h.len()
-        );
+        match name.strip_suffix("_us") {
+            Some(time) => println!(
+                "{:<12} p50 {:.3}ms  p99 {:.3}ms  max {:.3}ms  (n={})",
+                time,
+                ms(h.value_at_quantile(0.5)),
+                ms(h.value_at_quantile(0.99)),
+                ms(h.max()),
+                h.len()
+            ),
+            // A histogram without a time unit in its name counts something
+            // (ballots per decision, say): print its figures as they are.
+            None => println!(
+                "{:<12} mean {:.2}  p50 {}  p99 {}  max {}  (n={})",
+                name,
+                h.mean(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.max(),
+                h.len()
+            ),
+        }
     }
     println!("faults       {} applied", r.faults.len());
     for f in r.faults.iter().take(20) {
@@ -405,10 +418,19 @@ fn print_json(scenario: &Loaded, r: &RunReport, timing: &Timing, determinism: Op
             "unknown": m.counter(client_metrics::UNKNOWN),
         },
         "latency_ms": lat.as_ref().map(|l| json!({"p50": l.p50, "p99": l.p99, "p999": l.p999, "count": l.count})),
-        "histograms_ms": m.histograms().map(|(k, h)| (k.to_string(), json!({
+        "histograms_ms": m.histograms().filter(|(k, _)| k.ends_with("_us")).map(|(k, h)| (k.to_string(), json!({
             "p50": h.value_at_quantile(0.5) as f64 / 1000.0,
             "p99": h.value_at_quantile(0.99) as f64 / 1000.0,
             "max": h.max() as f64 / 1000.0,
+            "count": h.len(),
+        }))).collect::<serde_json::Map<String, serde_json::Value>>(),
+        // Histograms without a time unit in their name count something
+        // (ballots per decision, say): their figures as recorded.
+        "histograms": m.histograms().filter(|(k, _)| !k.ends_with("_us")).map(|(k, h)| (k.to_string(), json!({
+            "mean": h.mean(),
+            "p50": h.value_at_quantile(0.5),
+            "p99": h.value_at_quantile(0.99),
+            "max": h.max(),
             "count": h.len(),
         }))).collect::<serde_json::Map<String, serde_json::Value>>(),
         "faults": r.faults,

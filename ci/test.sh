@@ -45,6 +45,11 @@ for s in heavy-tails snapshot-storm leader-pauses; do
   "$bin" explore --swarm "scenarios/raft/$s.toml" --seeds 1..=300 --out out/ci-explore
 done
 
+step "swarm exploration of Paxos and Multi-Paxos under chaos"
+for s in paxos/chaos multipaxos/chaos; do
+  "$bin" explore --swarm "scenarios/$s.toml" --seeds 1..=200 --out out/ci-explore
+done
+
 step "example downstream protocol"
 # examples/abd is a protocol in a crate of its own, run by faultline's whole
 # command line (faultline::main_with); it is a workspace member, so its

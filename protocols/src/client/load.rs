@@ -38,6 +38,22 @@ impl Default for ClientLoad {
     }
 }
 
+impl ClientLoad {
+    /// How soon after a heal a client's first operation of the liveness
+    /// phase can succeed once the service is back `service_back` after the
+    /// heal: the client may still be waiting out its last operation from
+    /// before the heal (every attempt timing out, a back-off between), and
+    /// the next one may need a redirect or a timed-out attempt of its own.
+    /// Saturating: a timeout of centuries is valid input, and the bound is
+    /// then simply never reached.
+    pub fn recovery_within(&self, service_back: u64) -> Duration {
+        let timeout = self.timeout.as_nanos();
+        let attempt = timeout.saturating_add((timeout / 10).max(1_000_000));
+        let waiting = attempt.saturating_mul(u64::from(self.retries) + 1);
+        Duration::from_nanos(service_back.saturating_add(waiting).saturating_add(attempt.saturating_mul(2)))
+    }
+}
+
 /// The `[workload]` keys [`ClientLoad`] reads, as a protocol's raw workload
 /// table holds them (flattening would lose the spans, so each protocol's raw
 /// table repeats these fields and hands them over).

@@ -490,9 +490,7 @@ impl Protocol for MultiPaxos {
             // Elections also wait out a lease promised before the heal.
             election = election.saturating_add(config.params.lease_duration.as_nanos());
         }
-        let attempt = load.timeout.as_nanos().saturating_add((load.timeout.as_nanos() / 10).max(1_000_000));
-        let waiting = attempt.saturating_mul(u64::from(load.retries) + 1);
-        let within = Duration::from_nanos(election.saturating_add(waiting).saturating_add(attempt.saturating_mul(2)));
+        let within = load.recovery_within(election);
         Recovery { within: Some(within), rate_share: Some(RECOVERY_RATE_SHARE) }
     }
 }

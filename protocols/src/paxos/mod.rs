@@ -377,9 +377,7 @@ impl Protocol for Paxos {
         let p = &config.params;
         let ballot = p.phase_timeout.as_nanos().saturating_mul(2).saturating_add(p.retry_backoff_max.as_nanos());
         let ballots = ballot.saturating_mul(RECOVERY_BALLOTS);
-        let attempt = load.timeout.as_nanos().saturating_add((load.timeout.as_nanos() / 10).max(1_000_000));
-        let waiting = attempt.saturating_mul(u64::from(load.retries) + 1);
-        let within = Duration::from_nanos(ballots.saturating_add(waiting).saturating_add(attempt.saturating_mul(2)));
+        let within = load.recovery_within(ballots);
         Recovery { within: Some(within), rate_share: Some(RECOVERY_RATE_SHARE) }
     }
 }

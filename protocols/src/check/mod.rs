@@ -97,6 +97,17 @@ pub fn liveness(
     let fail = |at: Time, message: String| {
         CheckResult::fail("liveness", Violation { check: "liveness".into(), at, nodes: Vec::new(), message })
     };
+    if started == 0 {
+        // Nothing was asked of the cluster after the heal (the workload ran
+        // out first, or the run ended at the heal): nothing to judge.
+        return CheckResult::unknown(
+            "liveness",
+            format!(
+                "no client operation was invoked in the {} after faults healed (the workload had ended)",
+                end.since(phase_start)
+            ),
+        );
+    }
     let Some(first) = succeeded.iter().filter_map(|o| o.complete_ns).min() else {
         if let Some(within) = bound.within.filter(|w| phase_start + *w <= end) {
             return fail(
@@ -137,7 +148,11 @@ pub fn liveness(
         };
         let before_end = bound.first_fault.map_or(start, |t| t.as_nanos().min(start));
         let before_start = ops.iter().map(|o| o.invoke_ns).min().unwrap_or(0);
-        let to = if run_complete { end.as_nanos() } else { 0 };
+        // The stretch after ends when the run did, or earlier when the
+        // clients stopped asking (their workload ran out): a rate counted
+        // where nothing was asked would blame the cluster for the silence.
+        let last_invoke = ops.iter().map(|o| o.invoke_ns).max().unwrap_or(0);
+        let to = if run_complete { end.as_nanos().min(last_invoke) } else { 0 };
         let (n_before, before) = rate(before_start, before_end);
         // The rate once the cluster has settled: over the phase's second
         // half (or from the first success, if that came later), so a
@@ -168,4 +183,84 @@ pub fn liveness(
         }
     }
     CheckResult::pass("liveness", detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use history::OpKind;
+
+    const MS: u64 = 1_000_000;
+
+    fn put(invoke_ms: u64, complete_ms: Option<u64>) -> Operation {
+        Operation {
+            client: 0,
+            invoke_ns: invoke_ms * MS,
+            complete_ns: complete_ms.map(|c| c * MS),
+            kind: OpKind::Put { key: 1, value: invoke_ms },
+            outcome: if complete_ms.is_some() { Outcome::Written } else { Outcome::Unknown },
+        }
+    }
+
+    fn run(ops: &[Operation], within_ms: Option<u64>) -> CheckResult {
+        let bound = RecoveryBound {
+            within: within_ms.map(|w| faultline_sim::Duration::from_nanos(w * MS)),
+            ..RecoveryBound::default()
+        };
+        liveness(ops, Time::from_nanos(1_000 * MS), Time::from_nanos(2_000 * MS), true, &bound)
+    }
+
+    #[test]
+    fn nothing_invoked_after_the_heal_is_unknown_not_a_failure() {
+        let ops = [put(10, Some(12)), put(500, Some(501))];
+        assert!(run(&ops, None).verdict == faultline_sim::report::Verdict::Unknown, "{:?}", run(&ops, None));
+        assert!(run(&ops, Some(100)).verdict == faultline_sim::report::Verdict::Unknown);
+        assert!(run(&[], Some(100)).verdict == faultline_sim::report::Verdict::Unknown);
+    }
+
+    #[test]
+    fn operations_tried_and_none_succeeding_is_a_failure() {
+        let ops = [put(10, Some(12)), put(1_010, None), put(1_400, None)];
+        assert!(run(&ops, None).verdict == faultline_sim::report::Verdict::Fail);
+        assert!(run(&ops, Some(100)).verdict == faultline_sim::report::Verdict::Fail);
+    }
+
+    fn rated(ops: &[Operation]) -> CheckResult {
+        let bound = RecoveryBound {
+            rate_share: Some(0.5),
+            first_fault: Some(Time::from_nanos(2_000 * MS)),
+            ..RecoveryBound::default()
+        };
+        liveness(ops, Time::from_nanos(3_000 * MS), Time::from_nanos(6_000 * MS), true, &bound)
+    }
+
+    /// One success every `every_ms` from `from_ms` to `to_ms`.
+    fn steady(from_ms: u64, to_ms: u64, every_ms: u64) -> Vec<Operation> {
+        (from_ms..to_ms).step_by(every_ms as usize).map(|t| put(t, Some(t + 1))).collect()
+    }
+
+    #[test]
+    fn the_rate_after_the_heal_is_compared_while_clients_ask() {
+        // 100/s before the first fault; after the heal, 100/s is fine.
+        let mut ops = steady(0, 2_000, 10);
+        ops.extend(steady(3_000, 6_000, 10));
+        assert_eq!(rated(&ops).verdict, faultline_sim::report::Verdict::Pass, "{:?}", rated(&ops));
+        // 10/s after the heal while clients keep asking: too slow.
+        let mut slow = steady(0, 2_000, 10);
+        slow.extend(steady(3_000, 6_000, 100));
+        assert_eq!(rated(&slow).verdict, faultline_sim::report::Verdict::Fail);
+        // The workload ends a second into the phase: too little time asked
+        // to compare, which is no failure.
+        let mut ended = steady(0, 2_000, 10);
+        ended.extend(steady(3_000, 4_000, 10));
+        assert_eq!(rated(&ended).verdict, faultline_sim::report::Verdict::Pass, "{:?}", rated(&ended));
+    }
+
+    #[test]
+    fn a_success_past_the_bound_fails_and_within_it_passes() {
+        let ops = [put(1_010, Some(1_300))];
+        assert!(run(&ops, Some(100)).verdict == faultline_sim::report::Verdict::Fail);
+        assert!(run(&ops, Some(400)).verdict == faultline_sim::report::Verdict::Pass);
+        assert!(run(&ops, None).verdict == faultline_sim::report::Verdict::Pass);
+    }
 }

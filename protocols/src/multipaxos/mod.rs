@@ -378,6 +378,14 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
             name: "snapshot installed beside later decided slots",
             description: "a learner installs a snapshot while holding decided slots after it",
         },
+        CoveragePoint {
+            name: "accept for compacted slots answered with the snapshot",
+            description: "an acceptor whose snapshot covers slots a leader proposes sends the leader that snapshot",
+        },
+        CoveragePoint {
+            name: "leader learns its proposals decided from a snapshot",
+            description: "a leader installs a snapshot covering slots it was still waiting on",
+        },
         CoveragePoint { name: "snapshot state captured", description: "the store is captured for the next snapshot" },
         CoveragePoint {
             name: "log compacted into a snapshot",

@@ -162,6 +162,10 @@ pub struct PaxosNode {
     catch_up_sent: Option<Time>,
     /// State captured for the next snapshot: (slot, chain, store).
     pending_snapshot: Option<(u64, u64, KvStore)>,
+    /// Local time this acceptor last sent a leader its snapshot for
+    /// Accepts of compacted slots, to send at most one per heartbeat
+    /// interval.
+    snapshot_offered: Option<Time>,
     // ---- acceptor ----
     /// Lease mode: no prepare of another ballot is promised before this
     /// local time (the holder's ballot; ZERO after a restart: nobody's).
@@ -200,6 +204,7 @@ impl PaxosNode {
             commit_known: applied,
             catch_up_sent: None,
             pending_snapshot: None,
+            snapshot_offered: None,
             lease_promise: None,
             volatile_promise: Ballot::ZERO,
             prep: None,
@@ -809,6 +814,27 @@ impl PaxosNode {
         ctx.note(note);
         ctx.count("snapshots_installed", 1);
         self.catch_up_sent = None;
+        if let Some(lead) = self.lead.as_mut() {
+            // Slots the snapshot covers are decided: this leader's proposals
+            // there (the same values, by Phase 1) no longer wait for
+            // acceptances, and nothing new goes below its end.
+            let before = lead.proposals.len();
+            lead.proposals.retain(|&slot, _| slot > last);
+            // Their clients retry and are answered from the sessions the
+            // snapshot carries.
+            lead.replies.retain(|&slot, _| slot > last);
+            if lead.proposals.len() < before {
+                ctx.reached("leader learns its proposals decided from a snapshot");
+            }
+            lead.next_slot = lead.next_slot.max(last + 1);
+            lead.recovered_upto = lead.recovered_upto.max(last);
+            for (sent, busy) in lead.sent_upto.iter_mut().zip(lead.busy_until.iter_mut()) {
+                *sent = (*sent).max(last + 1);
+                if *busy <= last {
+                    *busy = 0;
+                }
+            }
+        }
         self.advance(ctx);
         if self.decided_prefix < self.commit_known {
             self.request_catch_up(ctx, from);
@@ -1078,6 +1104,7 @@ impl PaxosNode {
         }
         let mut first_stored = None;
         let count = commands.len() as u64;
+        let compacted = first_slot <= ctx.durable().base();
         for (k, command) in commands.into_iter().enumerate() {
             let slot = first_slot + k as u64;
             if self.accept_locally(ctx, slot, ballot, command) && first_stored.is_none() {
@@ -1089,9 +1116,29 @@ impl PaxosNode {
             let msg = PaxosMsg::Accepted { ballot, first_slot: first, count: first_slot + count - first };
             ctx.send(Addr::node(from), Envelope::Peer(msg));
         }
+        if compacted && !below && from != self.id {
+            self.offer_snapshot(ctx, from);
+        }
         if !below {
             self.learn_commit(ctx, from, ballot, commit);
         }
+    }
+
+    /// The leader proposes in slots this acceptor has compacted: they are
+    /// decided, and it cannot answer them with an Accepted. A leader that
+    /// does not know (its Phase 1 majority held older snapshots) would wait
+    /// for acceptances that never come, so the acceptor sends it the
+    /// snapshot instead (at most once per heartbeat interval).
+    fn offer_snapshot(&mut self, ctx: &mut Ctx<'_, Self>, leader: u32) {
+        let now = ctx.now();
+        if self.snapshot_offered.is_some_and(|t| now.since(t) < self.params.heartbeat_interval) {
+            return;
+        }
+        let Some(snapshot) = ctx.durable().snapshot.clone() else { return };
+        self.snapshot_offered = Some(now);
+        ctx.reached("accept for compacted slots answered with the snapshot");
+        ctx.count("snapshots_sent", 1);
+        ctx.send(Addr::node(leader), Envelope::Peer(PaxosMsg::InstallSnapshot { snapshot }));
     }
 
     fn on_heartbeat(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, ballot: Ballot, commit: u64, round: u64) {

@@ -138,10 +138,13 @@ pub struct Params {
     pub proposers: u32,
     /// A phase (1 or 2) that gathers no majority within this starts a new
     /// ballot (after the back-off). The shortest timeout a proposer uses:
-    /// it doubles the timeout after each phase that timed out (up to
-    /// [`MAX_PHASE_DURATION`]) and brings it back towards twice the phase
-    /// time it measures when phases complete, so a timeout shorter than a
-    /// round trip slows a proposer down instead of stalling it.
+    /// it doubles the timeout when phases time out (at most once per
+    /// timeout, up to [`node::MAX_TIMEOUT_FACTOR`] times this one) and
+    /// brings it back towards twice the phase time it measures when phases
+    /// complete, re-arming the phases still waiting once it has at least
+    /// halved. A timeout shorter than a round trip slows a proposer down
+    /// instead of stalling it, and a heal after a long partition is not
+    /// waited out at the raised timeout.
     pub phase_timeout: Duration,
     /// A preempted ballot is retried after a random back-off in
     /// `[0, retry_backoff_max]`; zero retries at once.
@@ -301,6 +304,11 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
         CoveragePoint {
             name: "phase timed out: a new ballot",
             description: "a phase gathered no majority in time and the proposer tries a new ballot",
+        },
+        CoveragePoint {
+            name: "phase timeout lowered: waiting phases re-armed",
+            description:
+                "phases completed again after timeouts had raised the phase timeout; waiting phases use the lowered one",
         },
         CoveragePoint {
             name: "prepare answered with the decision",

@@ -27,6 +27,9 @@ pub const MAX_WAITERS: usize = 1_024;
 /// The most ballots one instance tries before it gives up (its clients time
 /// out; a retry starts a fresh instance).
 pub const MAX_BALLOTS_PER_INSTANCE: u32 = 1_000;
+/// How far timed-out phases raise the phase timeout: at most this many
+/// times the configured one (and never past [`super::MAX_PHASE_DURATION`]).
+pub const MAX_TIMEOUT_FACTOR: u64 = 64;
 
 /// What survives a crash.
 #[derive(Debug, Default)]
@@ -115,6 +118,9 @@ pub struct PaxosNode {
     /// smoothed time phases took to complete.
     phase_timeout: Duration,
     smoothed_phase: Option<Duration>,
+    /// When a timed-out phase last raised `phase_timeout`: it rises at most
+    /// once per timeout, however many instances time out together.
+    timeout_raised_at: Option<Time>,
 }
 
 impl PaxosNode {
@@ -132,6 +138,7 @@ impl PaxosNode {
             volatile_promises: BTreeMap::new(),
             phase_timeout: params.phase_timeout,
             smoothed_phase: None,
+            timeout_raised_at: None,
             params,
         }
     }
@@ -372,7 +379,7 @@ impl PaxosNode {
         if let Some(t) = inst.timer.take() {
             ctx.cancel_timer(t);
         }
-        self.phase_completed(took);
+        self.phase_completed(ctx, took);
         let timer = ctx.set_timer(self.phase_timeout, PaxosTimer::Phase { key, ballot });
         if let Some(inst) = self.instances.get_mut(&key) {
             inst.timer = Some(timer);
@@ -381,14 +388,48 @@ impl PaxosNode {
     }
 
     /// A phase completed in `took`: the timeout comes back towards twice
-    /// the smoothed phase time, never below the configured one.
-    fn phase_completed(&mut self, took: Duration) {
+    /// the smoothed phase time, never below the configured one. When that
+    /// at least halves it — the network works again after timeouts raised
+    /// it — every phase still waiting is re-armed with the new timeout
+    /// (counted from its start), so an instance whose messages were lost
+    /// before a heal does not wait out the raised one.
+    fn phase_completed(&mut self, ctx: &mut Ctx<'_, Self>, took: Duration) {
         let smoothed = match self.smoothed_phase {
             Some(s) => Duration::from_nanos((s.as_nanos() / 8).saturating_mul(7).saturating_add(took.as_nanos() / 8)),
             None => took,
         };
         self.smoothed_phase = Some(smoothed);
+        let before = self.phase_timeout;
         self.phase_timeout = Duration::from_nanos(smoothed.as_nanos().saturating_mul(2)).max(self.params.phase_timeout);
+        if self.phase_timeout.as_nanos().saturating_mul(2) > before.as_nanos() {
+            return;
+        }
+        ctx.reached("phase timeout lowered: waiting phases re-armed");
+        let now = ctx.now();
+        for (&key, inst) in &mut self.instances {
+            if matches!(inst.phase, Phase::BackingOff) {
+                continue;
+            }
+            if let Some(t) = inst.timer.take() {
+                ctx.cancel_timer(t);
+            }
+            let delay = (inst.phase_started + self.phase_timeout).since(now);
+            inst.timer = Some(ctx.set_timer(delay, PaxosTimer::Phase { key, ballot: inst.ballot }));
+        }
+    }
+
+    /// A phase timed out: perhaps the timeout is shorter than a round trip,
+    /// so it doubles — at most once per timeout, however many instances
+    /// timed out together, and up to [`MAX_TIMEOUT_FACTOR`] times the
+    /// configured one.
+    fn phase_timed_out(&mut self, now: Time) {
+        if self.timeout_raised_at.is_some_and(|t| now.since(t) < self.phase_timeout) {
+            return;
+        }
+        self.timeout_raised_at = Some(now);
+        let cap = self.params.phase_timeout.as_nanos().saturating_mul(MAX_TIMEOUT_FACTOR);
+        let cap = Duration::from_nanos(cap).min(super::MAX_PHASE_DURATION);
+        self.phase_timeout = Duration::from_nanos(self.phase_timeout.as_nanos().saturating_mul(2)).min(cap);
     }
 
     fn propose_on_nack(&mut self, ctx: &mut Ctx<'_, Self>, key: Key, ballot: Ballot, promised: Ballot) {
@@ -518,7 +559,7 @@ impl PaxosNode {
                 ctx.cancel_timer(t);
             }
             if matches!(inst.phase, Phase::Accepting) {
-                self.phase_completed(ctx.now().since(inst.phase_started));
+                self.phase_completed(ctx, ctx.now().since(inst.phase_started));
             }
             for w in inst.waiters {
                 let result = if w.read { KvResult::Read(Some(value)) } else { KvResult::Chosen(value) };
@@ -556,9 +597,7 @@ impl Process for PaxosNode {
                 inst.timer = None;
                 ctx.reached("phase timed out: a new ballot");
                 ctx.count("phase_timeouts", 1);
-                // Perhaps shorter than a round trip: wait longer next time.
-                let doubled = Duration::from_nanos(self.phase_timeout.as_nanos().saturating_mul(2));
-                self.phase_timeout = doubled.min(super::MAX_PHASE_DURATION);
+                self.phase_timed_out(ctx.now());
                 self.propose_back_off(ctx, key);
             }
             PaxosTimer::Retry { key, ballot } => {

@@ -79,6 +79,20 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// `needles` occur in `haystack` in this order.
 #[track_caller]
+/// A column of results.csv summed over one scenario's rows.
+fn column_sum(dir: &Path, scenario: &str, column: &str) -> u64 {
+    let text = read(&dir.join("results.csv"));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let (name_at, column_at) = (at("scenario"), at(column));
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|cells| cells[name_at] == scenario)
+        .map(|cells| cells[column_at].parse::<u64>().expect("an integer"))
+        .sum()
+}
+
 fn assert_in_order(haystack: &str, needles: &[&str]) {
     let mut from = 0;
     for needle in needles {
@@ -120,6 +134,11 @@ fn compare_writes_a_report_of_fixed_structure_with_user_strings_escaped() {
              | minority avail. | majority avail. | stale reads | violations |\n",
             "| report-partition | raft | 3 | 3 | 0 | 0 |",
             "| &lt;script&gt;alert(1)&lt;/script&gt; | raft | 3 | 3 | 0 | 0 |",
+            "\n## Protocol metrics\n",
+            "| scenario | counter | runs | total | per run | per virtual second |\n",
+            &format!("| report-partition | elections | 3 | {} |", column_sum(&dir, "report-partition", "elections")),
+            "| scenario | histogram | samples | mean | p50 | p99 | max |\n",
+            "| report-partition | client\\_latency\\_us | ",
             "\n## Scenarios\n",
             "\n## Plots\n",
             "\n### Client latency\n",
@@ -146,6 +165,9 @@ fn compare_writes_a_report_of_fixed_structure_with_user_strings_escaped() {
             "<th>scenario</th><th>protocol</th><th>runs</th><th>pass</th><th>fail</th><th>unknown</th>",
             "<td>report-partition</td>",
             "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>",
+            ">Protocol metrics</h2>",
+            "<th>per virtual second</th>",
+            "<td>elections</td>",
             ">Scenarios</h2>",
             ">Client latency</h2>",
             "<svg",

@@ -1,10 +1,11 @@
 //! `index.html`: one self-contained page — every plot inlined as SVG, the
-//! summary table, links to the batch's CSV files. No script, no external
+//! summary and metric tables, links to the batch's CSV files. No script, no external
 //! style, font or image: it opens the same from a laptop, a CI artifact or
 //! an air-gapped cluster. Every string that came from a user (scenario
 //! names, file paths, metric names) is escaped.
 
 use crate::figures::Batch;
+use crate::metric_tables::{self, MetricTables};
 use crate::report::Section;
 use crate::summary::{self, HEADERS, LEGEND};
 
@@ -30,8 +31,26 @@ td.n{text-align:right}th{background:#f3f3f3}figure{margin:1.5em 0}\
 figure svg{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.9em;color:#444;max-width:60em}\
 .note{font-size:.9em;color:#444;max-width:60em}";
 
-/// The page, from the batch and its drawn sections.
-pub fn index(batch: &Batch, sections: &[Section]) -> String {
+/// A table; columns from `first_numeric` on are right-aligned numbers.
+fn table<const N: usize>(h: &mut String, headers: &[&str; N], rows: &[[String; N]], first_numeric: usize) {
+    h.push_str("<table>\n<thead><tr>");
+    for header in headers {
+        h.push_str(&format!("<th>{}</th>", escape(header)));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let class = if i >= first_numeric { " class=\"n\"" } else { "" };
+            h.push_str(&format!("<td{class}>{}</td>", escape(cell)));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+/// The page, from the batch, its metric tables and its drawn sections.
+pub fn index(batch: &Batch, tables: &MetricTables, sections: &[Section]) -> String {
     let m = &batch.manifest;
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -47,20 +66,18 @@ pub fn index(batch: &Batch, sections: &[Section]) -> String {
         m.shard.map(|s| format!(" (shard {})", escape(&s.to_string()))).unwrap_or_default(),
         escape(&m.faultline_version),
     ));
-    h.push_str("<h2 id=\"summary\">Summary</h2>\n<table>\n<thead><tr>");
-    for header in HEADERS {
-        h.push_str(&format!("<th>{}</th>", escape(header)));
+    h.push_str("<h2 id=\"summary\">Summary</h2>\n");
+    let rows: Vec<[String; 14]> = batch.scenarios.iter().map(summary::row).collect();
+    table(&mut h, &HEADERS, &rows, 2);
+    h.push_str(&format!("<p class=\"note\">{}</p>\n", escape(LEGEND)));
+    h.push_str("<h2 id=\"protocol-metrics\">Protocol metrics</h2>\n");
+    if tables.counters.is_empty() && tables.histograms.is_empty() {
+        h.push_str("<p class=\"note\">No run of this batch recorded a counter or a histogram.</p>\n");
+    } else {
+        table(&mut h, &metric_tables::COUNTER_HEADERS, &tables.counters, 2);
+        table(&mut h, &metric_tables::HISTOGRAM_HEADERS, &tables.histograms, 2);
+        h.push_str(&format!("<p class=\"note\">{}</p>\n", escape(metric_tables::LEGEND)));
     }
-    h.push_str("</tr></thead>\n<tbody>\n");
-    for s in &batch.scenarios {
-        h.push_str("<tr>");
-        for (i, cell) in summary::row(s).iter().enumerate() {
-            let class = if i >= 2 { " class=\"n\"" } else { "" };
-            h.push_str(&format!("<td{class}>{}</td>", escape(cell)));
-        }
-        h.push_str("</tr>\n");
-    }
-    h.push_str(&format!("</tbody>\n</table>\n<p class=\"note\">{}</p>\n", escape(LEGEND)));
     h.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<ul>\n");
     for s in &batch.scenarios {
         h.push_str(&format!("<li>{}: <code>{}</code></li>\n", escape(&s.name), escape(&s.file)));

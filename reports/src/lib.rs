@@ -13,6 +13,7 @@ pub mod figures;
 pub mod histograms;
 pub mod html;
 pub mod manifest;
+pub mod metric_tables;
 pub mod plot;
 pub mod record;
 pub mod replay;

@@ -19,6 +19,7 @@ use crate::atomic::{create_dir, write_atomically};
 use crate::error::ReportError;
 use crate::figures::{self, Batch, MetricStats};
 use crate::histograms::file_name;
+use crate::metric_tables::MetricTables;
 use crate::plot::cap::{CapChart, CapEntry};
 use crate::plot::cdf::{Curve, LatencyCdf};
 use crate::plot::compare::CompareChart;
@@ -78,9 +79,10 @@ pub fn write_report(dir: &Path, metrics: &[String], declared: DeclaredMetrics<'_
         write_atomically(&out.join(format!("{}.svg", plot.stem)), plot.rendered.svg.as_bytes())?;
         write_atomically(&out.join(format!("{}.png", plot.stem)), &plot.rendered.png)?;
     }
-    write_atomically(&out.join(SUMMARY_FILE), summary::markdown(&batch, &sections).as_bytes())?;
+    let tables = MetricTables::of(&batch)?;
+    write_atomically(&out.join(SUMMARY_FILE), summary::markdown(&batch, &tables, &sections).as_bytes())?;
     let index = out.join(INDEX_FILE);
-    write_atomically(&index, html::index(&batch, &sections).as_bytes())?;
+    write_atomically(&index, html::index(&batch, &tables, &sections).as_bytes())?;
     Ok(Written { dir: out, index })
 }
 

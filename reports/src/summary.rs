@@ -2,6 +2,7 @@
 //! `index.html` show, and `summary.md` itself.
 
 use crate::figures::{Batch, ScenarioRuns, Spread};
+use crate::metric_tables::{self, MetricTables};
 use crate::plot::cdf::format_ms;
 use crate::report::{PlotFile, Section};
 
@@ -76,8 +77,21 @@ pub fn escape_markdown(text: &str) -> String {
     out
 }
 
-/// `summary.md`: the batch, the table, the scenarios and links to every plot.
-pub fn markdown(batch: &Batch, sections: &[Section]) -> String {
+/// A Markdown table; columns from `first_numeric` on are right-aligned.
+fn markdown_table<const N: usize>(md: &mut String, headers: &[&str; N], rows: &[[String; N]], first_numeric: usize) {
+    md.push_str(&format!("| {} |\n", headers.join(" | ")));
+    md.push_str(&format!(
+        "|{}\n",
+        (0..N).map(|i| if i < first_numeric { " --- |" } else { " ---: |" }).collect::<String>()
+    ));
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| escape_markdown(c)).collect();
+        md.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+}
+
+/// `summary.md`: the batch, the tables, the scenarios and links to every plot.
+pub fn markdown(batch: &Batch, tables: &MetricTables, sections: &[Section]) -> String {
     let m = &batch.manifest;
     let mut md = String::from("# faultline report\n\n");
     md.push_str(&format!(
@@ -90,16 +104,18 @@ pub fn markdown(batch: &Batch, sections: &[Section]) -> String {
         escape_markdown(&m.faultline_version),
     ));
     md.push_str("## Summary\n\n");
-    md.push_str(&format!("| {} |\n", HEADERS.join(" | ")));
-    md.push_str(&format!(
-        "|{}\n",
-        HEADERS.iter().enumerate().map(|(i, _)| if i < 2 { " --- |" } else { " ---: |" }).collect::<String>()
-    ));
-    for s in &batch.scenarios {
-        let cells: Vec<String> = row(s).iter().map(|c| escape_markdown(c)).collect();
-        md.push_str(&format!("| {} |\n", cells.join(" | ")));
+    let rows: Vec<[String; 14]> = batch.scenarios.iter().map(row).collect();
+    markdown_table(&mut md, &HEADERS, &rows, 2);
+    md.push_str(&format!("\n{LEGEND}\n\n## Protocol metrics\n\n"));
+    if tables.counters.is_empty() && tables.histograms.is_empty() {
+        md.push_str("No run of this batch recorded a counter or a histogram.\n");
+    } else {
+        markdown_table(&mut md, &metric_tables::COUNTER_HEADERS, &tables.counters, 2);
+        md.push('\n');
+        markdown_table(&mut md, &metric_tables::HISTOGRAM_HEADERS, &tables.histograms, 2);
+        md.push_str(&format!("\n{}\n", metric_tables::LEGEND));
     }
-    md.push_str(&format!("\n{LEGEND}\n\n## Scenarios\n\n"));
+    md.push_str("\n## Scenarios\n\n");
     for s in &batch.scenarios {
         md.push_str(&format!("- {}: {}\n", escape_markdown(&s.name), escape_markdown(&s.file)));
     }

@@ -194,7 +194,14 @@ impl<P: Message> KvClient<P> {
     }
 
     fn draw_command(&mut self, ctx: &mut Ctx<'_, Self>) -> Command {
-        let key = self.keys.pick(ctx.rng());
+        let now = ctx.true_now();
+        let key = self.keys.pick(ctx.rng(), now);
+        // Rolling keys never come back: forget what was seen of the old ones.
+        if let Some(first) = self.keys.first_live(now) {
+            if self.seen.first_key_value().is_some_and(|(&k, _)| k < first) {
+                self.seen = self.seen.split_off(&first);
+            }
+        }
         let roll: f64 = ctx.rng().gen();
         // Values are unique per (client, seq), which keeps the history
         // checker precise and fast.

@@ -80,9 +80,12 @@ impl CapChart {
             .light_line_style(RGBColor(238, 238, 238))
             .draw()?;
         let mut placer = LabelPlacer::default();
-        for entry in &self.entries {
+        for (i, entry) in self.entries.iter().enumerate() {
             let c = colour(entry.colour);
             let Some((y, y_lo, y_hi)) = Self::y(&entry.point, axis) else { continue };
+            // Each later entry's markers are smaller, so protocols that land
+            // on the same point show as nested marks, none hidden.
+            let r = marker_radius(i);
             let sides: Vec<(bool, Spread)> = [(true, entry.point.minority), (false, entry.point.majority)]
                 .into_iter()
                 .filter_map(|(minority, s)| s.map(|s| (minority, s)))
@@ -95,10 +98,10 @@ impl CapChart {
                 let bars = [vec![(s.p10, y), (s.p90, y)], vec![(s.pooled, y_lo), (s.pooled, y_hi)]];
                 chart.draw_series(bars.into_iter().map(|b| PathElement::new(b, c.stroke_width(2))))?;
                 if minority {
-                    chart.draw_series(std::iter::once(Circle::new((s.pooled, y), 7, c.filled())))?;
+                    chart.draw_series(std::iter::once(Circle::new((s.pooled, y), r + 1, c.filled())))?;
                 } else {
                     chart.draw_series(std::iter::once(
-                        EmptyElement::at((s.pooled, y)) + Rectangle::new([(-6, -6), (6, 6)], c.filled()),
+                        EmptyElement::at((s.pooled, y)) + Rectangle::new([(-r, -r), (r, r)], c.filled()),
                     ))?;
                 }
             }
@@ -115,6 +118,12 @@ impl CapChart {
         }
         Ok(())
     }
+}
+
+/// The half-width of entry `i`'s markers: 10 pixels for the first, 3 fewer
+/// for each after it, at least 2.
+fn marker_radius(i: usize) -> i32 {
+    10i32.saturating_sub(3i32.saturating_mul(i.min(100) as i32)).max(2)
 }
 
 impl Figure for CapChart {

@@ -80,6 +80,13 @@ impl CapChart {
             .light_line_style(RGBColor(238, 238, 238))
             .draw()?;
         let mut placer = LabelPlacer::default();
+        // Labels keep off every marker, drawn before or after them.
+        for (i, entry) in self.entries.iter().enumerate() {
+            let Some((y, _, _)) = Self::y(&entry.point, axis) else { continue };
+            for s in [entry.point.minority, entry.point.majority].into_iter().flatten() {
+                placer.reserve(chart.backend_coord(&(s.pooled, y)), marker_radius(i) + 1);
+            }
+        }
         for (i, entry) in self.entries.iter().enumerate() {
             let c = colour(entry.colour);
             let Some((y, y_lo, y_hi)) = Self::y(&entry.point, axis) else { continue };

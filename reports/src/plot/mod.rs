@@ -100,6 +100,11 @@ pub struct LabelPlacer {
 }
 
 impl LabelPlacer {
+    /// Keeps labels off a square of half-width `r` around `centre` (a marker).
+    pub fn reserve(&mut self, centre: (i32, i32), r: i32) {
+        self.taken.push((centre.0 - r, centre.1 - r, 2 * r, 2 * r));
+    }
+
     /// The offset from `anchor` (pixels) at which a `width` x `height` label
     /// wanted at offset `(dx, dy)` (its top left corner) fits.
     pub fn place(&mut self, anchor: (i32, i32), (dx, dy): (i32, i32), width: i32, height: i32) -> (i32, i32) {

@@ -132,9 +132,7 @@ fn write_histograms(root: &Path, records: &[RunRecord]) -> Result<(), ReportErro
     for record in records {
         let (_, merged) =
             by_scenario.entry(record.scenario_index).or_insert_with(|| (&record.scenario, Default::default()));
-        for (metric, text) in &record.histograms {
-            merged.add(metric, &histograms::decode(metric, text)?)?;
-        }
+        merged.add_encoded(&record.histograms)?;
     }
     for (scenario, merged) in by_scenario.values() {
         let dir = root.join(histograms::file_name(scenario));

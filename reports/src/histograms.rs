@@ -54,6 +54,14 @@ impl MergedHistograms {
         }
     }
 
+    /// Adds every histogram of one run, as its record holds them ([`encode`] text by metric).
+    pub fn add_encoded(&mut self, encoded: &BTreeMap<String, String>) -> Result<(), ReportError> {
+        for (metric, text) in encoded {
+            self.add(metric, &decode(metric, text)?)?;
+        }
+        Ok(())
+    }
+
     /// Every metric with its merged histogram, sorted by metric name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Histogram<u64>)> {
         self.by_metric.iter().map(|(k, v)| (k.as_str(), v))

@@ -6,8 +6,9 @@
 use hdrhistogram::Histogram;
 
 use crate::error::ReportError;
-use crate::figures::{metric_value, Batch};
-use crate::histograms::{self, MergedHistograms};
+use crate::figures::Batch;
+use crate::histograms::MergedHistograms;
+use crate::record::RunRecord;
 
 pub const COUNTER_HEADERS: [&str; 6] = ["scenario", "counter", "runs", "total", "per run", "per virtual second"];
 pub const HISTOGRAM_HEADERS: [&str; 7] = ["scenario", "histogram", "samples", "mean", "p50", "p99", "max"];
@@ -51,10 +52,10 @@ impl MetricTables {
             let names: std::collections::BTreeSet<&str> =
                 s.records.iter().flat_map(|r| r.counters.keys().map(String::as_str)).collect();
             for name in names {
-                let recorded: Vec<_> = s.records.iter().filter(|r| r.counters.contains_key(name)).collect();
-                let total: u64 =
-                    recorded.iter().filter_map(|r| r.counters.get(name)).fold(0, |a, &v| a.saturating_add(v));
-                let seconds: f64 = recorded.iter().filter_map(|r| metric_value(r, "virtual_time_s")).sum();
+                let recorded: Vec<(&RunRecord, u64)> =
+                    s.records.iter().filter_map(|r| r.counters.get(name).map(|&v| (r, v))).collect();
+                let total = recorded.iter().fold(0u64, |sum, &(_, v)| sum.saturating_add(v));
+                let seconds: f64 = recorded.iter().map(|(r, _)| r.virtual_time_ns as f64 / 1e9).sum();
                 let per_second = if seconds > 0.0 { figure(total as f64 / seconds) } else { "–".to_string() };
                 counters.push([
                     s.name.clone(),
@@ -67,9 +68,7 @@ impl MetricTables {
             }
             let mut merged = MergedHistograms::default();
             for record in &s.records {
-                for (metric, text) in &record.histograms {
-                    merged.add(metric, &histograms::decode(metric, text)?)?;
-                }
+                merged.add_encoded(&record.histograms)?;
             }
             for (metric, h) in merged.iter().filter(|(_, h)| !h.is_empty()) {
                 histogram_rows.push(histogram_row(&s.name, metric, h));

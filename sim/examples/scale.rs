@@ -141,6 +141,7 @@ fn config(
         faults,
         limits,
         liveness_from: None,
+        machines: faultline_sim::MachineConfig::ideal(),
     }
 }
 

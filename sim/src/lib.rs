@@ -6,7 +6,9 @@
 
 pub mod chaos;
 pub mod coverage;
+pub mod disk;
 pub mod fault;
+pub mod machine;
 pub mod mem;
 pub mod metrics;
 pub mod net;
@@ -19,7 +21,9 @@ pub mod trace;
 pub mod world;
 
 pub use coverage::Coverage;
+pub use disk::DiskConfig;
 pub use fault::{AppliedFault, FaultAction, FaultWindow, NodeRef, ScheduledFault};
+pub use machine::MachineConfig;
 pub use metrics::Metrics;
 pub use net::{LinkConfig, LinkKind};
 pub use process::{Addr, ClientId, Ctx, Message, NodeId, Process, Role, TimerId};

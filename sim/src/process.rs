@@ -8,6 +8,8 @@
 //! which the engine owns and lends out through [`Ctx::durable_mut`]; writing
 //! it is the simulated fsync. A crash drops the process value (its volatile
 //! state) and keeps the durable value; a restart builds a new process from it.
+//! With a disk model ([`crate::disk`]) writes take time, and a crash keeps
+//! only the writes that finished.
 
 use std::fmt;
 use std::hash::Hash;
@@ -77,8 +79,9 @@ pub type Role = &'static str;
 pub trait Process: Sized {
     type Msg: Message;
     type Timer: Clone + fmt::Debug + Hash;
-    /// What survives a crash. `Default` is the state of a fresh disk.
-    type Durable: Default;
+    /// What survives a crash. `Default` is the state of a fresh disk. The
+    /// disk model clones it once per write to know what a crash would keep.
+    type Durable: Default + Clone;
     /// Facts the process reports for online checkers (e.g. "became leader of
     /// term 3"). Checkers live apart from the process and read only these.
     type Note: fmt::Debug;
@@ -89,6 +92,9 @@ pub trait Process: Sized {
     /// An ordered session link to `peer` broke (partition or crash). Only
     /// session links report this; datagram links fail silently.
     fn on_link_down(&mut self, _ctx: &mut Ctx<'_, Self>, _peer: Addr) {}
+    /// A write made through [`Ctx::durable_mut_async`] with this `token` is
+    /// durable.
+    fn on_durable(&mut self, _ctx: &mut Ctx<'_, Self>, _token: u64) {}
     /// The role this process plays now; `""` when the protocol has none.
     fn role(&self) -> Role {
         ""
@@ -156,6 +162,8 @@ pub(crate) struct Outbox<P: Process> {
     pub(crate) timers: Vec<(Duration, TimerId, P::Timer)>,
     pub(crate) notes: Vec<P::Note>,
     pub(crate) client_events: Vec<(ClientEventKind, u64)>,
+    /// Tokens of asynchronous writes, called back when durable.
+    pub(crate) durable_tokens: Vec<u64>,
 }
 
 impl<P: Process> Default for Outbox<P> {
@@ -167,6 +175,7 @@ impl<P: Process> Default for Outbox<P> {
             timers: Vec::new(),
             notes: Vec::new(),
             client_events: Vec::new(),
+            durable_tokens: Vec::new(),
         }
     }
 }
@@ -192,7 +201,14 @@ pub struct Ctx<'a, P: Process> {
     pub(crate) timers: &'a mut TimerTable,
     pub(crate) metrics: &'a mut Metrics,
     pub(crate) coverage: &'a mut Coverage,
+    /// What the handler wrote to durable state: [`WROTE_SYNC`], [`WROTE_ASYNC`].
+    pub(crate) wrote: u8,
 }
+
+/// The handler wrote durable state synchronously: its messages wait.
+pub(crate) const WROTE_SYNC: u8 = 1;
+/// The handler wrote durable state asynchronously: it wants a callback.
+pub(crate) const WROTE_ASYNC: u8 = 2;
 
 impl<'a, P: Process> Ctx<'a, P> {
     /// This process's address.
@@ -276,9 +292,21 @@ impl<'a, P: Process> Ctx<'a, P> {
     pub fn durable(&self) -> &P::Durable {
         self.durable
     }
-    /// Durable state for writing. Writes are persisted synchronously: they
-    /// survive a crash that happens any time after this handler returns.
+    /// Durable state for writing, persisted synchronously. Without a disk
+    /// model the write survives a crash any time after this handler returns;
+    /// with one it survives once the disk has written it, and every message
+    /// this node sends from now on leaves only after that.
     pub fn durable_mut(&mut self) -> &mut P::Durable {
+        self.wrote |= WROTE_SYNC;
+        self.durable
+    }
+    /// Durable state for writing, persisted asynchronously: messages do not
+    /// wait for the write, and [`Process::on_durable`] is called with `token`
+    /// once it is durable (right after this handler without a disk model).
+    /// A crash before then loses the write and the callback.
+    pub fn durable_mut_async(&mut self, token: u64) -> &mut P::Durable {
+        self.wrote |= WROTE_ASYNC;
+        self.out.durable_tokens.push(token);
         self.durable
     }
 

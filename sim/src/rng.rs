@@ -25,6 +25,12 @@ pub enum Stream {
     Explore,
     /// The random fault schedule of a `[chaos]` section.
     Chaos,
+    /// Node `i`'s disk latencies.
+    Disk(u32),
+    /// Node `i`'s machine: start-up delay, clock offset and rate.
+    Machine(u32),
+    /// The times of faults scheduled in a window (`at = { min, max }`).
+    FaultTimes,
 }
 
 impl Stream {
@@ -36,6 +42,9 @@ impl Stream {
             Stream::Client(i) => (4, u64::from(i)),
             Stream::Explore => (5, 0),
             Stream::Chaos => (6, 0),
+            Stream::Disk(i) => (7, u64::from(i)),
+            Stream::Machine(i) => (8, u64::from(i)),
+            Stream::FaultTimes => (9, 0),
         }
     }
 }

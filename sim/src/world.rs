@@ -8,11 +8,14 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::coverage::Coverage;
+use crate::disk::Disk;
 use crate::fault::{AppliedFault, FaultAction, NodeRef, ScheduledFault};
+use crate::machine::MachineConfig;
 use crate::metrics::Metrics;
 use crate::net::{CutId, Fate, LinkConfig, Network};
 use crate::process::{
     Addr, ClientEventKind, ClientId, Ctx, Message, Multicast, NodeId, Outbox, Process, Role, TimerId, TimerTable,
+    WROTE_SYNC,
 };
 use crate::queue::EventQueue;
 use crate::rng::{stream, SimRng, Stream};
@@ -134,6 +137,8 @@ pub struct WorldConfig {
     /// When the safety phase ends and the liveness phase begins: every fault
     /// is undone and loss, duplication and reordering stop.
     pub liveness_from: Option<Time>,
+    /// Disks, start-up times and clocks of the nodes' machines.
+    pub machines: MachineConfig,
 }
 
 /// The run's memory is measured every 1,024 events (a thread-local read).
@@ -208,6 +213,22 @@ enum Event<N: Process, C: Process<Msg = N::Msg>> {
         peer: Addr,
     },
     Liveness,
+    /// Node `node` boots (its machine's start-up delay has passed).
+    Boot {
+        node: u32,
+    },
+    /// Write `seq` on node `node`'s disk is durable.
+    DiskDone {
+        node: u32,
+        incarnation: u32,
+        seq: u64,
+    },
+    /// An asynchronous write is durable: `on_durable(token)`.
+    Durable {
+        node: u32,
+        incarnation: u32,
+        token: u64,
+    },
 }
 
 /// What undoing one applied fault removes.
@@ -252,6 +273,14 @@ struct NodeSlot<N: Process> {
     true_base: Time,
     local_base: Time,
     role: Role,
+    /// The machine's own clock rate and offset, which a clock fault
+    /// overrides and its end restores.
+    machine_rate: f64,
+    machine_offset: Duration,
+    /// `None`: writes are durable at once.
+    disk: Option<Box<Disk<N::Durable, N::Msg>>>,
+    /// False until the machine's start-up delay has passed.
+    booted: bool,
 }
 
 impl<N: Process> NodeSlot<N> {
@@ -329,11 +358,21 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         for (from, to, link) in config.link_overrides {
             net.set_link(from, to, link);
         }
+        let mut boots = Vec::new();
         let nodes = (0..config.nodes)
             .map(|i| {
                 let durable = N::Durable::default();
+                let machine = config.machines.draw(config.seed, i);
+                let booted = machine.start == Time::ZERO;
+                if !booted {
+                    boots.push((machine.start, i));
+                }
+                let disk = config
+                    .machines
+                    .disk_of(i)
+                    .map(|disk| Box::new(Disk::new(disk, stream(config.seed, Stream::Disk(i)), durable.clone())));
                 NodeSlot {
-                    process: Some(spawn(NodeId(i), &durable)),
+                    process: booted.then(|| spawn(NodeId(i), &durable)),
                     durable,
                     rng: stream(config.seed, Stream::Node(i)),
                     incarnation: 0,
@@ -341,10 +380,14 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                     down_by: None,
                     pauses: Vec::new(),
                     clock_faults: Vec::new(),
-                    clock_rate: 1.0,
+                    clock_rate: machine.clock_rate,
                     true_base: Time::ZERO,
-                    local_base: Time::ZERO,
+                    local_base: Time::ZERO + machine.clock_offset,
                     role: "",
+                    machine_rate: machine.clock_rate,
+                    machine_offset: machine.clock_offset,
+                    disk,
+                    booted,
                 }
             })
             .collect();
@@ -387,6 +430,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             started: false,
             quiet_phase: false,
         };
+        for (at, node) in boots {
+            world.push(at, Event::Boot { node });
+        }
         for fault in config.faults {
             world.schedule_fault(fault);
         }
@@ -461,8 +507,10 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     fn start(&mut self) {
         self.started = true;
         for i in 0..self.nodes.len() {
-            self.trace.event(self.now, EventKind::Start, Some(Addr::node(i as u32)), None, "", 0, String::new);
-            self.with_node(i, |p, ctx| p.on_start(ctx));
+            if self.nodes[i].booted {
+                self.trace.event(self.now, EventKind::Start, Some(Addr::node(i as u32)), None, "", 0, String::new);
+                self.with_node(i, |p, ctx| p.on_start(ctx));
+            }
         }
         for i in 0..self.clients.len() {
             self.with_client(i, |p, ctx| p.on_start(ctx));
@@ -641,6 +689,56 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 }
             }
             Event::Liveness => self.begin_liveness_phase(),
+            Event::Boot { node } => self.boot(node),
+            Event::DiskDone { node, incarnation, seq } => self.disk_done(node, incarnation, seq),
+            Event::Durable { node, incarnation, token } => {
+                let slot = &self.nodes[node as usize];
+                if slot.incarnation != incarnation || slot.process.is_none() {
+                    return;
+                }
+                if slot.paused {
+                    self.held[node as usize].push(Event::Durable { node, incarnation, token });
+                    return;
+                }
+                self.with_node(node as usize, |p, ctx| p.on_durable(ctx, token));
+            }
+        }
+    }
+
+    /// A machine's start-up delay has passed: its node starts, unless a
+    /// fault already started it.
+    fn boot(&mut self, node: u32) {
+        let i = node as usize;
+        if self.nodes[i].booted {
+            return;
+        }
+        self.nodes[i].booted = true;
+        if self.nodes[i].process.is_some() || self.nodes[i].down_by.is_some() {
+            return;
+        }
+        let process = (self.spawn)(NodeId(node), &self.nodes[i].durable);
+        self.nodes[i].process = Some(process);
+        self.trace.event(self.now, EventKind::Start, Some(Addr::node(node)), None, "", 0, String::new);
+        self.with_node(i, |p, ctx| p.on_start(ctx));
+    }
+
+    /// A disk write is durable: the messages that waited for it leave and
+    /// its asynchronous writers are told.
+    fn disk_done(&mut self, node: u32, incarnation: u32, seq: u64) {
+        let i = node as usize;
+        let slot = &mut self.nodes[i];
+        if slot.incarnation != incarnation {
+            return;
+        }
+        let Some(done) = slot.disk.as_mut().and_then(|d| d.complete(seq)) else { return };
+        self.metrics.count("disk_writes", 1);
+        let me = Addr::node(node);
+        for (to, msg) in done.sends {
+            self.transmit(me, to, msg);
+        }
+        let now = self.now;
+        for token in done.tokens {
+            self.push(now, Event::Durable { node, incarnation, token });
         }
     }
 
@@ -825,8 +923,10 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             timers: &mut self.timers,
             metrics: &mut self.metrics,
             coverage: &mut self.coverage,
+            wrote: 0,
         };
         f(process, &mut ctx);
+        let wrote = ctx.wrote;
         let role = process.role();
         let incarnation = slot.incarnation;
         if role != slot.role {
@@ -850,6 +950,16 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.push(now + delay, Event::NodeTimer { node: i as u32, incarnation, id, timer });
             }
             self.node_out.timers = timers;
+        }
+        if self.nodes[i].disk.is_some() {
+            self.through_disk(i, wrote, incarnation);
+        } else if !self.node_out.durable_tokens.is_empty() {
+            // No disk model: an asynchronous write is durable at once.
+            let mut tokens = std::mem::take(&mut self.node_out.durable_tokens);
+            for token in tokens.drain(..) {
+                self.push(now, Event::Durable { node: i as u32, incarnation, token });
+            }
+            self.node_out.durable_tokens = tokens;
         }
         if !self.node_out.multicasts.is_empty() {
             let mut sends = std::mem::take(&mut self.node_out.sends);
@@ -897,6 +1007,35 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         }
     }
 
+    /// Puts a handler's writes on node `i`'s disk, and holds its messages
+    /// back until the node's synchronous writes are durable.
+    fn through_disk(&mut self, i: usize, wrote: u8, incarnation: u32) {
+        let now = self.now;
+        let slot = &mut self.nodes[i];
+        let Some(disk) = slot.disk.as_mut() else { return };
+        if wrote != 0 {
+            let sync = wrote & WROTE_SYNC != 0;
+            if let Some((done, seq)) = disk.write(now, &slot.durable, sync, &mut self.node_out.durable_tokens) {
+                self.push(done, Event::DiskDone { node: i as u32, incarnation, seq });
+            }
+        }
+        let slot = &mut self.nodes[i];
+        let Some(held) = slot.disk.as_mut().and_then(|d| d.send_barrier()) else { return };
+        let out = &mut self.node_out;
+        let mut singles = out.sends.drain(..);
+        let mut done = 0;
+        for m in out.multicasts.drain(..) {
+            while done < m.after_sends {
+                let Some(send) = singles.next() else { break };
+                held.push(send);
+                done += 1;
+            }
+            held.extend(out.targets[m.targets].iter().map(|&to| (to, m.msg.clone())));
+        }
+        held.extend(singles);
+        out.targets.clear();
+    }
+
     #[inline]
     fn nodes_len(&self) -> u32 {
         self.nodes.len() as u32
@@ -920,6 +1059,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             timers: &mut self.timers,
             metrics: &mut self.metrics,
             coverage: &mut self.coverage,
+            wrote: 0,
         };
         f(&mut slot.process, &mut ctx);
         let me = Addr::client(i as u32);
@@ -1168,7 +1308,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 let was_setting = pos + 1 == in_force.len();
                 in_force.remove(pos);
                 if was_setting {
-                    let rate = in_force.last().map_or(1.0, |&(_, rate)| rate);
+                    let machine_rate = self.nodes[node as usize].machine_rate;
+                    let in_force = &self.nodes[node as usize].clock_faults;
+                    let rate = in_force.last().map_or(machine_rate, |&(_, rate)| rate);
                     self.set_clock_rate(node, rate);
                     self.record_fault(
                         "clock_rate",
@@ -1219,6 +1361,13 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         slot.pauses.clear();
         slot.incarnation = slot.incarnation.wrapping_add(1);
         slot.role = "";
+        if let Some(disk) = slot.disk.as_mut() {
+            let (lost, synced) = disk.crash();
+            if let Some(synced) = synced {
+                slot.durable = synced;
+            }
+            self.metrics.count("disk_writes_lost", lost as u64);
+        }
         self.held[i].clear();
         let me = Addr::node(target);
         let broken = self.net.break_sessions_of(me);
@@ -1243,9 +1392,10 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         slot.process = Some(process);
         slot.down_by = None;
         slot.clock_faults.clear();
-        slot.clock_rate = 1.0;
+        slot.clock_rate = slot.machine_rate;
         slot.true_base = now;
-        slot.local_base = now;
+        slot.local_base = now + slot.machine_offset;
+        slot.booted = true;
         self.record_fault("restart", vec![target], description);
         self.with_node(i, |p, ctx| p.on_start(ctx));
     }
@@ -1282,8 +1432,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.nodes[i as usize].pauses.clear();
                 self.resume(i, format!("resume n{i}"));
                 self.nodes[i as usize].clock_faults.clear();
-                if self.nodes[i as usize].clock_rate != 1.0 {
-                    self.set_clock_rate(i, 1.0);
+                let machine_rate = self.nodes[i as usize].machine_rate;
+                if self.nodes[i as usize].clock_rate != machine_rate {
+                    self.set_clock_rate(i, machine_rate);
                 }
             }
         }

@@ -23,7 +23,7 @@ enum Tick {
     Alarm,
 }
 
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 struct Disk {
     persisted_sends: u32,
 }
@@ -116,6 +116,7 @@ fn world(s: &Setup) -> World<Probe, Probe> {
         faults: s.faults.clone(),
         limits: Limits::new(Time::ZERO + s.run_for, 10_000_000),
         liveness_from: None,
+        machines: faultline_sim::MachineConfig::ideal(),
     };
     let (count, every, alarm_after) = (s.count, s.every, s.alarm_after);
     World::new(
@@ -334,6 +335,7 @@ fn event_limit_ends_the_run_with_that_reason() {
             faults: Vec::new(),
             limits: Limits::new(at(1000), config_limit),
             liveness_from: None,
+            machines: faultline_sim::MachineConfig::ideal(),
         },
         Box::new(|_, _| Probe { count: 100, every: Duration::from_millis(1), ..Probe::default() }),
         Vec::new(),

@@ -98,6 +98,7 @@ fn run(many: bool) -> World<Sender, Sender> {
         faults,
         limits: Limits::new(ms(1000), 1_000_000),
         liveness_from: None,
+        machines: faultline_sim::MachineConfig::ideal(),
     };
     let mut w = World::new(config, Box::new(move |_, _| Sender { many, round: 0, received: Vec::new() }), Vec::new());
     w.run();

@@ -43,7 +43,7 @@ struct Started {
 }
 
 /// What survives a crash: every register, and the operations started.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct AbdDisk {
     registers: BTreeMap<Key, Register>,
     started: BTreeMap<u32, Started>,

@@ -137,7 +137,7 @@ impl<T> SlotLog<T> {
 
 /// What survives a crash. The acceptor writes `promised` and `accepted`
 /// before it answers; the learner writes `decided` before it applies.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PaxosDisk {
     pub promised: Ballot,
     /// Per slot above the snapshot: the highest-ballot proposal accepted.

@@ -32,7 +32,7 @@ pub const MAX_BALLOTS_PER_INSTANCE: u32 = 1_000;
 pub const MAX_TIMEOUT_FACTOR: u64 = 64;
 
 /// What survives a crash.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PaxosDisk {
     /// Per key: the acceptor's promise and accepted (ballot, value).
     pub acceptor: BTreeMap<Key, AcceptorState>,

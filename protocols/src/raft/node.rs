@@ -15,7 +15,7 @@ use crate::client::Envelope;
 use crate::kv::{Applied, Command, KvMsg, KvResult, KvStore, OpId, Reply, Request};
 
 /// What survives a crash.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RaftDisk {
     pub term: u64,
     pub voted_for: Option<u32>,

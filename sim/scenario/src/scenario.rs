@@ -19,10 +19,12 @@ pub use toml::Spanned;
 
 use faultline_sim::chaos::{ChaosConfig, CHAOS_KINDS};
 use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
+use faultline_sim::machine::MAX_CLOCK_DRIFT_PPM;
 use faultline_sim::net::{LinkConfig, LinkKind};
 use faultline_sim::rng::{Latency, Probability};
 use faultline_sim::time::{Duration, Time};
 use faultline_sim::world::{Limits, WorldConfig};
+use faultline_sim::{DiskConfig, MachineConfig};
 
 use crate::bounds::{ParamRange, SwarmBounds, SwarmParam, LATENCY_FAMILIES, MAX_SLOW_LINKS};
 use crate::bytes::Bytes;
@@ -206,6 +208,8 @@ pub struct Scenario {
     pub clients: Clients,
     pub limits: Limits,
     pub checks: Checks,
+    /// Disks, start-up jitter and clocks (`[machines]`, `[disk]`).
+    pub machines: MachineConfig,
 }
 
 // ---------------------------------------------------------------- raw form
@@ -302,6 +306,34 @@ struct RawScenario {
     limits: Option<RawLimits>,
     #[serde(default)]
     checks: Option<BTreeMap<Spanned<String>, toml::Value>>,
+    #[serde(default)]
+    machines: Option<RawMachines>,
+    #[serde(default)]
+    disk: Option<RawDisk>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMachines {
+    start_jitter: Option<Spanned<Duration>>,
+    clock_offset: Option<Spanned<Duration>>,
+    clock_drift_ppm: Option<Spanned<Number>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDisk {
+    latency: Option<RawLatency>,
+    #[serde(default)]
+    nodes: Vec<RawDiskNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiskNode {
+    node: Spanned<i64>,
+    latency: Option<RawLatency>,
+    instant: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -906,6 +938,78 @@ fn latency(loc: &Locator, r: &RawLatency) -> Result<Latency, ScenarioError> {
         "lognormal" => Latency::LogNormal { median: need(&r.median, "median")?, sigma: need_num(&r.sigma, "sigma")? },
         _ => Latency::Pareto { scale: need(&r.scale, "scale")?, shape: need_num(&r.shape, "shape")? },
     })
+}
+
+/// The most a machine's clock may start ahead of true time.
+const MAX_CLOCK_OFFSET: Duration = Duration::from_secs(3600);
+
+/// `[machines]` and `[disk]`: how the nodes' hosts differ. Unset keys take
+/// the typical values ([`MachineConfig::typical`]).
+fn machines(
+    loc: &Locator,
+    m: Option<&RawMachines>,
+    d: Option<&RawDisk>,
+    nodes: u32,
+    duration: Duration,
+) -> Result<MachineConfig, ScenarioError> {
+    let mut config = MachineConfig::ideal();
+    if let Some(m) = m {
+        if let Some(j) = &m.start_jitter {
+            if *j.get_ref() >= duration {
+                return Err(loc.at(
+                    j.span(),
+                    format!(
+                        "`start_jitter` ({}) must be below the run's `duration` ({duration}), or some nodes never boot",
+                        j.get_ref()
+                    ),
+                ));
+            }
+            config.start_jitter = *j.get_ref();
+        }
+        if let Some(o) = &m.clock_offset {
+            if *o.get_ref() > MAX_CLOCK_OFFSET {
+                return Err(loc.at(o.span(), format!("`clock_offset` may be at most {MAX_CLOCK_OFFSET}")));
+            }
+            config.clock_offset = *o.get_ref();
+        }
+        if let Some(p) = &m.clock_drift_ppm {
+            let v = p.get_ref().0;
+            if !(v.is_finite() && (0.0..=MAX_CLOCK_DRIFT_PPM).contains(&v)) {
+                return Err(
+                    loc.at(p.span(), format!("`clock_drift_ppm` must be between 0 and {MAX_CLOCK_DRIFT_PPM}; got {v}"))
+                );
+            }
+            config.clock_drift_ppm = v;
+        }
+    }
+    if let Some(d) = d {
+        config.disk = d.latency.as_ref().map(|l| latency(loc, l).map(|latency| DiskConfig { latency })).transpose()?;
+        for n in &d.nodes {
+            let node = node_id(loc, &n.node, nodes)?;
+            let disk = match (&n.latency, &n.instant) {
+                (Some(l), None) => Some(DiskConfig { latency: latency(loc, l)? }),
+                (None, Some(i)) if *i.get_ref() => None,
+                (None, Some(i)) => {
+                    return Err(loc.at(i.span(), "`instant = false` says nothing: give the node a `latency` instead"))
+                }
+                (Some(_), Some(i)) => {
+                    return Err(loc.at(i.span(), "a disk node takes `latency` or `instant = true`, not both"))
+                }
+                (None, None) => {
+                    return Err(loc.at(n.node.span(), "a `[[disk.nodes]]` entry needs `latency` or `instant = true`"))
+                }
+            };
+            config.disk_overrides.push((node, disk));
+        }
+        if config.disk.is_none() && d.nodes.is_empty() {
+            let header = place::locate(loc.source, &[Step::Key("disk")]).map_or(0..0, |(span, _)| span);
+            return Err(loc.at(
+                header,
+                "`[disk]` needs a `latency` (e.g. latency = { dist = \"constant\", value = \"10ms\" }) or `[[disk.nodes]]` entries",
+            ));
+        }
+    }
+    Ok(config)
 }
 
 fn link_kind(loc: &Locator, raw: &Spanned<String>) -> Result<LinkKind, ScenarioError> {
@@ -1805,6 +1909,7 @@ impl Scenario {
             None => None,
         };
         let swarm = raw.swarm.as_ref().map(|s| swarm_bounds(&loc, s)).transpose()?.unwrap_or_default();
+        let machines = machines(&loc, raw.machines.as_ref(), raw.disk.as_ref(), nodes, duration)?;
         debug_assert!(limits.max_time <= natural_end);
 
         Ok(Scenario {
@@ -1828,6 +1933,7 @@ impl Scenario {
             clients,
             limits,
             checks,
+            machines,
         })
     }
 
@@ -1973,6 +2079,7 @@ impl Scenario {
             faults,
             limits: self.limits,
             liveness_from: self.liveness_from(),
+            machines: self.machines.clone(),
         }
     }
 }

@@ -33,6 +33,11 @@ pub struct ChaosConfig {
     pub leader_bias: Probability,
     /// The role those faults aim at: the protocol's primary role.
     pub leader_role: String,
+    /// No chaos fault starts at or after this (the run's duration when unset).
+    pub end: Option<Duration>,
+    /// The schedule holds at most this many faults (`max_faults = 1` with a
+    /// short `mean_interval` is "exactly one fault, soon after `start`").
+    pub max_faults: Option<usize>,
 }
 
 /// Draws the fault schedule of one seed; every fault is undone before `end`.
@@ -40,12 +45,13 @@ pub fn schedule(config: &ChaosConfig, nodes: u32, end: Duration, seed: u64) -> V
     let mut rng = stream(seed, Stream::Chaos);
     let mut faults = Vec::new();
     let mut at = Time::ZERO + config.start;
-    let end = Time::ZERO + end;
+    let end = Time::ZERO + config.end.map_or(end, |e| e.min(end));
+    let max_faults = config.max_faults.unwrap_or(MAX_CHAOS_FAULTS);
     let per_sec = 1e9 / config.mean_interval.as_nanos().max(1) as f64;
     // Draws are counted, not faults: a kind that cannot strike (a partition
     // of one node) is skipped, and its draws still end the schedule.
     let mut drawn = 0;
-    while drawn < MAX_CHAOS_FAULTS && !config.kinds.is_empty() {
+    while drawn < MAX_CHAOS_FAULTS && faults.len() < max_faults && !config.kinds.is_empty() {
         drawn += 1;
         at += poisson_gap(&mut rng, per_sec);
         if at >= end {

@@ -17,14 +17,15 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 pub use toml::Spanned;
 
-use faultline_sim::chaos::{ChaosConfig, CHAOS_KINDS};
+use faultline_sim::chaos::{ChaosConfig, CHAOS_KINDS, MAX_CHAOS_FAULTS};
 use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
 use faultline_sim::machine::MAX_CLOCK_DRIFT_PPM;
 use faultline_sim::net::{LinkConfig, LinkKind};
-use faultline_sim::rng::{Latency, Probability};
+use faultline_sim::rng::{stream, Latency, Probability, Stream};
 use faultline_sim::time::{Duration, Time};
 use faultline_sim::world::{Limits, WorldConfig};
 use faultline_sim::{DiskConfig, MachineConfig};
+use rand::Rng;
 
 use crate::bounds::{ParamRange, SwarmBounds, SwarmParam, LATENCY_FAMILIES, MAX_SLOW_LINKS};
 use crate::bytes::Bytes;
@@ -191,6 +192,10 @@ pub struct Scenario {
     pub network: LinkConfig,
     pub link_overrides: Vec<(u32, u32, LinkConfig)>,
     pub faults: Vec<ScheduledFault>,
+    /// Per fault in `faults`: the width of its time window (`at = { min,
+    /// max }`), zero for a fault at a fixed time. Each seed draws the time
+    /// uniformly from `[at, at + window]`.
+    pub fault_windows: Vec<Duration>,
     /// Faults at random times, drawn per seed.
     pub chaos: Option<ChaosConfig>,
     /// What a run at `seed` must produce (regression scenarios).
@@ -234,6 +239,68 @@ impl<'de> Deserialize<'de> for Number {
             }
             fn visit_u64<E>(self, v: u64) -> Result<Number, E> {
                 Ok(Number(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `at = "10s"`, or `at = { min = "10s", max = "10.025s" }`: a time drawn
+/// uniformly from the window, per seed.
+#[derive(Copy, Clone, Debug)]
+struct RawAt {
+    min: Duration,
+    max: Option<Duration>,
+}
+
+impl std::fmt::Display for RawAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.max {
+            None => self.min.fmt(f),
+            Some(max) => write!(f, "{{ min = {}, max = {max} }}", self.min),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawAt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawAt, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawAt;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a time like \"10s\" or a window like { min = \"10s\", max = \"10.5s\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawAt, E> {
+                Ok(RawAt { min: Duration::parse(v).map_err(E::custom)?, max: None })
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawAt, E> {
+                if v == 0 {
+                    return Ok(RawAt { min: Duration::ZERO, max: None });
+                }
+                Err(E::custom(format!(
+                    "a bare number ({v}) has no unit; write it as a string like \"{v}ms\" or \"{v}s\""
+                )))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawAt, E> {
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawAt, A::Error> {
+                let (mut min, mut max) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "min" => min = Some(map.next_value::<Duration>()?),
+                        "max" => max = Some(map.next_value::<Duration>()?),
+                        other => {
+                            return Err(serde::de::Error::custom(format!(
+                                "unknown key `{other}` in a fault's time window; it takes `min` and `max`"
+                            )))
+                        }
+                    }
+                }
+                match (min, max) {
+                    (Some(min), Some(max)) => Ok(RawAt { min, max: Some(max) }),
+                    _ => Err(serde::de::Error::custom("a fault's time window needs both `min` and `max`")),
+                }
             }
         }
         d.deserialize_any(V)
@@ -433,7 +500,7 @@ struct RawLatency {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
-    at: Spanned<Duration>,
+    at: Spanned<RawAt>,
     kind: Spanned<String>,
     node: Option<Spanned<RawNodeRef>>,
     groups: Option<Spanned<Vec<Vec<Spanned<i64>>>>>,
@@ -480,6 +547,8 @@ struct RawChaos {
     fault_duration_min: Option<Spanned<Duration>>,
     fault_duration_max: Option<Spanned<Duration>>,
     leader_bias: Option<Spanned<Number>>,
+    end: Option<Spanned<Duration>>,
+    max_faults: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -1133,7 +1202,13 @@ fn node_ref(loc: &Locator, raw: &Spanned<RawNodeRef>, targets: &Targets) -> Resu
     }
 }
 
-fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> Result<ScheduledFault, ScenarioError> {
+/// A fault and the width of its time window (zero for a fixed time).
+fn fault(
+    loc: &Locator,
+    f: &RawFault,
+    duration: Duration,
+    targets: &Targets,
+) -> Result<(ScheduledFault, Duration), ScenarioError> {
     let nodes = targets.nodes;
     let kind = f.kind.get_ref().as_str();
     if !FAULT_KINDS.contains(&kind) {
@@ -1142,12 +1217,16 @@ fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> 
             format!("unknown fault kind `{kind}`{}; valid: {}", did_you_mean(kind, &FAULT_KINDS), one_of(&FAULT_KINDS)),
         ));
     }
-    let at = *f.at.get_ref();
-    if at >= duration {
+    let RawAt { min: at, max } = *f.at.get_ref();
+    let latest = max.unwrap_or(at);
+    if latest < at {
+        return Err(loc.at(f.at.span(), format!("the window's `max` ({latest}) must not be below its `min` ({at})")));
+    }
+    if latest >= duration {
         return Err(loc.at(
             f.at.span(),
             format!(
-                "fault at {at} would never happen: the scenario's duration is {duration}, so `at` must be below it"
+                "fault at {latest} would never happen: the scenario's duration is {duration}, so `at` must be below it"
             ),
         ));
     }
@@ -1297,7 +1376,7 @@ fn fault(loc: &Locator, f: &RawFault, duration: Duration, targets: &Targets) -> 
         .flatten()
         .map(|d| *d.get_ref())
         .next();
-    Ok(ScheduledFault { at: Time::ZERO + at, action, undo_after })
+    Ok((ScheduledFault { at: Time::ZERO + at, action, undo_after }, latest.saturating_sub(at)))
 }
 
 fn clients(loc: &Locator, w: &RawClients, nodes: u32) -> Result<Clients, ScenarioError> {
@@ -1690,7 +1769,27 @@ fn chaos(loc: &Locator, c: &RawChaos, cx: &ChaosContext) -> Result<ChaosConfig, 
         None => Probability::ZERO,
     };
     let leader_role = primary.unwrap_or("leader").to_string();
+    let end = match &c.end {
+        Some(e) if *e.get_ref() <= start => {
+            return Err(loc.at(e.span(), format!("chaos `end` ({}) must be after its `start` ({start})", e.get_ref())))
+        }
+        Some(e) if *e.get_ref() > duration => {
+            return Err(loc.at(
+                e.span(),
+                format!("chaos `end` ({}) must not be after the scenario's duration ({duration})", e.get_ref()),
+            ))
+        }
+        Some(e) => Some(*e.get_ref()),
+        None => None,
+    };
+    let max_faults = c
+        .max_faults
+        .as_ref()
+        .map(|m| int_in(loc, m, "max_faults", 1, MAX_CHAOS_FAULTS as i64).map(|m| m as usize))
+        .transpose()?;
     Ok(ChaosConfig {
+        end,
+        max_faults,
         start,
         mean_interval,
         kinds,
@@ -1819,7 +1918,13 @@ impl Scenario {
             );
         }
         let targets = Targets { nodes, protocol: &protocol, roles: &roles };
-        let faults = raw.faults.iter().map(|f| fault(&loc, f, duration, &targets)).collect::<Result<Vec<_>, _>>()?;
+        let (faults, fault_windows): (Vec<ScheduledFault>, Vec<Duration>) = raw
+            .faults
+            .iter()
+            .map(|f| fault(&loc, f, duration, &targets))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
 
         let clients = match raw.workload {
             Some(_) => match section::<RawClients>(&loc, "workload")? {
@@ -1875,8 +1980,8 @@ impl Scenario {
             // The run ends before the safety phase does: what is scheduled
             // after its end would never happen.
             let cut = limits.max_time.since(Time::ZERO);
-            for (f, parsed) in raw.faults.iter().zip(&faults) {
-                if parsed.at > limits.max_time {
+            for ((f, parsed), window) in raw.faults.iter().zip(&faults).zip(&fault_windows) {
+                if parsed.at + *window > limits.max_time {
                     return Err(loc.at(
                         f.at.span(),
                         format!(
@@ -1925,6 +2030,7 @@ impl Scenario {
             network,
             link_overrides,
             faults,
+            fault_windows,
             chaos,
             expect,
             metric_bounds,
@@ -2067,6 +2173,14 @@ impl Scenario {
     /// The engine configuration for one seed.
     pub fn world_config(&self, seed: u64) -> WorldConfig {
         let mut faults = self.faults.clone();
+        if self.fault_windows.iter().any(|w| !w.is_zero()) {
+            let mut rng = stream(seed, Stream::FaultTimes);
+            for (f, window) in faults.iter_mut().zip(&self.fault_windows) {
+                if !window.is_zero() {
+                    f.at = f.at + Duration::from_nanos(rng.gen_range(0..=window.as_nanos()));
+                }
+            }
+        }
         if let Some(c) = &self.chaos {
             faults.extend(faultline_sim::chaos::schedule(c, self.nodes, self.duration, seed));
         }

@@ -98,9 +98,9 @@ fn faults_can_target_the_current_leader() {
 #[test]
 fn golden_fingerprints() {
     let cases = [
-        ("scenarios/pingpong.toml", 0xdfe1_f042_be4e_1918_u64),
-        ("scenarios/raft/basic.toml", 0xff20_703b_fbed_944f),
-        ("scenarios/raft/chaos.toml", 0xd6f8_2149_dd8f_501d),
+        ("scenarios/pingpong.toml", 0xd763_2c18_289f_4462_u64),
+        ("scenarios/raft/basic.toml", 0x5ab9_0b8c_9587_653c),
+        ("scenarios/raft/chaos.toml", 0xba52_8637_1867_2a3e),
     ];
     for (file, expected) in cases {
         let s = scenario(file);

@@ -16,6 +16,34 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HISTOGRAM_MAX, 3).expect("static histogram bounds are valid")
 }
 
+/// A histogram whose trials may be censored: the run (or the next trial)
+/// ended before the measured event happened, so a trial's value is only
+/// known to exceed the time it was watched. Such trials are never dropped:
+/// `counter` counts them and `bounds` records how long each was watched,
+/// the lower bound of its value, so reports show them as "> T".
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Censored {
+    pub histogram: &'static str,
+    pub counter: &'static str,
+    pub bounds: &'static str,
+}
+
+/// Every histogram whose trials may be censored.
+pub const CENSORED: [Censored; 3] = [
+    Censored { histogram: "failover_us", counter: "failover_censored", bounds: "failover_censored_us" },
+    Censored { histogram: "elected_us", counter: "elected_censored", bounds: "elected_censored_us" },
+    Censored {
+        histogram: "first_election_us",
+        counter: "first_election_censored",
+        bounds: "first_election_censored_us",
+    },
+];
+
+/// The censoring of histogram `histogram`, if its trials may be censored.
+pub fn censored(histogram: &str) -> Option<&'static Censored> {
+    CENSORED.iter().find(|c| c.histogram == histogram || c.bounds == histogram)
+}
+
 #[derive(Default, Clone, Debug)]
 pub struct Metrics {
     /// Few counters, updated in hot loops: a vector scanned with a pointer
@@ -50,6 +78,14 @@ impl Metrics {
     pub fn set_max(&mut self, name: &'static str, value: u64) {
         let c = self.counter_mut(name);
         *c = (*c).max(value);
+    }
+    /// Records a censored trial of histogram `histogram` (one of
+    /// [`CENSORED`]), watched for `watched_us` without its event happening.
+    pub fn censor(&mut self, histogram: &str, watched_us: u64) {
+        if let Some(c) = censored(histogram) {
+            self.count(c.counter, 1);
+            self.record(c.bounds, watched_us);
+        }
     }
     pub fn record(&mut self, name: &'static str, value: u64) {
         self.histograms.entry(name).or_insert_with(new_histogram).saturating_record(value.clamp(1, HISTOGRAM_MAX));

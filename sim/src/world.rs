@@ -107,6 +107,8 @@ pub struct Violation {
 pub trait Monitor<N: Process> {
     fn on_note(&mut self, now: Time, node: NodeId, note: &N::Note) -> Option<Violation>;
     fn on_crash(&mut self, _now: Time, _node: NodeId) {}
+    /// Node `node` is up again: restarted, or booted late.
+    fn on_restart(&mut self, _now: Time, _node: NodeId) {}
     /// Called once when the run ends, to record what the monitor measured.
     fn finish(&mut self, _now: Time, _metrics: &mut Metrics) {}
 }
@@ -1397,6 +1399,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         slot.local_base = now + slot.machine_offset;
         slot.booted = true;
         self.record_fault("restart", vec![target], description);
+        if let Some(m) = self.monitor.as_mut() {
+            m.on_restart(now, NodeId(target));
+        }
         self.with_node(i, |p, ctx| p.on_start(ctx));
     }
 

@@ -18,12 +18,25 @@
 //!   state that applying that prefix gives (compared through the state
 //!   machine's digest, which nodes also report with every apply).
 //!
-//! It also measures availability facts only a global observer sees: time
-//! without any leader, and time from a leader's crash to the next leader.
+//! It also measures availability facts only a global observer sees:
+//!
+//! - `first_election_us`: from the start to the first leader.
+//! - `leaderless_ms`: time without any leader *after* the first one was
+//!   elected (the first election is `first_election_us`).
+//! - `elected_us`: from a leader's crash until a leader of a later term is
+//!   elected.
+//! - `failover_us`: from a leader's crash until a majority of the surviving
+//!   nodes (the new leader among them) know a leader of a later term — when
+//!   the cluster can serve again.
+//!
+//! A trial that has not finished when the run ends, or when the next leader
+//! crash cuts it short, is censored, never dropped: it is counted in
+//! `first_election_censored`, `elected_censored` or `failover_censored`
+//! with how long each was watched (see [`faultline_sim::metrics::Censored`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use faultline_sim::metrics::Metrics;
+use faultline_sim::metrics::{Metrics, CENSORED};
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{NodeId, Time};
 
@@ -114,8 +127,25 @@ pub struct RaftMonitor {
     leaders: BTreeSet<u32>,
     leaderless_since: Option<Time>,
     leaderless_ns: u64,
-    leader_crashed_at: Option<Time>,
-    failovers_us: Vec<u64>,
+    first_leader: bool,
+    /// The leader crash being timed.
+    failover: Option<Failover>,
+    /// Nodes crashed and not yet restarted.
+    down: BTreeSet<u32>,
+    /// Timings measured, recorded when the run ends: (histogram, value).
+    samples: Vec<(&'static str, u64)>,
+    /// Trials censored: (histogram, how long it was watched, us).
+    censored: Vec<(&'static str, u64)>,
+}
+
+/// A leader crash being timed.
+struct Failover {
+    crashed_at: Time,
+    /// The crashed leader's term: a leader of a later term ends the trial.
+    term: u64,
+    elected: bool,
+    /// Nodes that know a leader of a later term.
+    heard: BTreeSet<u32>,
 }
 
 impl RaftMonitor {
@@ -131,10 +161,40 @@ impl RaftMonitor {
             compacted: vec![0; nodes as usize],
             forgotten_below: 0,
             leaders: BTreeSet::new(),
-            leaderless_since: Some(Time::ZERO),
+            leaderless_since: None,
             leaderless_ns: 0,
-            leader_crashed_at: None,
-            failovers_us: Vec::new(),
+            first_leader: false,
+            failover: None,
+            down: BTreeSet::new(),
+            samples: Vec::new(),
+            censored: Vec::new(),
+        }
+    }
+
+    /// A node knows a leader of `term`: the failover being timed ends once a
+    /// majority of the nodes still up do.
+    fn heard(&mut self, now: Time, node: u32, term: u64) {
+        let Some(f) = self.failover.as_mut() else { return };
+        if term <= f.term || !f.elected {
+            return;
+        }
+        f.heard.insert(node);
+        let survivors = self.nodes as usize - self.down.len();
+        let heard = f.heard.iter().filter(|n| !self.down.contains(n)).count();
+        if heard > survivors / 2 {
+            self.samples.push(("failover_us", now.since(f.crashed_at).as_nanos() / 1_000));
+            self.failover = None;
+        }
+    }
+
+    /// Ends the failover being timed at `now` without a result.
+    fn censor_failover(&mut self, now: Time) {
+        if let Some(f) = self.failover.take() {
+            let watched = now.since(f.crashed_at).as_nanos() / 1_000;
+            self.censored.push(("failover_us", watched));
+            if !f.elected {
+                self.censored.push(("elected_us", watched));
+            }
         }
     }
 
@@ -186,9 +246,16 @@ impl Monitor<RaftNode> for RaftMonitor {
                     self.leaderless_ns += now.since(since).as_nanos();
                 }
                 self.leaders.insert(n);
-                if let Some(crashed) = self.leader_crashed_at.take() {
-                    self.failovers_us.push(now.since(crashed).as_nanos() / 1_000);
+                if !self.first_leader {
+                    self.first_leader = true;
+                    self.samples.push(("first_election_us", now.since(Time::ZERO).as_nanos() / 1_000));
                 }
+                if let Some(f) = self.failover.as_mut().filter(|f| *term > f.term && !f.elected) {
+                    f.elected = true;
+                    let elected = now.since(f.crashed_at).as_nanos() / 1_000;
+                    self.samples.push(("elected_us", elected));
+                }
+                self.heard(now, n, *term);
                 // Leader Completeness: every entry committed in an earlier
                 // term is in its log (a leader of an older term, elected
                 // late, need not hold entries committed after its term).
@@ -216,6 +283,7 @@ impl Monitor<RaftNode> for RaftMonitor {
                 }
             }
             RaftNote::SteppedDown { .. } => self.lose_leader(now, n),
+            RaftNote::HeardLeader { term, .. } => self.heard(now, n, *term),
             RaftNote::ElectionDeferred { local, by } => self.deferred[n as usize] = Some((*local, by)),
             RaftNote::ElectionTimedOut { local } => {
                 if let Some((at, by)) = self.deferred[n as usize] {
@@ -343,10 +411,19 @@ impl Monitor<RaftNode> for RaftMonitor {
     fn on_crash(&mut self, now: Time, node: NodeId) {
         // A restarted node's timers start afresh.
         self.deferred[node.0 as usize] = None;
+        self.down.insert(node.0);
         if self.leaders.contains(&node.0) {
-            self.leader_crashed_at = Some(now);
+            // A crash of the next leader before the cluster heard it cuts
+            // the trial under way short.
+            self.censor_failover(now);
+            let term = self.leader_of_term.iter().rev().find(|(_, &l)| l == node.0).map_or(0, |(&t, _)| t);
+            self.failover = Some(Failover { crashed_at: now, term, elected: false, heard: BTreeSet::new() });
         }
         self.lose_leader(now, node.0);
+    }
+
+    fn on_restart(&mut self, _now: Time, node: NodeId) {
+        self.down.remove(&node.0);
     }
 
     fn finish(&mut self, now: Time, metrics: &mut Metrics) {
@@ -356,8 +433,20 @@ impl Monitor<RaftNode> for RaftMonitor {
         }
         metrics.count("leaderless_ms", leaderless / 1_000_000);
         metrics.count("terms", self.leader_of_term.keys().next_back().copied().unwrap_or(0));
-        for f in &self.failovers_us {
-            metrics.record("failover_us", *f);
+        for &(name, value) in &self.samples {
+            metrics.record(name, value);
+        }
+        self.censor_failover(now);
+        if !self.first_leader {
+            self.censored.push(("first_election_us", now.since(Time::ZERO).as_nanos() / 1_000));
+        }
+        // Every censorable histogram has its counter in every run, zero or
+        // not, so results.csv shows "none censored" rather than nothing.
+        for c in &CENSORED {
+            metrics.count(c.counter, 0);
+        }
+        for &(histogram, watched) in &self.censored {
+            metrics.censor(histogram, watched);
         }
         let _ = self.nodes;
     }

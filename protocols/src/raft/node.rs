@@ -48,6 +48,12 @@ pub enum RaftNote {
     SteppedDown {
         term: u64,
     },
+    /// A follower accepted `leader` as the leader of `term` (the first
+    /// append or snapshot it took from it).
+    HeardLeader {
+        term: u64,
+        leader: u32,
+    },
     Appended {
         index: u64,
         term: u64,
@@ -135,6 +141,18 @@ struct LeaderState {
     /// round never adds a message beside an unanswered append.
     sent_round: Vec<u64>,
     heartbeat: Option<TimerId>,
+    /// The last index of the leader's own log known durable: the leader
+    /// counts itself towards a commit only this far.
+    own_durable: u64,
+}
+
+/// An asynchronous write waiting for its `on_durable` callback.
+#[derive(Copy, Clone, Debug)]
+enum Pending {
+    /// The candidate's vote for itself in `term`.
+    Vote { term: u64 },
+    /// The leader's own entries up to `index`, appended in `term`.
+    Log { term: u64, index: u64 },
 }
 
 pub struct RaftNode {
@@ -165,6 +183,10 @@ pub struct RaftNode {
     /// of on disk.
     volatile_term: u64,
     volatile_vote: Option<u32>,
+    /// Asynchronous writes in flight, by token, in the order they were made
+    /// (the disk completes them in that order).
+    pending: VecDeque<(u64, Pending)>,
+    next_token: u64,
 }
 
 impl RaftNode {
@@ -193,7 +215,17 @@ impl RaftNode {
             peak_log_len: 0,
             volatile_term: 0,
             volatile_vote: None,
+            pending: VecDeque::new(),
+            next_token: 0,
         }
+    }
+
+    /// A token for an asynchronous write of `what`.
+    fn pending_write(&mut self, what: Pending) -> u64 {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.pending.push_back((token, what));
+        token
     }
 
     pub fn raft_role(&self) -> RaftRole {
@@ -229,7 +261,9 @@ impl RaftNode {
         if self.params.bugs.volatile_vote {
             self.volatile_term = term;
             self.volatile_vote = vote;
-        } else {
+        } else if ctx.durable().term != term || ctx.durable().voted_for != vote {
+            // Only a change is written: with a disk model every write holds
+            // the node's messages back until it is durable.
             let disk = ctx.durable_mut();
             disk.term = term;
             disk.voted_for = vote;
@@ -287,6 +321,11 @@ impl RaftNode {
             }
         }
         self.role = RaftRole::Follower;
+        if leader.is_some() && leader != self.leader {
+            if let Some(leader) = leader {
+                ctx.note(RaftNote::HeardLeader { term: self.term(ctx), leader });
+            }
+        }
         self.leader = leader;
         if self.election_timer.is_none() {
             self.reset_election_timer(ctx);
@@ -295,21 +334,36 @@ impl RaftNode {
 
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>, pre_vote: bool) {
         self.votes.iter_mut().for_each(|v| *v = false);
-        self.votes[self.id as usize] = true;
         self.leader = None;
         let term = if pre_vote {
             self.role = RaftRole::PreCandidate;
             ctx.count("pre_votes", 1);
+            self.votes[self.id as usize] = true;
             self.term(ctx) + 1
         } else {
             self.role = RaftRole::Candidate;
             ctx.count("elections", 1);
             let term = self.term(ctx) + 1;
-            self.persist_term_and_vote(ctx, term, Some(self.id));
+            if self.params.bugs.volatile_vote {
+                self.persist_term_and_vote(ctx, term, Some(self.id));
+                self.votes[self.id as usize] = true;
+            } else {
+                // The new term and the vote for itself are written
+                // asynchronously: RequestVote is a request, not a reply that
+                // depends on them, so it leaves at once, and the candidate
+                // counts its own vote only once it is durable (`on_durable`).
+                // A crash before then loses both, harmlessly: no one else
+                // counted that vote.
+                let token = self.pending_write(Pending::Vote { term });
+                let disk = ctx.durable_mut_async(token);
+                disk.term = term;
+                disk.voted_for = Some(self.id);
+                ctx.observe_max("max_term", term);
+            }
             term
         };
         self.reset_election_timer(ctx);
-        if self.majority() == 1 {
+        if self.majority() == 1 && self.votes[self.id as usize] {
             return self.won_votes(ctx, pre_vote);
         }
         let log = &ctx.durable().log;
@@ -352,6 +406,7 @@ impl RaftNode {
             in_flight: vec![0; n],
             sent_round: vec![0; n],
             heartbeat: None,
+            own_durable: 0,
         });
         // A no-op of the new term commits everything before it (§5.4.2, §8).
         self.append(ctx, LogCommand::Noop);
@@ -368,9 +423,15 @@ impl RaftNode {
 
     // ---- leader: log and replication ----
 
+    /// Appends to the leader's own log. The write is asynchronous (Raft
+    /// dissertation §10.2.1: the leader writes its log in parallel with
+    /// replicating it): AppendEntries leave at once, and the leader counts
+    /// itself towards a commit only once the entry is durable (`on_durable`).
     fn append(&mut self, ctx: &mut Ctx<'_, Self>, command: LogCommand) -> u64 {
         let term = self.term(ctx);
-        let (index, chain) = ctx.durable_mut().log.append(Entry { term, command });
+        let index = ctx.durable().log.last_index() + 1;
+        let token = self.pending_write(Pending::Log { term, index });
+        let (index, chain) = ctx.durable_mut_async(token).log.append(Entry { term, command });
         ctx.note(RaftNote::Appended { index, term, chain });
         self.report_log_len(ctx);
         let now = ctx.true_now();
@@ -378,10 +439,19 @@ impl RaftNode {
             lead.match_index[self.id as usize] = index;
             lead.appended_at.push_back((index, now));
         }
-        if self.majority() == 1 {
-            self.advance_commit(ctx);
-        }
         index
+    }
+
+    /// The leader's own entries up to `index`, appended in `term`, are
+    /// durable.
+    fn own_log_durable(&mut self, ctx: &mut Ctx<'_, Self>, term: u64, index: u64) {
+        if self.role != RaftRole::Leader || self.term(ctx) != term {
+            return;
+        }
+        if let Some(lead) = self.lead.as_mut() {
+            lead.own_durable = lead.own_durable.max(index);
+        }
+        self.advance_commit(ctx);
     }
 
     /// Starts a round: followers with nothing in flight get what they miss
@@ -481,14 +551,13 @@ impl RaftNode {
     fn advance_commit(&mut self, ctx: &mut Ctx<'_, Self>) {
         let term = self.term(ctx);
         // The highest index a majority stores: the majority-th largest
-        // matchIndex (the leader counts with its own last index).
-        let last = ctx.durable().log.last_index();
+        // matchIndex (the leader counts with the last index it has durably).
         let (id, majority) = (self.id as usize, self.majority());
         let Some(lead) = self.lead.as_mut() else { return };
-        let LeaderState { scratch, match_index, .. } = lead;
+        let LeaderState { scratch, match_index, own_durable, .. } = lead;
         scratch.clear();
         scratch.extend_from_slice(match_index);
-        scratch[id] = last;
+        scratch[id] = *own_durable;
         let candidate = kth_largest(scratch, majority);
         if candidate <= self.commit_index {
             return;
@@ -780,6 +849,17 @@ impl RaftNode {
         self.votes[from as usize] = true;
         if self.votes.iter().filter(|v| **v).count() >= self.majority() {
             self.won_votes(ctx, pre_vote);
+        }
+    }
+
+    /// The candidate's own vote for the term `term` is durable: it counts.
+    fn own_vote_durable(&mut self, ctx: &mut Ctx<'_, Self>, term: u64) {
+        if self.role != RaftRole::Candidate || self.term(ctx) != term {
+            return;
+        }
+        self.votes[self.id as usize] = true;
+        if self.votes.iter().filter(|v| **v).count() >= self.majority() {
+            self.won_votes(ctx, false);
         }
     }
 
@@ -1162,6 +1242,19 @@ impl Process for RaftNode {
                 self.start_election(ctx, self.params.pre_vote);
             }
             RaftTimer::Heartbeat => self.on_heartbeat(ctx),
+        }
+    }
+
+    fn on_durable(&mut self, ctx: &mut Ctx<'_, Self>, token: u64) {
+        while let Some(&(t, what)) = self.pending.front() {
+            if t > token {
+                break;
+            }
+            self.pending.pop_front();
+            match what {
+                Pending::Vote { term } => self.own_vote_durable(ctx, term),
+                Pending::Log { term, index } => self.own_log_durable(ctx, term, index),
+            }
         }
     }
 

@@ -1021,7 +1021,10 @@ fn machines(
     nodes: u32,
     duration: Duration,
 ) -> Result<MachineConfig, ScenarioError> {
-    let mut config = MachineConfig::ideal();
+    let mut config = MachineConfig::typical();
+    // A run shorter than the typical start-up spread still sees every node
+    // boot: by a tenth of its duration.
+    config.start_jitter = config.start_jitter.min(Duration::from_nanos(duration.as_nanos() / 10));
     if let Some(m) = m {
         if let Some(j) = &m.start_jitter {
             if *j.get_ref() >= duration {

@@ -2180,7 +2180,7 @@ impl Scenario {
             let mut rng = stream(seed, Stream::FaultTimes);
             for (f, window) in faults.iter_mut().zip(&self.fault_windows) {
                 if !window.is_zero() {
-                    f.at = f.at + Duration::from_nanos(rng.gen_range(0..=window.as_nanos()));
+                    f.at += Duration::from_nanos(rng.gen_range(0..=window.as_nanos()));
                 }
             }
         }

@@ -78,6 +78,11 @@ pub fn index(batch: &Batch, tables: &MetricTables, sections: &[Section]) -> Stri
         table(&mut h, &metric_tables::HISTOGRAM_HEADERS, &tables.histograms, 2);
         h.push_str(&format!("<p class=\"note\">{}</p>\n", escape(metric_tables::LEGEND)));
     }
+    if !tables.trials.is_empty() {
+        h.push_str("<h2 id=\"timed-trials\">Timed trials</h2>\n");
+        table(&mut h, &crate::trials::HEADERS, &tables.trials, 2);
+        h.push_str(&format!("<p class=\"note\">{}</p>\n", escape(crate::trials::LEGEND)));
+    }
     h.push_str("<h2 id=\"scenarios\">Scenarios</h2>\n<ul>\n");
     for s in &batch.scenarios {
         h.push_str(&format!("<li>{}: <code>{}</code></li>\n", escape(&s.name), escape(&s.file)));

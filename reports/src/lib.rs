@@ -22,6 +22,7 @@ pub mod results;
 pub mod runlog;
 pub mod shiviz;
 pub mod summary;
+pub mod trials;
 pub mod work;
 
 pub use batch_dir::{merge, open_batch, pending, write_reports, Merged, OpenBatch};

@@ -23,6 +23,8 @@ pub const LEGEND: &str = "Counters: summed over the runs that recorded them; per
 pub struct MetricTables {
     pub counters: Vec<[String; 6]>,
     pub histograms: Vec<[String; 7]>,
+    /// Timed trials with their censored ones ([`crate::trials`]).
+    pub trials: Vec<[String; 10]>,
 }
 
 /// A figure with at most three decimals, without trailing zeros.
@@ -74,7 +76,9 @@ impl MetricTables {
                 histogram_rows.push(histogram_row(&s.name, metric, h));
             }
         }
-        Ok(MetricTables { counters, histograms: histogram_rows })
+        let trials =
+            crate::trials::all(&batch.scenarios)?.iter().map(|(i, t)| t.row(&batch.scenarios[*i].name)).collect();
+        Ok(MetricTables { counters, histograms: histogram_rows, trials })
     }
 }
 

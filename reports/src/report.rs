@@ -24,6 +24,7 @@ use crate::plot::cap::{CapChart, CapEntry};
 use crate::plot::cdf::{Curve, LatencyCdf};
 use crate::plot::compare::CompareChart;
 use crate::plot::timeline::TimelinePlot;
+use crate::plot::trials::{TrialCurve, TrialsCdf};
 use crate::plot::{render, Figure, Rendered};
 use crate::{html, summary};
 
@@ -169,6 +170,47 @@ fn sections(batch: &Batch, metrics: &[String], declared: DeclaredMetrics<'_>) ->
         )?);
     }
     sections.push(cap);
+
+    let mut failover = Section {
+        title: "Leader failover".to_string(),
+        empty: "No leader crashed in this batch, so there is no failover to time.".to_string(),
+        plots: Vec::new(),
+    };
+    let trials = crate::trials::all(&batch.scenarios)?;
+    for (histogram, what) in
+        [("failover_us", "a majority of the survivors know a new leader"), ("elected_us", "a new leader is elected")]
+    {
+        let curves: Vec<TrialCurve> = trials
+            .iter()
+            .filter(|(_, t)| t.kind.histogram == histogram)
+            .map(|(i, t)| TrialCurve {
+                label: batch.scenarios[*i].label(),
+                colour: *i,
+                points: t.cdf(),
+                trials: t.total(),
+                censored: t.censored.len(),
+                censored_after_ms: t.censored.first().copied(),
+            })
+            .collect();
+        if curves.is_empty() {
+            continue;
+        }
+        let stem = histogram.trim_end_matches("_us");
+        for log in [true, false] {
+            failover.plots.push(draw(
+                format!("{stem}-cdf{}", if log { "" } else { "-linear" }),
+                format!("{histogram}: time from a leader crash until {what}{}", if log { " (log scale)" } else { "" }),
+                format!(
+                    "Fraction of trials (one per leader crash) finished within a time{}, every seed pooled. \
+                     Censored trials (not finished when the run ended) stay in the denominator: a curve with \
+                     any tops out below 1 and goes on dashed, and the legend says how many and after how long.",
+                    if log { ", log time axis" } else { "" }
+                ),
+                &TrialsCdf { title: format!("{histogram}: crash until {what}"), log, curves: curves.clone() },
+            )?);
+        }
+    }
+    sections.push(failover);
 
     let mut chosen: Vec<String> = Vec::new();
     let asked: Vec<String> = if metrics.is_empty() {

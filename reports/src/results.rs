@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use faultline_sim::metrics::{Censored, CENSORED};
+
 use crate::error::ReportError;
 use crate::record::RunRecord;
 
@@ -46,12 +48,16 @@ fn millis(us: u64) -> String {
 /// `records` must be sorted by [`RunRecord::key`].
 pub fn results_csv(records: &[RunRecord]) -> Result<Vec<u8>, ReportError> {
     let counters: BTreeSet<&str> = records.iter().flat_map(|r| r.counters.keys().map(String::as_str)).collect();
+    // A timed trial's median per run (the trial itself, when the run had
+    // one), beside the counter of its censored trials.
+    let trials: Vec<&Censored> = CENSORED.iter().filter(|c| counters.contains(c.counter)).collect();
     let mut out = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = FIXED_COLUMNS.iter().map(|c| c.to_string()).collect();
     // A counter never hides a fixed column of the same name.
     header.extend(
         counters.iter().map(|c| if FIXED_COLUMNS.contains(c) { format!("counter_{c}") } else { c.to_string() }),
     );
+    header.extend(trials.iter().map(|c| format!("{}_p50_ms", c.histogram.trim_end_matches("_us"))));
     out.write_record(&header)?;
     for r in records {
         let latency = |q: fn(&crate::record::LatencyUs) -> u64| r.latency_us.as_ref().map(q).map(millis);
@@ -78,6 +84,16 @@ pub fn results_csv(records: &[RunRecord]) -> Result<Vec<u8>, ReportError> {
             latency(|l| l.p999).unwrap_or_default(),
         ];
         row.extend(counters.iter().map(|c| r.counters.get(*c).map(u64::to_string).unwrap_or_default()));
+        for c in &trials {
+            let p50 = match r.histograms.get(c.histogram) {
+                Some(text) => {
+                    let h = crate::histograms::decode(c.histogram, text)?;
+                    millis(h.median_equivalent(h.value_at_quantile(0.5)))
+                }
+                None => String::new(),
+            };
+            row.push(p50);
+        }
         out.write_record(&row)?;
     }
     out.into_inner().map_err(|e| ReportError::Csv(e.into_error().into()))

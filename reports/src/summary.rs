@@ -115,6 +115,11 @@ pub fn markdown(batch: &Batch, tables: &MetricTables, sections: &[Section]) -> S
         markdown_table(&mut md, &metric_tables::HISTOGRAM_HEADERS, &tables.histograms, 2);
         md.push_str(&format!("\n{}\n", metric_tables::LEGEND));
     }
+    if !tables.trials.is_empty() {
+        md.push_str("\n## Timed trials\n\n");
+        markdown_table(&mut md, &crate::trials::HEADERS, &tables.trials, 2);
+        md.push_str(&format!("\n{}\n", crate::trials::LEGEND));
+    }
     md.push_str("\n## Scenarios\n\n");
     for s in &batch.scenarios {
         md.push_str(&format!("- {}: {}\n", escape_markdown(&s.name), escape_markdown(&s.file)));

@@ -7,6 +7,7 @@ pub mod cdf;
 pub mod compare;
 pub mod font;
 pub mod timeline;
+pub mod trials;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;

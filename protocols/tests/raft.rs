@@ -29,6 +29,7 @@ fn every_bug_knob_is_caught_by_its_check() {
         ("scenarios/raft/bugs/commit-without-cap.toml", "invariants", "committed_prefix"),
         ("scenarios/raft/bugs/local-reads.toml", "linearizability", "linearizability"),
         ("scenarios/raft/bugs/no-dedup.toml", "linearizability", "linearizability"),
+        ("scenarios/raft/bugs/ack-before-durable.toml", "invariants", "leader_completeness"),
     ];
     for (file, check, invariant) in cases {
         let s = scenario(file);

@@ -77,6 +77,10 @@ pub struct Bugs {
     pub local_reads: bool,
     /// Apply retried writes again instead of returning the first result (§6.3).
     pub no_dedup: bool,
+    /// A follower acknowledges appended entries before they are durable (it
+    /// writes them asynchronously and answers at once): with a `[disk]`, a
+    /// crash loses entries the leader counted towards a commit.
+    pub ack_before_durable: bool,
 }
 
 impl Bugs {
@@ -88,6 +92,7 @@ impl Bugs {
             ("vote_without_log_check", self.vote_without_log_check),
             ("commit_without_cap", self.commit_without_cap),
             ("local_reads", self.local_reads),
+            ("ack_before_durable", self.ack_before_durable),
             ("no_dedup", self.no_dedup),
         ];
         all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()

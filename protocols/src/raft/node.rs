@@ -153,6 +153,9 @@ enum Pending {
     Vote { term: u64 },
     /// The leader's own entries up to `index`, appended in `term`.
     Log { term: u64, index: u64 },
+    /// A follower's entries written without waiting (bug knob
+    /// `ack_before_durable`): nothing waits for them.
+    Unawaited,
 }
 
 pub struct RaftNode {
@@ -948,7 +951,15 @@ impl RaftNode {
                 None => {}
             }
             let term_of = entry.term;
-            let (i, chain) = ctx.durable_mut().log.append(entry);
+            let disk = if self.params.bugs.ack_before_durable {
+                // Bug: the entry is written asynchronously, so the reply
+                // below does not wait for it to be durable.
+                let token = self.pending_write(Pending::Unawaited);
+                ctx.durable_mut_async(token)
+            } else {
+                ctx.durable_mut()
+            };
+            let (i, chain) = disk.log.append(entry);
             debug_assert_eq!(i, index);
             ctx.note(RaftNote::Appended { index: i, term: term_of, chain });
         }
@@ -1254,6 +1265,7 @@ impl Process for RaftNode {
             match what {
                 Pending::Vote { term } => self.own_vote_durable(ctx, term),
                 Pending::Log { term, index } => self.own_log_durable(ctx, term, index),
+                Pending::Unawaited => {}
             }
         }
     }

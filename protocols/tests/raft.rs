@@ -128,7 +128,7 @@ fn metric_bounds_fail_pass_and_say_unknown() {
         (c.verdict, c.detail)
     };
     assert_eq!(verdict("elections = { max = 0 }").0, Verdict::Fail);
-    assert_eq!(verdict("elections = { max = 1000 }, leaderless_ms = { min = 1 }").0, Verdict::Pass);
+    assert_eq!(verdict("elections = { max = 1000 }, leaders_elected = { min = 1 }").0, Verdict::Pass);
     let (v, detail) = verdict("elektions = { max = 3 }");
     assert_eq!(v, Verdict::Unknown);
     assert!(detail.contains("did you mean `elections`"), "{detail}");

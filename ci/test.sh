@@ -38,10 +38,11 @@ for s in "${scenarios[@]}"; do
 done
 
 step "swarm exploration of the scenarios that reach Raft's rare paths"
-# Heavy-tailed and held delays, tiny snapshots, long leader pauses: each
-# explored under --swarm (network shape and parameters drawn per seed). Any
-# failing seed fails CI, with its reproducer in out/ci-explore.
-for s in heavy-tails snapshot-storm leader-pauses; do
+# Heavy-tailed and held delays, tiny snapshots, long leader pauses, slow
+# disks that lose unsynced writes: each explored under --swarm (network shape
+# and parameters drawn per seed). Any failing seed fails CI, with its
+# reproducer in out/ci-explore.
+for s in heavy-tails snapshot-storm leader-pauses chaos-disk; do
   "$bin" explore --swarm "scenarios/raft/$s.toml" --seeds 1..=300 --out out/ci-explore
 done
 

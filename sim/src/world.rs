@@ -348,6 +348,8 @@ pub struct World<N: Process, C: Process<Msg = N::Msg>> {
     memory_exceeded: bool,
     started: bool,
     quiet_phase: bool,
+    /// Some node has a disk model.
+    any_disk: bool,
 }
 
 impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
@@ -431,7 +433,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             memory_exceeded: false,
             started: false,
             quiet_phase: false,
+            any_disk: false,
         };
+        world.any_disk = world.nodes.iter().any(|n| n.disk.is_some());
         for (at, node) in boots {
             world.push(at, Event::Boot { node });
         }
@@ -953,15 +957,18 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             }
             self.node_out.timers = timers;
         }
-        if self.nodes[i].disk.is_some() {
-            self.through_disk(i, wrote, incarnation);
-        } else if !self.node_out.durable_tokens.is_empty() {
-            // No disk model: an asynchronous write is durable at once.
-            let mut tokens = std::mem::take(&mut self.node_out.durable_tokens);
-            for token in tokens.drain(..) {
-                self.push(now, Event::Durable { node: i as u32, incarnation, token });
+        // One test on the common path: no write, and no node has a disk.
+        if wrote != 0 || self.any_disk {
+            if self.nodes[i].disk.is_some() {
+                self.through_disk(i, wrote, incarnation);
+            } else if !self.node_out.durable_tokens.is_empty() {
+                // No disk model: an asynchronous write is durable at once.
+                let mut tokens = std::mem::take(&mut self.node_out.durable_tokens);
+                for token in tokens.drain(..) {
+                    self.push(now, Event::Durable { node: i as u32, incarnation, token });
+                }
+                self.node_out.durable_tokens = tokens;
             }
-            self.node_out.durable_tokens = tokens;
         }
         if !self.node_out.multicasts.is_empty() {
             let mut sends = std::mem::take(&mut self.node_out.sends);

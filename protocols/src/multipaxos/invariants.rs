@@ -64,6 +64,8 @@ pub struct PaxosMonitor {
     /// snapshot can never be contradicted again and are forgotten.
     compacted: Vec<u64>,
     leaders: BTreeSet<u32>,
+    /// Since when no node has led; `None` also before the first leader, so
+    /// `leaderless_ms` leaves the first election out (as Raft's does).
     leaderless_since: Option<Time>,
     leaderless_ns: u64,
     leader_changes: u64,
@@ -84,7 +86,7 @@ impl PaxosMonitor {
             applied: vec![None; nodes as usize],
             compacted: vec![0; nodes as usize],
             leaders: BTreeSet::new(),
-            leaderless_since: Some(Time::ZERO),
+            leaderless_since: None,
             leaderless_ns: 0,
             leader_changes: 0,
             last_leader: None,

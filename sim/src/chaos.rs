@@ -13,7 +13,8 @@ use crate::rng::{poisson_gap, stream, Probability, Stream};
 use crate::time::{Duration, Time};
 
 /// The fault kinds chaos can draw.
-pub const CHAOS_KINDS: [&str; 6] = ["crash", "partition", "partition_oneway", "isolate", "pause", "clock_rate"];
+pub const CHAOS_KINDS: [&str; 7] =
+    ["crash", "partition", "partition_oneway", "isolate", "pause", "clock_rate", "slow_disk"];
 
 /// The most faults one chaos schedule may draw.
 pub const MAX_CHAOS_FAULTS: usize = 10_000;
@@ -74,6 +75,7 @@ pub fn schedule(config: &ChaosConfig, nodes: u32, end: Duration, seed: u64) -> V
             "isolate" => FaultAction::Isolate { node: target },
             "pause" => FaultAction::Pause { node: target },
             "clock_rate" => FaultAction::ClockRate { node: target, rate: rng.gen_range(0.5..=2.0) },
+            "slow_disk" => FaultAction::SlowDisk { node: target, factor: rng.gen_range(2.0..=20.0) },
             "partition" if nodes >= 2 => {
                 let cut = rng.gen_range(1..nodes) as usize;
                 FaultAction::Partition { groups: vec![order[..cut].to_vec()] }

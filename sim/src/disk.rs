@@ -58,8 +58,9 @@ pub(crate) struct Completed<M> {
 
 pub(crate) struct Disk<D, M> {
     latency: Latency,
-    /// Multiplies every write's latency while a slow-disk fault holds.
-    pub(crate) slowdown: f64,
+    /// The slow-disk faults in force (applied fault id, factor): each
+    /// multiplies the latency of writes started while it holds.
+    pub(crate) slowdowns: Vec<(usize, f64)>,
     rng: SimRng,
     /// The durable state as of the last completed write: what a crash now
     /// would leave.
@@ -71,7 +72,7 @@ pub(crate) struct Disk<D, M> {
 
 impl<D: Clone, M> Disk<D, M> {
     pub(crate) fn new(config: &DiskConfig, rng: SimRng, synced: D) -> Disk<D, M> {
-        Disk { latency: config.latency.clone(), slowdown: 1.0, rng, synced, ops: VecDeque::new(), next_seq: 0 }
+        Disk { latency: config.latency.clone(), slowdowns: Vec::new(), rng, synced, ops: VecDeque::new(), next_seq: 0 }
     }
 
     /// Records a write of `state` made at `now`. Returns the (completion
@@ -88,8 +89,8 @@ impl<D: Clone, M> Disk<D, M> {
         }
         let start = self.ops.back().map_or(now, |op| op.done);
         let mut latency = self.latency.sample(&mut self.rng);
-        if self.slowdown != 1.0 {
-            latency = latency.mul_f64(self.slowdown);
+        for &(_, factor) in &self.slowdowns {
+            latency = latency.mul_f64(factor);
         }
         let done = start + latency;
         let seq = self.next_seq;

@@ -69,6 +69,14 @@ pub enum FaultAction {
         node: NodeRef,
         rate: f64,
     },
+    /// Multiplies the latency of a node's disk writes started from now on
+    /// (a disk that is failing, or shared with a noisy neighbour). Slow-disk
+    /// faults in force on one node multiply together. No effect on a node
+    /// without a `[disk]`.
+    SlowDisk {
+        node: NodeRef,
+        factor: f64,
+    },
 }
 
 /// A fault and when it fires; `undo_after` schedules its end, which removes
@@ -123,7 +131,7 @@ impl AppliedFault {
     /// (ends pause #3)`, of a clock change `n2 clock runs at 1x (ends
     /// clock_rate #3)`. `None` for a fault that ends nothing in particular.
     pub fn undoes(&self) -> Option<usize> {
-        if !matches!(self.kind, "heal" | "restart" | "resume" | "clock_rate") {
+        if !matches!(self.kind, "heal" | "restart" | "resume" | "clock_rate" | "slow_disk") {
             return None;
         }
         let (_, after) = self.description.rsplit_once('#')?;
@@ -144,6 +152,7 @@ impl FaultAction {
             FaultAction::Pause { .. } => "pause",
             FaultAction::Resume { .. } => "resume",
             FaultAction::ClockRate { .. } => "clock_rate",
+            FaultAction::SlowDisk { .. } => "slow_disk",
         }
     }
 }
@@ -178,6 +187,7 @@ pub fn windows(applied: &[AppliedFault], end: Time) -> Vec<FaultWindow> {
                 "restart" => kind == "crash" && nodes == f.nodes.as_slice(),
                 "resume" => kind == "pause" && nodes == f.nodes.as_slice(),
                 "clock_rate" => kind == "clock_rate" && nodes == f.nodes.as_slice(),
+                "slow_disk" => kind == "slow_disk" && nodes == f.nodes.as_slice() && undoes == Some(opened),
                 _ => false,
             }
         };
@@ -192,6 +202,7 @@ pub fn windows(applied: &[AppliedFault], end: Time) -> Vec<FaultWindow> {
         open = still;
         if matches!(f.kind, "partition" | "partition_oneway" | "isolate" | "crash" | "pause")
             || (f.kind == "clock_rate" && !f.description.contains(" at 1x"))
+            || (f.kind == "slow_disk" && undoes.is_none())
         {
             open.push((id, at, f.kind, f.nodes.clone()));
         }

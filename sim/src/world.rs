@@ -245,6 +245,8 @@ enum Undo {
     /// A clock change: the rate falls back to the latest clock fault still
     /// in force on the node, or to the true rate.
     Clock { node: u32 },
+    /// A slow disk: its factor comes off the node's disk.
+    SlowDisk { node: u32 },
 }
 
 /// Whether a message may be handed to its recipient now.
@@ -1260,6 +1262,21 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 in_force.push((id, *rate));
                 self.schedule_undo(undo_at, id, Undo::Clock { node: target });
             }
+            FaultAction::SlowDisk { node, factor } => {
+                let Some(target) = self.resolve(node, false) else {
+                    return self.skip_fault("slow_disk", node);
+                };
+                let Some(disk) = self.nodes[target as usize].disk.as_mut() else {
+                    return self.skip_fault("slow_disk", node);
+                };
+                disk.slowdowns.push((self.applied.len(), *factor));
+                let id = self.record_fault(
+                    "slow_disk",
+                    vec![target],
+                    format!("n{target} disk writes {factor}x slower{}", via(node)),
+                );
+                self.schedule_undo(undo_at, id, Undo::SlowDisk { node: target });
+            }
         }
     }
 
@@ -1305,6 +1322,16 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                         format!("resume n{node} skipped: pause #{fault} ended, pause #{other} still holds it"),
                     ),
                 }
+            }
+            Undo::SlowDisk { node } => {
+                let Some(disk) = self.nodes[node as usize].disk.as_mut() else { return };
+                let Some(pos) = disk.slowdowns.iter().position(|&(f, _)| f == fault) else { return };
+                disk.slowdowns.remove(pos);
+                self.record_fault(
+                    "slow_disk",
+                    vec![node],
+                    format!("n{node} disk back to speed (ends slow_disk #{fault})"),
+                );
             }
             Undo::Clock { node } => {
                 let in_force = &mut self.nodes[node as usize].clock_faults;
@@ -1438,6 +1465,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         self.net.quiet = true;
         self.record_fault("liveness", Vec::new(), "liveness phase: faults healed, network quiet".into());
         for i in 0..self.nodes_len() {
+            if let Some(disk) = self.nodes[i as usize].disk.as_mut() {
+                disk.slowdowns.clear();
+            }
             if self.nodes[i as usize].process.is_none() {
                 self.restart(i, format!("restart n{i} from durable state"));
             } else {

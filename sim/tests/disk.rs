@@ -195,3 +195,20 @@ fn clock_drift_makes_equal_timers_fire_apart() {
         assert!(off > 0.0);
     }
 }
+
+#[test]
+fn a_slow_disk_multiplies_write_latency_while_it_holds() {
+    let slow = |at_ms: u64, lasting: u64| {
+        vec![ScheduledFault {
+            at: at(at_ms),
+            action: FaultAction::SlowDisk { node: NodeRef::Id(0), factor: 3.0 },
+            undo_after: Some(ms(lasting)),
+        }]
+    };
+    // In force at 10 ms, when the write starts: 15 ms x 3, then 1 ms of link.
+    let log = run(true, with_disk(15), slow(5, 100), 1, 2);
+    assert_eq!(log.borrow().received, vec![(at(56), 1)]);
+    // Ended before the write starts: no effect.
+    let log = run(true, with_disk(15), slow(2, 5), 1, 2);
+    assert_eq!(log.borrow().received, vec![(at(26), 1)]);
+}

@@ -214,7 +214,8 @@ fn target(action: &FaultAction) -> Option<&NodeRef> {
         | FaultAction::Restart { node }
         | FaultAction::Pause { node }
         | FaultAction::Resume { node }
-        | FaultAction::ClockRate { node, .. } => Some(node),
+        | FaultAction::ClockRate { node, .. }
+        | FaultAction::SlowDisk { node, .. } => Some(node),
         FaultAction::Partition { .. } | FaultAction::PartitionOneway { .. } | FaultAction::Heal => None,
     }
 }

@@ -135,6 +135,11 @@ pub fn fault_table(fault: &ScheduledFault) -> Table {
             t.insert("rate", value(*rate));
             ("clock_rate", Some("reset_after"))
         }
+        FaultAction::SlowDisk { node, factor } => {
+            t.insert("node", Item::Value(node_value(node)));
+            t.insert("factor", value(*factor));
+            ("slow_disk", Some("heal_after"))
+        }
     };
     // `kind` first, as people write it.
     let mut ordered = Table::new();

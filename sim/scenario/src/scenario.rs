@@ -507,6 +507,7 @@ struct RawFault {
     from: Option<Spanned<Vec<Spanned<i64>>>>,
     to: Option<Spanned<Vec<Spanned<i64>>>>,
     rate: Option<Spanned<Number>>,
+    factor: Option<Spanned<Number>>,
     heal_after: Option<Spanned<Duration>>,
     restart_after: Option<Spanned<Duration>>,
     resume_after: Option<Spanned<Duration>>,
@@ -932,8 +933,21 @@ fn node_id(loc: &Locator, value: &Spanned<i64>, nodes: u32) -> Result<u32, Scena
 
 const DISTRIBUTIONS: [&str; 6] = ["constant", "uniform", "normal", "exponential", "lognormal", "pareto"];
 const LINK_KINDS: [&str; 2] = ["datagram", "session"];
-const FAULT_KINDS: [&str; 9] =
-    ["partition", "partition_oneway", "isolate", "heal", "crash", "restart", "pause", "resume", "clock_rate"];
+const FAULT_KINDS: [&str; 10] = [
+    "partition",
+    "partition_oneway",
+    "isolate",
+    "heal",
+    "crash",
+    "restart",
+    "pause",
+    "resume",
+    "clock_rate",
+    "slow_disk",
+];
+
+/// The most a slow-disk fault may multiply write latency by.
+const MAX_SLOW_DISK: f64 = 1_000_000.0;
 
 fn latency(loc: &Locator, r: &RawLatency) -> Result<Latency, ScenarioError> {
     let dist = r.dist.get_ref().as_str();
@@ -1242,6 +1256,7 @@ fn fault(
         "crash" => &["node", "restart_after"],
         "restart" | "resume" => &["node"],
         "pause" => &["node", "resume_after"],
+        "slow_disk" => &["node", "factor", "heal_after"],
         _ => &["node", "rate", "reset_after"],
     };
     let present = [
@@ -1250,6 +1265,7 @@ fn fault(
         ("from", f.from.as_ref().map(|s| s.span())),
         ("to", f.to.as_ref().map(|s| s.span())),
         ("rate", f.rate.as_ref().map(|s| s.span())),
+        ("factor", f.factor.as_ref().map(|s| s.span())),
         ("heal_after", f.heal_after.as_ref().map(|s| s.span())),
         ("restart_after", f.restart_after.as_ref().map(|s| s.span())),
         ("resume_after", f.resume_after.as_ref().map(|s| s.span())),
@@ -1270,6 +1286,7 @@ fn fault(
             "groups" => "groups = [[0, 1], [2, 3, 4]]",
             "from" => "from = [0]",
             "to" => "to = [1, 2]",
+            "factor" => "factor = 10",
             _ => "rate = 0.5",
         };
         loc.at(f.kind.span(), format!("a `{kind}` fault needs `{key}` (for example `{e}`)"))
@@ -1363,6 +1380,17 @@ fn fault(
         },
         "pause" => FaultAction::Pause { node: node(loc)? },
         "resume" => FaultAction::Resume { node: node(loc)? },
+        "slow_disk" => {
+            let factor = f.factor.as_ref().ok_or_else(|| missing("factor"))?;
+            let x = factor.get_ref().0;
+            if !(x.is_finite() && (1.0..=MAX_SLOW_DISK).contains(&x)) {
+                return Err(loc.at(
+                    factor.span(),
+                    format!("`factor` must be between 1 and {MAX_SLOW_DISK} (it multiplies write latency); got {x}"),
+                ));
+            }
+            FaultAction::SlowDisk { node: node(loc)?, factor: x }
+        }
         _ => {
             let rate = f.rate.as_ref().ok_or_else(|| missing("rate"))?;
             let r = rate.get_ref().0;
@@ -2018,6 +2046,30 @@ impl Scenario {
         };
         let swarm = raw.swarm.as_ref().map(|s| swarm_bounds(&loc, s)).transpose()?.unwrap_or_default();
         let machines = machines(&loc, raw.machines.as_ref(), raw.disk.as_ref(), nodes, duration)?;
+        for (f, parsed) in raw.faults.iter().zip(&faults) {
+            if let FaultAction::SlowDisk { node, .. } = &parsed.action {
+                let has_disk = match node {
+                    NodeRef::Id(n) => machines.disk_of(*n).is_some(),
+                    _ => (0..nodes).any(|n| machines.disk_of(n).is_some()),
+                };
+                if !has_disk {
+                    return Err(loc.at(
+                        f.kind.span(),
+                        "a `slow_disk` fault needs a node with a disk: add a `[disk]` with a `latency`",
+                    ));
+                }
+            }
+        }
+        if let (Some(c), Some(raw_chaos)) = (&chaos, &raw.chaos) {
+            let any_disk = (0..nodes).any(|n| machines.disk_of(n).is_some());
+            if c.kinds.iter().any(|k| k == "slow_disk") && !any_disk {
+                let span = raw_chaos.kinds.get_ref().iter().find(|k| k.get_ref() == "slow_disk").map(|k| k.span());
+                return Err(loc.at(
+                    span.unwrap_or(raw_chaos.kinds.span()),
+                    "chaos kind `slow_disk` needs a node with a disk: add a `[disk]` with a `latency`",
+                ));
+            }
+        }
         debug_assert!(limits.max_time <= natural_end);
 
         Ok(Scenario {

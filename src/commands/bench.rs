@@ -1,6 +1,7 @@
 //! `faultline bench`: the engine's speed on a fixed workload — pingpong with
-//! 5 nodes, 1,000 messages always in flight, latency uniform 1–2 ms — in
-//! events per second and simulated seconds per wall second.
+//! 5 nodes, 1,000 messages always in flight, latency uniform 1–2 ms, identical
+//! machines without disks — in events per second and simulated seconds per
+//! wall second.
 
 use faultline_protocols::pingpong;
 use faultline_scenario::Scenario;
@@ -24,6 +25,13 @@ latency = { dist = "uniform", min = "1ms", max = "2ms" }
 
 [limits]
 max_events = 20000000
+
+# Identical machines, so the figure compares with runs from before machines
+# differed by default.
+[machines]
+start_jitter = "0s"
+clock_offset = "0s"
+clock_drift_ppm = 0
 "#;
 
 pub fn bench(args: &BenchArgs) -> Result<Outcome, CliError> {

@@ -1086,6 +1086,8 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             self.transmit_all(me, &mut out.sends, &mut out.multicasts, &mut out.targets);
         }
         out.notes.clear();
+        // Clients have no disk model and no durability callbacks.
+        out.durable_tokens.clear();
         for (kind, op) in out.client_events.drain(..) {
             self.trace_client(me, kind, op);
         }

@@ -222,6 +222,7 @@ fn run_partition(kind: LinkKind) {
         at: at_ms(10),
         action: FaultAction::Partition { groups: vec![half] },
         undo_after: Some(Duration::from_millis(10)),
+        after: None,
     };
     let limits = Limits::new(at_ms(30), 100_000_000);
     // Every node sends one token to a random peer at start, which is not

@@ -86,7 +86,7 @@ pub fn schedule(config: &ChaosConfig, nodes: u32, end: Duration, seed: u64) -> V
             }
             _ => continue,
         };
-        faults.push(ScheduledFault { at, action, undo_after: Some(lasting) });
+        faults.push(ScheduledFault { at, action, undo_after: Some(lasting), after: None });
     }
     faults
 }

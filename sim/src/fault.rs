@@ -97,6 +97,20 @@ pub struct ScheduledFault {
     pub at: Time,
     pub action: FaultAction,
     pub undo_after: Option<Duration>,
+    /// Timed by an event the protocol reports instead: from `at` on, the
+    /// fault waits for a node to take a role, then strikes after a delay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<RoleTrigger>,
+}
+
+/// "When a node next becomes `role`, wait a uniform delay in
+/// `[delay_min, delay_max]`, then strike": e.g. crash a new leader 0-20 ms
+/// after its election, before it has committed anything.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoleTrigger {
+    pub role: String,
+    pub delay_min: Duration,
+    pub delay_max: Duration,
 }
 
 /// A fault as it actually happened, for summaries and reports.

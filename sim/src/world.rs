@@ -352,6 +352,8 @@ pub struct World<N: Process, C: Process<Msg = N::Msg>> {
     quiet_phase: bool,
     /// Some node has a disk model.
     any_disk: bool,
+    /// Faults waiting for a node to take a role (`ScheduledFault::after`).
+    armed: Vec<usize>,
 }
 
 impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
@@ -436,6 +438,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             started: false,
             quiet_phase: false,
             any_disk: false,
+            armed: Vec::new(),
         };
         world.any_disk = world.nodes.iter().any(|n| n.disk.is_some());
         for (at, node) in boots {
@@ -948,6 +951,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 stable_hash(role),
                 String::new,
             );
+            if !self.armed.is_empty() {
+                self.role_taken(role);
+            }
         }
         let me = Addr::node(i as u32);
         // Most handlers send a message or two and nothing else: touch only
@@ -1015,6 +1021,25 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.trace_client(me, kind, op);
             }
             self.node_out.client_events = events;
+        }
+    }
+
+    /// A node took `role`: the faults waiting for it strike after their
+    /// delay (drawn from the fault stream). Their `node` is resolved then.
+    fn role_taken(&mut self, role: Role) {
+        let now = self.now;
+        let mut i = 0;
+        while i < self.armed.len() {
+            let idx = self.armed[i];
+            let Some(t) = self.faults[idx].after.as_ref().filter(|t| t.role == role) else {
+                i += 1;
+                continue;
+            };
+            let (lo, hi) = (t.delay_min.as_nanos(), t.delay_max.as_nanos());
+            let delay = if hi > lo { self.fault_rng.gen_range(lo..=hi) } else { lo };
+            self.armed.swap_remove(i);
+            self.faults[idx].after = None;
+            self.push(now + Duration::from_nanos(delay), Event::Fault(idx as u32));
         }
     }
 
@@ -1143,6 +1168,11 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
 
     fn apply_fault(&mut self, idx: usize) {
         if self.quiet_phase {
+            return;
+        }
+        if self.faults[idx].after.is_some() {
+            // Timed by a role change: it waits for one (`role_taken`).
+            self.armed.push(idx);
             return;
         }
         let fault = self.faults[idx].clone();

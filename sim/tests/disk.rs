@@ -128,6 +128,7 @@ fn crash_at(crash: u64) -> Vec<ScheduledFault> {
         at: at(crash),
         action: FaultAction::Crash { node: NodeRef::Id(0) },
         undo_after: Some(ms(20)),
+        after: None,
     }]
 }
 
@@ -203,6 +204,7 @@ fn a_slow_disk_multiplies_write_latency_while_it_holds() {
             at: at(at_ms),
             action: FaultAction::SlowDisk { node: NodeRef::Id(0), factor: 3.0 },
             undo_after: Some(ms(lasting)),
+            after: None,
         }]
     };
     // In force at 10 ms, when the write starts: 15 ms x 3, then 1 ms of link.

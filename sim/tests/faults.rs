@@ -147,7 +147,7 @@ fn at(ms: u64) -> Time {
 }
 
 fn fault(ms: u64, action: FaultAction, undo_after_ms: Option<u64>) -> ScheduledFault {
-    ScheduledFault { at: at(ms), action, undo_after: undo_after_ms.map(Duration::from_millis) }
+    ScheduledFault { at: at(ms), action, undo_after: undo_after_ms.map(Duration::from_millis), after: None }
 }
 
 fn prob(p: f64) -> Probability {

@@ -82,11 +82,13 @@ fn run(many: bool) -> World<Sender, Sender> {
             at: ms(50),
             action: FaultAction::Pause { node: NodeRef::Id(2) },
             undo_after: Some(Duration::from_millis(30)),
+            after: None,
         },
         ScheduledFault {
             at: ms(100),
             action: FaultAction::Partition { groups: vec![vec![0, 1], vec![2, 3]] },
             undo_after: Some(Duration::from_millis(20)),
+            after: None,
         },
     ];
     let config = WorldConfig {

@@ -967,6 +967,7 @@ mod tests {
             at: Time::ZERO + Duration::from_nanos(1_000_000),
             action: FaultAction::Crash { node: NodeRef::Role("leader".into()) },
             undo_after: Some(Duration::from_nanos(5_000_000)),
+            after: None,
         };
         let t = fault_table(&f);
         let keys: Vec<&str> = t.iter().map(|(k, _)| k).collect();

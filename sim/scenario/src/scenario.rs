@@ -18,7 +18,7 @@ use serde::Deserialize;
 pub use toml::Spanned;
 
 use faultline_sim::chaos::{ChaosConfig, CHAOS_KINDS, MAX_CHAOS_FAULTS};
-use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
+use faultline_sim::fault::{FaultAction, NodeRef, RoleTrigger, ScheduledFault};
 use faultline_sim::machine::MAX_CLOCK_DRIFT_PPM;
 use faultline_sim::net::{LinkConfig, LinkKind};
 use faultline_sim::rng::{stream, Latency, Probability, Stream};
@@ -501,6 +501,8 @@ struct RawLatency {
 #[serde(deny_unknown_fields)]
 struct RawFault {
     at: Spanned<RawAt>,
+    after_role: Option<Spanned<String>>,
+    delay: Option<Spanned<RawAt>>,
     kind: Spanned<String>,
     node: Option<Spanned<RawNodeRef>>,
     groups: Option<Spanned<Vec<Vec<Spanned<i64>>>>>,
@@ -1407,7 +1409,44 @@ fn fault(
         .flatten()
         .map(|d| *d.get_ref())
         .next();
-    Ok((ScheduledFault { at: Time::ZERO + at, action, undo_after }, latest.saturating_sub(at)))
+    let after = match (&f.after_role, &f.delay) {
+        (None, None) => None,
+        (None, Some(d)) => {
+            return Err(loc.at(d.span(), "`delay` times a fault after a role change: it needs `after_role`"))
+        }
+        (Some(role), delay) => {
+            let name = role.get_ref();
+            if !targets.roles.contains(&name.as_str()) {
+                let roles = targets.roles;
+                let message = if roles.is_empty() {
+                    format!("`after_role`: protocol `{}` reports no roles", targets.protocol)
+                } else {
+                    format!(
+                        "unknown role `{name}`{}; protocol `{}` reports {}",
+                        did_you_mean(name, roles),
+                        targets.protocol,
+                        one_of(roles)
+                    )
+                };
+                return Err(loc.at(role.span(), message));
+            }
+            let (delay_min, delay_max) = match delay {
+                None => (Duration::ZERO, Duration::ZERO),
+                Some(d) => {
+                    let RawAt { min, max } = *d.get_ref();
+                    let max = max.unwrap_or(min);
+                    if max < min {
+                        return Err(
+                            loc.at(d.span(), format!("the delay's `max` ({max}) must not be below its `min` ({min})"))
+                        );
+                    }
+                    (min, max)
+                }
+            };
+            Some(RoleTrigger { role: name.clone(), delay_min, delay_max })
+        }
+    };
+    Ok((ScheduledFault { at: Time::ZERO + at, action, undo_after, after }, latest.saturating_sub(at)))
 }
 
 fn clients(loc: &Locator, w: &RawClients, nodes: u32) -> Result<Clients, ScenarioError> {

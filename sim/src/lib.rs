@@ -1,8 +1,10 @@
 //! faultline-sim: a deterministic discrete-event engine for distributed
 //! protocols. It knows nothing of any protocol: it hosts [`Process`]es (sans-I/O
 //! state machines), moves their messages through a faulty [`net::Network`],
-//! fires their timers on a virtual clock, applies scheduled faults, and feeds
-//! every event into a fingerprint. One seed rules a run.
+//! fires their timers on a virtual clock, gives each node a machine of its own
+//! ([`machine`]: start-up time, clock offset and drift, and a [`disk`] whose
+//! writes take time), applies scheduled faults, and feeds every event into a
+//! fingerprint. One seed rules a run.
 
 pub mod chaos;
 pub mod coverage;

@@ -10,7 +10,9 @@
 //!   holds the write), but every message the node sends from then on leaves
 //!   only when the write is durable — a node that fsyncs before it answers.
 //!   Messages sent by later handlers wait too, so nothing the node says can
-//!   overtake a write it has made.
+//!   overtake a write it has made. So do the facts it reports to the online
+//!   checkers (`Ctx::note`): a checker learns what a node did when the node
+//!   could have told anyone, and never of a write a crash took back.
 //! - A handler that writes through `Ctx::durable_mut_async(token)` persists
 //!   *asynchronously*: its messages leave at once, and the engine calls
 //!   `Process::on_durable(token)` when the write is durable.
@@ -18,8 +20,8 @@
 //!   flight join the next (group commit): at most one write is in flight and
 //!   one waits, so a disk holds at most two copies of the durable state.
 //! - A crash loses every write not yet durable: the node restarts from the
-//!   state as of the last completed write. Messages waiting on a lost write
-//!   are never sent, and its callbacks never run.
+//!   state as of the last completed write. Messages and reports waiting on a
+//!   lost write are never sent, and its callbacks never run.
 //!
 //! Torn writes are not modelled: a write is durable whole or not at all.
 
@@ -39,7 +41,7 @@ pub struct DiskConfig {
 
 /// One write on its way to the platter: the durable state it will leave,
 /// the messages waiting for it and the callbacks it owes.
-struct Op<D, M> {
+struct Op<D, M, T> {
     seq: u64,
     done: Time,
     state: D,
@@ -47,16 +49,24 @@ struct Op<D, M> {
     /// wait for it.
     sync: bool,
     sends: Vec<(Addr, M)>,
+    notes: Vec<T>,
     tokens: Vec<u64>,
 }
 
-/// A completed write: what the engine must now send and call back.
-pub(crate) struct Completed<M> {
+/// A completed write: what the engine must now send, report and call back.
+pub(crate) struct Completed<M, T> {
     pub(crate) sends: Vec<(Addr, M)>,
+    pub(crate) notes: Vec<T>,
     pub(crate) tokens: Vec<u64>,
 }
 
-pub(crate) struct Disk<D, M> {
+/// Where a node's output waits for a synchronous write.
+pub(crate) struct Held<'a, M, T> {
+    pub(crate) sends: &'a mut Vec<(Addr, M)>,
+    pub(crate) notes: &'a mut Vec<T>,
+}
+
+pub(crate) struct Disk<D, M, T> {
     latency: Latency,
     /// The slow-disk faults in force (applied fault id, factor): each
     /// multiplies the latency of writes started while it holds.
@@ -66,12 +76,12 @@ pub(crate) struct Disk<D, M> {
     /// would leave.
     synced: D,
     /// The write in flight, then the one waiting for it (at most two).
-    ops: VecDeque<Op<D, M>>,
+    ops: VecDeque<Op<D, M, T>>,
     next_seq: u64,
 }
 
-impl<D: Clone, M> Disk<D, M> {
-    pub(crate) fn new(config: &DiskConfig, rng: SimRng, synced: D) -> Disk<D, M> {
+impl<D: Clone, M, T> Disk<D, M, T> {
+    pub(crate) fn new(config: &DiskConfig, rng: SimRng, synced: D) -> Disk<D, M, T> {
         Disk { latency: config.latency.clone(), slowdowns: Vec::new(), rng, synced, ops: VecDeque::new(), next_seq: 0 }
     }
 
@@ -101,25 +111,26 @@ impl<D: Clone, M> Disk<D, M> {
             state: state.clone(),
             sync,
             sends: Vec::new(),
+            notes: Vec::new(),
             tokens: std::mem::take(tokens),
         });
         Some((done, seq))
     }
 
-    /// Where the node's outgoing messages must wait: the latest write in
-    /// flight or waiting that holds a synchronous write.
-    pub(crate) fn send_barrier(&mut self) -> Option<&mut Vec<(Addr, M)>> {
-        self.ops.iter_mut().rev().find(|op| op.sync).map(|op| &mut op.sends)
+    /// Where the node's outgoing messages and reports must wait: the latest
+    /// write in flight or waiting that holds a synchronous write.
+    pub(crate) fn send_barrier(&mut self) -> Option<Held<'_, M, T>> {
+        self.ops.iter_mut().rev().find(|op| op.sync).map(|op| Held { sends: &mut op.sends, notes: &mut op.notes })
     }
 
     /// Ends write `seq`; `None` if it was lost to a crash.
-    pub(crate) fn complete(&mut self, seq: u64) -> Option<Completed<M>> {
+    pub(crate) fn complete(&mut self, seq: u64) -> Option<Completed<M, T>> {
         if self.ops.front().map(|op| op.seq) != Some(seq) {
             return None;
         }
         let op = self.ops.pop_front()?;
         self.synced = op.state;
-        Some(Completed { sends: op.sends, tokens: op.tokens })
+        Some(Completed { sends: op.sends, notes: op.notes, tokens: op.tokens })
     }
 
     /// A crash: every write not yet durable is dropped. Returns how many
@@ -138,7 +149,7 @@ mod tests {
     use crate::rng::{stream, Stream};
     use crate::time::Duration;
 
-    fn disk(ms: u64) -> Disk<u32, &'static str> {
+    fn disk(ms: u64) -> Disk<u32, &'static str, ()> {
         let config = DiskConfig { latency: Latency::Constant { value: Duration::from_millis(ms) } };
         Disk::new(&config, stream(1, Stream::Disk(0)), 0)
     }
@@ -179,7 +190,7 @@ mod tests {
         assert!(d.send_barrier().is_none());
         d.write(at(0), &1, true, &mut Vec::new());
         d.write(at(1), &2, false, &mut vec![7]);
-        d.send_barrier().unwrap().push((Addr::node(1), "after"));
+        d.send_barrier().unwrap().sends.push((Addr::node(1), "after"));
         let first = d.complete(0).unwrap();
         assert_eq!(first.sends.len(), 1, "held by the synchronous write, not the async one after it");
         let second = d.complete(1).unwrap();

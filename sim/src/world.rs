@@ -259,6 +259,9 @@ enum Admit {
     Client(usize),
 }
 
+/// A node's disk: its durable state, the messages and reports it holds.
+type NodeDisk<N> = Disk<<N as Process>::Durable, <N as Process>::Msg, <N as Process>::Note>;
+
 struct NodeSlot<N: Process> {
     process: Option<N>,
     durable: N::Durable,
@@ -282,7 +285,7 @@ struct NodeSlot<N: Process> {
     machine_rate: f64,
     machine_offset: Duration,
     /// `None`: writes are durable at once.
-    disk: Option<Box<Disk<N::Durable, N::Msg>>>,
+    disk: Option<Box<NodeDisk<N>>>,
     /// False until the machine's start-up delay has passed.
     booted: bool,
 }
@@ -748,6 +751,14 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             self.transmit(me, to, msg);
         }
         let now = self.now;
+        for note in done.notes {
+            if let Some(v) = self.monitor.as_mut().and_then(|m| m.on_note(now, NodeId(node), &note)) {
+                if self.violation.is_none() {
+                    self.violation = Some(v);
+                }
+            }
+        }
+        let now = self.now;
         for token in done.tokens {
             self.push(now, Event::Durable { node, incarnation, token });
         }
@@ -1063,13 +1074,14 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         for m in out.multicasts.drain(..) {
             while done < m.after_sends {
                 let Some(send) = singles.next() else { break };
-                held.push(send);
+                held.sends.push(send);
                 done += 1;
             }
-            held.extend(out.targets[m.targets].iter().map(|&to| (to, m.msg.clone())));
+            held.sends.extend(out.targets[m.targets].iter().map(|&to| (to, m.msg.clone())));
         }
-        held.extend(singles);
+        held.sends.extend(singles);
         out.targets.clear();
+        held.notes.append(&mut out.notes);
     }
 
     #[inline]

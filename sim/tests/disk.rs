@@ -8,7 +8,8 @@ use std::rc::Rc;
 use faultline_sim::fault::{FaultAction, NodeRef, ScheduledFault};
 use faultline_sim::net::LinkConfig;
 use faultline_sim::{
-    Addr, Ctx, DiskConfig, Duration, Latency, Limits, MachineConfig, Message, NodeId, Process, Time, World, WorldConfig,
+    Addr, Ctx, DiskConfig, Duration, Latency, Limits, MachineConfig, Message, Monitor, NodeId, Process, Time,
+    Violation, World, WorldConfig,
 };
 
 #[derive(Clone, Debug, Hash, PartialEq)]
@@ -40,6 +41,18 @@ struct Log {
     started: Vec<(u32, Time)>,
     /// When each node's first timer fired, true time.
     fired: Vec<(u32, Time)>,
+    /// (true time, value) of every report the checker saw.
+    noted: Vec<(Time, u64)>,
+}
+
+/// A checker that records what it is told and when.
+struct Recorder(Rc<RefCell<Log>>);
+
+impl Monitor<Writer> for Recorder {
+    fn on_note(&mut self, now: Time, _node: NodeId, note: &u64) -> Option<Violation> {
+        self.0.borrow_mut().noted.push((now, *note));
+        None
+    }
 }
 
 /// Node 0 writes `value + 1` at 10 ms and tells node 1; `sync` chooses how.
@@ -52,7 +65,8 @@ impl Process for Writer {
     type Msg = Written;
     type Timer = Write;
     type Durable = Store;
-    type Note = ();
+    /// The value written, reported to the checker.
+    type Note = u64;
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         let me = match ctx.me() {
             Addr::Node(n) => n.0,
@@ -80,6 +94,7 @@ impl Process for Writer {
             ctx.durable_mut_async(value).value = value;
         }
         ctx.send(Addr::node(1), Written(value));
+        ctx.note(value);
     }
     fn on_durable(&mut self, ctx: &mut Ctx<'_, Self>, token: u64) {
         self.log.borrow_mut().durable.push((ctx.true_now(), token));
@@ -114,6 +129,7 @@ fn run(sync: bool, machines: MachineConfig, faults: Vec<ScheduledFault>, seed: u
     let shared = Rc::clone(&log);
     let mut world: World<Writer, Writer> =
         World::new(config, Box::new(move |_: NodeId, _: &Store| Writer { sync, log: Rc::clone(&shared) }), Vec::new());
+    world.set_monitor(Box::new(Recorder(Rc::clone(&log))));
     world.run();
     log
 }
@@ -213,4 +229,18 @@ fn a_slow_disk_multiplies_write_latency_while_it_holds() {
     // Ended before the write starts: no effect.
     let log = run(true, with_disk(15), slow(2, 5), 1, 2);
     assert_eq!(log.borrow().received, vec![(at(26), 1)]);
+}
+
+/// What a node reports to the checkers waits with its messages: a checker
+/// never hears of a write a crash took back.
+#[test]
+fn reports_wait_for_the_synchronous_write_and_die_with_it() {
+    let instant = run(true, MachineConfig::ideal(), Vec::new(), 1, 2);
+    assert_eq!(instant.borrow().noted, vec![(at(10), 1)]);
+    let slow = run(true, with_disk(15), Vec::new(), 1, 2);
+    assert_eq!(slow.borrow().noted, vec![(at(25), 1)], "reported when durable");
+    let lost = run(true, with_disk(15), crash_at(20), 1, 2);
+    assert_eq!(lost.borrow().noted, vec![(at(65), 1)], "only the restarted node's write is reported");
+    let asynchronous = run(false, with_disk(15), Vec::new(), 1, 2);
+    assert_eq!(asynchronous.borrow().noted, vec![(at(10), 1)], "an asynchronous write holds nothing back");
 }

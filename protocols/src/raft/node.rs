@@ -850,6 +850,11 @@ impl RaftNode {
             return;
         }
         self.votes[from as usize] = true;
+        self.count_votes(ctx, pre_vote);
+    }
+
+    /// Wins the (pre-)election once a majority's votes are in.
+    fn count_votes(&mut self, ctx: &mut Ctx<'_, Self>, pre_vote: bool) {
         if self.votes.iter().filter(|v| **v).count() >= self.majority() {
             self.won_votes(ctx, pre_vote);
         }
@@ -861,9 +866,7 @@ impl RaftNode {
             return;
         }
         self.votes[self.id as usize] = true;
-        if self.votes.iter().filter(|v| **v).count() >= self.majority() {
-            self.won_votes(ctx, false);
-        }
+        self.count_votes(ctx, false);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -2085,11 +2085,12 @@ impl Scenario {
         };
         let swarm = raw.swarm.as_ref().map(|s| swarm_bounds(&loc, s)).transpose()?.unwrap_or_default();
         let machines = machines(&loc, raw.machines.as_ref(), raw.disk.as_ref(), nodes, duration)?;
+        let any_disk = (0..nodes).any(|n| machines.disk_of(n).is_some());
         for (f, parsed) in raw.faults.iter().zip(&faults) {
             if let FaultAction::SlowDisk { node, .. } = &parsed.action {
                 let has_disk = match node {
                     NodeRef::Id(n) => machines.disk_of(*n).is_some(),
-                    _ => (0..nodes).any(|n| machines.disk_of(n).is_some()),
+                    _ => any_disk,
                 };
                 if !has_disk {
                     return Err(loc.at(
@@ -2100,7 +2101,6 @@ impl Scenario {
             }
         }
         if let (Some(c), Some(raw_chaos)) = (&chaos, &raw.chaos) {
-            let any_disk = (0..nodes).any(|n| machines.disk_of(n).is_some());
             if c.kinds.iter().any(|k| k == "slow_disk") && !any_disk {
                 let span = raw_chaos.kinds.get_ref().iter().find(|k| k.get_ref() == "slow_disk").map(|k| k.span());
                 return Err(loc.at(

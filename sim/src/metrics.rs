@@ -2,8 +2,6 @@
 //! that saturate at their highest trackable value instead of failing, so an
 //! outlier can never end a run.
 
-use std::collections::BTreeMap;
-
 use hdrhistogram::Histogram;
 
 /// Highest value a histogram tracks exactly (an hour, in microseconds);
@@ -51,18 +49,24 @@ pub struct Metrics {
     /// string comparison. Iteration sorts by name, so order never depends on
     /// insertion.
     counters: Vec<(&'static str, u64)>,
-    histograms: BTreeMap<&'static str, Histogram<u64>>,
+    /// Histograms, found the same way, for the same reason.
+    histograms: Vec<(&'static str, Histogram<u64>)>,
+}
+
+/// Where `name` sits among `entries`: by the literal's address first, then
+/// by its text (the same name from another literal).
+#[inline]
+fn position<T>(entries: &[(&'static str, T)], name: &str) -> Option<usize> {
+    entries
+        .iter()
+        .position(|(k, _)| std::ptr::eq(k.as_ptr(), name.as_ptr()) && k.len() == name.len())
+        .or_else(|| entries.iter().position(|(k, _)| *k == name))
 }
 
 impl Metrics {
     #[inline]
     fn counter_mut(&mut self, name: &'static str) -> &mut u64 {
-        let found = self
-            .counters
-            .iter()
-            .position(|(k, _)| std::ptr::eq(k.as_ptr(), name.as_ptr()) && k.len() == name.len())
-            .or_else(|| self.counters.iter().position(|(k, _)| *k == name));
-        let i = match found {
+        let i = match position(&self.counters, name) {
             Some(i) => i,
             None => {
                 self.counters.push((name, 0));
@@ -88,7 +92,14 @@ impl Metrics {
         }
     }
     pub fn record(&mut self, name: &'static str, value: u64) {
-        self.histograms.entry(name).or_insert_with(new_histogram).saturating_record(value.clamp(1, HISTOGRAM_MAX));
+        let i = match position(&self.histograms, name) {
+            Some(i) => i,
+            None => {
+                self.histograms.push((name, new_histogram()));
+                self.histograms.len() - 1
+            }
+        };
+        self.histograms[i].1.saturating_record(value.clamp(1, HISTOGRAM_MAX));
     }
     pub fn counter(&self, name: &str) -> u64 {
         self.counters.iter().find(|(k, _)| *k == name).map_or(0, |(_, v)| *v)
@@ -100,10 +111,13 @@ impl Metrics {
         sorted.into_iter()
     }
     pub fn histogram(&self, name: &str) -> Option<&Histogram<u64>> {
-        self.histograms.get(name)
+        position(&self.histograms, name).map(|i| &self.histograms[i].1)
     }
+    /// Every histogram, sorted by name.
     pub fn histograms(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> + '_ {
-        self.histograms.iter().map(|(k, v)| (*k, v))
+        let mut sorted: Vec<(&'static str, &Histogram<u64>)> = self.histograms.iter().map(|(k, v)| (*k, v)).collect();
+        sorted.sort_unstable_by_key(|(k, _)| *k);
+        sorted.into_iter()
     }
 }
 

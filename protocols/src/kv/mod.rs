@@ -168,13 +168,6 @@ impl KvStore {
         d
     }
 
-    fn set(&mut self, key: Key, value: Value) {
-        if let Some(old) = self.data.insert(key, value) {
-            self.digest = self.digest.wrapping_sub(register_term(key, old));
-        }
-        self.digest = self.digest.wrapping_add(register_term(key, value));
-    }
-
     pub fn get(&self, key: Key) -> Option<Value> {
         self.data.get(&key).copied()
     }
@@ -191,7 +184,7 @@ impl KvStore {
     /// mark the rare ways as coverage points.
     pub fn apply_request(&mut self, request: &Request, dedup: bool) -> Applied {
         if !dedup {
-            return Applied::Executed(self.execute(&request.command));
+            return Applied::Executed(execute(&mut self.data, &mut self.digest, &request.command));
         }
         let OpId { client, seq } = request.op;
         let session = self.sessions.entry(client).or_default();
@@ -217,45 +210,18 @@ impl KvStore {
             }
             Err(at) => at,
         };
-        self.digest = digest;
-        let result = self.execute(&request.command);
+        let result = execute(&mut self.data, &mut digest, &request.command);
         if !matches!(request.command, Command::Get { .. }) {
-            let session = self.sessions.entry(client).or_default();
-            let mut digest = self.digest.wrapping_add(result_term(client, seq, &result));
+            digest = digest.wrapping_add(result_term(client, seq, &result));
             session.results.insert(at, (seq, result.clone()));
             while session.results.len() > MAX_SESSION_RESULTS {
                 if let Some((s, r)) = session.results.pop_front() {
                     digest = digest.wrapping_sub(result_term(client, s, &r));
                 }
             }
-            self.digest = digest;
         }
+        self.digest = digest;
         Applied::Executed(result)
-    }
-
-    fn execute(&mut self, command: &Command) -> KvResult {
-        match *command {
-            Command::Get { key } => KvResult::Read(self.get(key)),
-            Command::Put { key, value } => {
-                self.set(key, value);
-                KvResult::Written
-            }
-            Command::Cas { key, expected, new } => {
-                if self.data.get(&key) == Some(&expected) {
-                    self.set(key, new);
-                    KvResult::Cas(true)
-                } else {
-                    KvResult::Cas(false)
-                }
-            }
-            Command::Propose { key, value } => match self.get(key) {
-                Some(chosen) => KvResult::Chosen(chosen),
-                None => {
-                    self.set(key, value);
-                    KvResult::Chosen(value)
-                }
-            },
-        }
     }
 
     pub fn len(&self) -> usize {
@@ -263,6 +229,41 @@ impl KvStore {
     }
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
+    }
+}
+
+/// Writes `value` to `key`, keeping `digest` the store's digest.
+fn set(data: &mut BTreeMap<Key, Value>, digest: &mut u64, key: Key, value: Value) {
+    if let Some(old) = data.insert(key, value) {
+        *digest = digest.wrapping_sub(register_term(key, old));
+    }
+    *digest = digest.wrapping_add(register_term(key, value));
+}
+
+/// Runs `command` on the registers (the session bookkeeping is the
+/// caller's).
+fn execute(data: &mut BTreeMap<Key, Value>, digest: &mut u64, command: &Command) -> KvResult {
+    match *command {
+        Command::Get { key } => KvResult::Read(data.get(&key).copied()),
+        Command::Put { key, value } => {
+            set(data, digest, key, value);
+            KvResult::Written
+        }
+        Command::Cas { key, expected, new } => {
+            if data.get(&key) == Some(&expected) {
+                set(data, digest, key, new);
+                KvResult::Cas(true)
+            } else {
+                KvResult::Cas(false)
+            }
+        }
+        Command::Propose { key, value } => match data.get(&key).copied() {
+            Some(chosen) => KvResult::Chosen(chosen),
+            None => {
+                set(data, digest, key, value);
+                KvResult::Chosen(value)
+            }
+        },
     }
 }
 

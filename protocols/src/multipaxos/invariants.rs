@@ -31,18 +31,22 @@ use std::collections::{BTreeSet, VecDeque};
 use faultline_sim::metrics::Metrics;
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{NodeId, Time};
+use smallvec::SmallVec;
 
 use super::log::Ballot;
 use super::node::{PaxosNode, PaxosNote};
 use crate::check::snapshot::{self, KnownAt, SnapshotClaim};
 
 /// What the monitor knows of one slot.
+///
+/// A slot is almost always proposed and accepted in one ballot, so the
+/// lists keep their first entry inline: a slot's facts cost no allocation.
 #[derive(Default)]
 struct SlotFacts {
     /// (ballot, command) of each proposal.
-    proposed: Vec<(Ballot, u64)>,
+    proposed: SmallVec<[(Ballot, u64); 1]>,
     /// (ballot, command, acceptors) of each accepted proposal.
-    accepted: Vec<(Ballot, u64, u64)>,
+    accepted: SmallVec<[(Ballot, u64, u64); 1]>,
     /// The chosen command and the ballot it was chosen in.
     chosen: Option<(u64, Ballot)>,
     /// The first decision reported, and by whom.

@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use faultline_sim::{Addr, Ctx, NodeId, Process, Role, Time, TimerId};
 
 use super::log::{chain, Ballot, PaxosDisk, SlotCommand, Snapshot};
@@ -591,7 +593,8 @@ impl PaxosNode {
     fn on_accepted(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, ballot: Ballot, first_slot: u64, count: u64) {
         let majority = self.majority();
         let now = ctx.now();
-        let mut chosen = Vec::new();
+        // An acknowledgement usually settles a slot or two: kept inline.
+        let mut chosen: SmallVec<[(u64, Proposal); 2]> = SmallVec::new();
         {
             let Some(lead) = self.lead.as_mut().filter(|l| l.ballot == ballot) else { return };
             lead.last_ack[from as usize] = now;
@@ -663,6 +666,7 @@ impl PaxosNode {
             // Bug: apply what is decided now, not waiting for the slots below.
             ctx.reached("slot applied before the slots below it were decided");
             self.apply_slot(ctx, slot);
+            ctx.count("applied", 1);
         }
     }
 
@@ -674,12 +678,17 @@ impl PaxosNode {
             self.decided_prefix += 1;
         }
         self.decided_prefix = self.decided_prefix.max(self.applied);
+        let mut applied = 0;
         while self.applied < self.decided_prefix {
             let slot = self.applied + 1;
             if !ctx.durable().decided.contains(slot) {
                 break;
             }
             self.apply_slot(ctx, slot);
+            applied += 1;
+        }
+        if applied > 0 {
+            ctx.count("applied", applied);
         }
         self.maybe_snapshot(ctx);
         self.report_log_len(ctx);
@@ -702,7 +711,6 @@ impl PaxosNode {
         self.applied = slot;
         self.applied_chain = chain(self.applied_chain, &command);
         ctx.note(PaxosNote::Applied { slot, chain: self.applied_chain, state: self.store.digest() });
-        ctx.count("applied", 1);
         let Some(lead) = self.lead.as_mut() else { return };
         // Replies for slots at or below this one are settled: answered now,
         // or (skipped by a bug) never.

@@ -14,7 +14,6 @@
 use std::fmt;
 use std::hash::Hash;
 
-use rand::Rng;
 use serde::Serialize;
 
 use crate::coverage::Coverage;
@@ -201,14 +200,30 @@ pub struct Ctx<'a, P: Process> {
     pub(crate) timers: &'a mut TimerTable,
     pub(crate) metrics: &'a mut Metrics,
     pub(crate) coverage: &'a mut Coverage,
-    /// What the handler wrote to durable state: [`WROTE_SYNC`], [`WROTE_ASYNC`].
-    pub(crate) wrote: u8,
+    /// Which effects beyond plain sends the handler left, as `EFFECT_*`
+    /// bits, so the engine tests one byte instead of every effect list.
+    pub(crate) effects: u8,
 }
 
 /// The handler wrote durable state synchronously: its messages wait.
 pub(crate) const WROTE_SYNC: u8 = 1;
 /// The handler wrote durable state asynchronously: it wants a callback.
 pub(crate) const WROTE_ASYNC: u8 = 2;
+/// Some node has a disk model, so every handler's effects go past it (set
+/// by the engine before the handler runs).
+pub(crate) const EFFECT_DISK: u8 = 4;
+/// The handler set a timer.
+pub(crate) const EFFECT_TIMERS: u8 = 8;
+/// The handler sent one message to several recipients.
+pub(crate) const EFFECT_MULTICASTS: u8 = 16;
+/// The handler reported facts to the checkers.
+pub(crate) const EFFECT_NOTES: u8 = 32;
+/// The handler marked client operations.
+pub(crate) const EFFECT_CLIENT: u8 = 64;
+/// The effects handled before the handler's sends leave.
+pub(crate) const EFFECTS_BEFORE_SENDS: u8 = WROTE_SYNC | WROTE_ASYNC | EFFECT_DISK | EFFECT_TIMERS | EFFECT_MULTICASTS;
+/// The effects handled after.
+pub(crate) const EFFECTS_AFTER_SENDS: u8 = EFFECT_NOTES | EFFECT_CLIENT;
 
 impl<'a, P: Process> Ctx<'a, P> {
     /// This process's address.
@@ -255,7 +270,10 @@ impl<'a, P: Process> Ctx<'a, P> {
                     self.out.sends.push((to, msg));
                 }
             }
-            _ => self.out.multicasts.push(Multicast { after_sends: self.out.sends.len(), targets: start..end, msg }),
+            _ => {
+                self.effects |= EFFECT_MULTICASTS;
+                self.out.multicasts.push(Multicast { after_sends: self.out.sends.len(), targets: start..end, msg });
+            }
         }
     }
     /// Sends `msg` to every node but this one.
@@ -268,6 +286,7 @@ impl<'a, P: Process> Ctx<'a, P> {
     pub fn set_timer(&mut self, delay: Duration, timer: P::Timer) -> TimerId {
         let id = self.timers.allocate();
         let real = if self.clock_rate == 1.0 { delay } else { delay.mul_f64(1.0 / self.clock_rate) };
+        self.effects |= EFFECT_TIMERS;
         self.out.timers.push((real, id, timer));
         id
     }
@@ -285,7 +304,7 @@ impl<'a, P: Process> Ctx<'a, P> {
         if high <= low {
             return low;
         }
-        Duration::from_nanos(self.rng.gen_range(low.as_nanos()..=high.as_nanos()))
+        Duration::from_nanos(crate::rng::uniform_inclusive(self.rng, low.as_nanos(), high.as_nanos()))
     }
 
     /// Durable state as last persisted.
@@ -297,7 +316,7 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// with one it survives once the disk has written it, and every message
     /// this node sends from now on leaves only after that.
     pub fn durable_mut(&mut self) -> &mut P::Durable {
-        self.wrote |= WROTE_SYNC;
+        self.effects |= WROTE_SYNC;
         self.durable
     }
     /// Durable state for writing, persisted asynchronously: messages do not
@@ -305,13 +324,14 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// once it is durable (right after this handler without a disk model).
     /// A crash before then loses the write and the callback.
     pub fn durable_mut_async(&mut self, token: u64) -> &mut P::Durable {
-        self.wrote |= WROTE_ASYNC;
+        self.effects |= WROTE_ASYNC;
         self.out.durable_tokens.push(token);
         self.durable
     }
 
     /// Reports a fact to the online checkers.
     pub fn note(&mut self, note: P::Note) {
+        self.effects |= EFFECT_NOTES;
         self.out.notes.push(note);
     }
     /// Adds to a named counter.
@@ -336,10 +356,12 @@ impl<'a, P: Process> Ctx<'a, P> {
     }
     /// Marks a client operation's invocation (`op` is the client's own id).
     pub fn client_invoke(&mut self, op: u64) {
+        self.effects |= EFFECT_CLIENT;
         self.out.client_events.push((ClientEventKind::Invoke, op));
     }
     /// Marks a client operation's completion.
     pub fn client_complete(&mut self, op: u64) {
+        self.effects |= EFFECT_CLIENT;
         self.out.client_events.push((ClientEventKind::Complete, op));
     }
 }

@@ -5,6 +5,7 @@
 //! Distribution sampling uses `libm` rather than the platform's maths library,
 //! so a draw — and therefore a fingerprint — is identical on every machine.
 
+use rand::distributions::uniform::{UniformInt, UniformSampler};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -154,12 +155,22 @@ fn ns_from_f64(ns: f64) -> Duration {
     }
 }
 
+/// A uniform draw from `low..=high`, the very draw `rng.gen_range(low..=high)`
+/// makes, but always inline: the engine samples a latency per message, and
+/// the generic `gen_range`, used in many places, is not always inlined.
+#[inline(always)]
+pub fn uniform_inclusive(rng: &mut SimRng, low: u64, high: u64) -> u64 {
+    UniformInt::<u64>::sample_single_inclusive(low, high, rng)
+}
+
 impl Latency {
     #[inline]
     pub fn sample(&self, rng: &mut SimRng) -> Duration {
         match *self {
             Latency::Constant { value } => value,
-            Latency::Uniform { min, max } => Duration::from_nanos(rng.gen_range(min.as_nanos()..=max.as_nanos())),
+            Latency::Uniform { min, max } => {
+                Duration::from_nanos(uniform_inclusive(rng, min.as_nanos(), max.as_nanos()))
+            }
             Latency::Normal { mean, std_dev } => {
                 ns_from_f64(mean.as_nanos() as f64 + std_dev.as_nanos() as f64 * standard_normal(rng))
             }

@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::net::{CutId, Fate, LinkConfig, Network};
 use crate::process::{
     Addr, ClientEventKind, ClientId, Ctx, Message, Multicast, NodeId, Outbox, Process, Role, TimerId, TimerTable,
-    WROTE_SYNC,
+    EFFECTS_AFTER_SENDS, EFFECTS_BEFORE_SENDS, EFFECT_DISK, WROTE_ASYNC, WROTE_SYNC,
 };
 use crate::queue::EventQueue;
 use crate::rng::{stream, SimRng, Stream};
@@ -353,8 +353,9 @@ pub struct World<N: Process, C: Process<Msg = N::Msg>> {
     memory_exceeded: bool,
     started: bool,
     quiet_phase: bool,
-    /// Some node has a disk model.
-    any_disk: bool,
+    /// `EFFECT_DISK` if some node has a disk model, else 0: the effects
+    /// every node handler starts with.
+    disk_effects: u8,
     /// Faults waiting for a node to take a role (`ScheduledFault::after`).
     armed: Vec<usize>,
 }
@@ -440,10 +441,12 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             memory_exceeded: false,
             started: false,
             quiet_phase: false,
-            any_disk: false,
+            disk_effects: 0,
             armed: Vec::new(),
         };
-        world.any_disk = world.nodes.iter().any(|n| n.disk.is_some());
+        if world.nodes.iter().any(|n| n.disk.is_some()) {
+            world.disk_effects = EFFECT_DISK;
+        }
         for (at, node) in boots {
             world.push(at, Event::Boot { node });
         }
@@ -945,10 +948,10 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             timers: &mut self.timers,
             metrics: &mut self.metrics,
             coverage: &mut self.coverage,
-            wrote: 0,
+            effects: self.disk_effects,
         };
         f(process, &mut ctx);
-        let wrote = ctx.wrote;
+        let effects = ctx.effects;
         let role = process.role();
         let incarnation = slot.incarnation;
         if role != slot.role {
@@ -967,36 +970,10 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             }
         }
         let me = Addr::node(i as u32);
-        // Most handlers send a message or two and nothing else: touch only
-        // the effect lists that are non-empty.
-        if !self.node_out.timers.is_empty() {
-            let mut timers = std::mem::take(&mut self.node_out.timers);
-            for (delay, id, timer) in timers.drain(..) {
-                self.push(now + delay, Event::NodeTimer { node: i as u32, incarnation, id, timer });
-            }
-            self.node_out.timers = timers;
-        }
-        // One test on the common path: no write, and no node has a disk.
-        if wrote != 0 || self.any_disk {
-            if self.nodes[i].disk.is_some() {
-                self.through_disk(i, wrote, incarnation);
-            } else if !self.node_out.durable_tokens.is_empty() {
-                // No disk model: an asynchronous write is durable at once.
-                let mut tokens = std::mem::take(&mut self.node_out.durable_tokens);
-                for token in tokens.drain(..) {
-                    self.push(now, Event::Durable { node: i as u32, incarnation, token });
-                }
-                self.node_out.durable_tokens = tokens;
-            }
-        }
-        if !self.node_out.multicasts.is_empty() {
-            let mut sends = std::mem::take(&mut self.node_out.sends);
-            let mut multicasts = std::mem::take(&mut self.node_out.multicasts);
-            let mut targets = std::mem::take(&mut self.node_out.targets);
-            self.transmit_all(me, &mut sends, &mut multicasts, &mut targets);
-            self.node_out.sends = sends;
-            self.node_out.multicasts = multicasts;
-            self.node_out.targets = targets;
+        // Most handlers send a message or two and nothing else: one test of
+        // the effect bits skips every other effect list.
+        if effects & EFFECTS_BEFORE_SENDS != 0 {
+            self.effects_before_sends(i, effects, incarnation);
         }
         match self.node_out.sends.len() {
             0 => {}
@@ -1012,6 +989,9 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 }
                 self.node_out.sends = sends;
             }
+        }
+        if effects & EFFECTS_AFTER_SENDS == 0 {
+            return;
         }
         if !self.node_out.notes.is_empty() {
             let mut notes = std::mem::take(&mut self.node_out.notes);
@@ -1032,6 +1012,41 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.trace_client(me, kind, op);
             }
             self.node_out.client_events = events;
+        }
+    }
+
+    /// A node handler's timers, durable writes and multicasts, in that
+    /// order (a synchronous write holds back the messages after it).
+    fn effects_before_sends(&mut self, i: usize, effects: u8, incarnation: u32) {
+        let now = self.now;
+        if !self.node_out.timers.is_empty() {
+            let mut timers = std::mem::take(&mut self.node_out.timers);
+            for (delay, id, timer) in timers.drain(..) {
+                self.push(now + delay, Event::NodeTimer { node: i as u32, incarnation, id, timer });
+            }
+            self.node_out.timers = timers;
+        }
+        if effects & (EFFECT_DISK | WROTE_SYNC | WROTE_ASYNC) != 0 {
+            if self.nodes[i].disk.is_some() {
+                self.through_disk(i, effects & (WROTE_SYNC | WROTE_ASYNC), incarnation);
+            } else if !self.node_out.durable_tokens.is_empty() {
+                // No disk model: an asynchronous write is durable at once.
+                let mut tokens = std::mem::take(&mut self.node_out.durable_tokens);
+                for token in tokens.drain(..) {
+                    self.push(now, Event::Durable { node: i as u32, incarnation, token });
+                }
+                self.node_out.durable_tokens = tokens;
+            }
+        }
+        if !self.node_out.multicasts.is_empty() {
+            let me = Addr::node(i as u32);
+            let mut sends = std::mem::take(&mut self.node_out.sends);
+            let mut multicasts = std::mem::take(&mut self.node_out.multicasts);
+            let mut targets = std::mem::take(&mut self.node_out.targets);
+            self.transmit_all(me, &mut sends, &mut multicasts, &mut targets);
+            self.node_out.sends = sends;
+            self.node_out.multicasts = multicasts;
+            self.node_out.targets = targets;
         }
     }
 
@@ -1107,7 +1122,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             timers: &mut self.timers,
             metrics: &mut self.metrics,
             coverage: &mut self.coverage,
-            wrote: 0,
+            effects: 0,
         };
         f(&mut slot.process, &mut ctx);
         let me = Addr::client(i as u32);

@@ -200,8 +200,10 @@ pub struct Ctx<'a, P: Process> {
     pub(crate) timers: &'a mut TimerTable,
     pub(crate) metrics: &'a mut Metrics,
     pub(crate) coverage: &'a mut Coverage,
-    /// Which effects beyond plain sends the handler left, as `EFFECT_*`
-    /// bits, so the engine tests one byte instead of every effect list.
+    /// Which effects beyond plain sends and notes the handler left, as
+    /// `EFFECT_*` bits, so the engine tests one byte instead of every
+    /// effect list. (Notes are not flagged: a handler that reports several
+    /// facts would pay a flag per fact to save one test.)
     pub(crate) effects: u8,
 }
 
@@ -216,14 +218,10 @@ pub(crate) const EFFECT_DISK: u8 = 4;
 pub(crate) const EFFECT_TIMERS: u8 = 8;
 /// The handler sent one message to several recipients.
 pub(crate) const EFFECT_MULTICASTS: u8 = 16;
-/// The handler reported facts to the checkers.
-pub(crate) const EFFECT_NOTES: u8 = 32;
 /// The handler marked client operations.
-pub(crate) const EFFECT_CLIENT: u8 = 64;
+pub(crate) const EFFECT_CLIENT: u8 = 32;
 /// The effects handled before the handler's sends leave.
 pub(crate) const EFFECTS_BEFORE_SENDS: u8 = WROTE_SYNC | WROTE_ASYNC | EFFECT_DISK | EFFECT_TIMERS | EFFECT_MULTICASTS;
-/// The effects handled after.
-pub(crate) const EFFECTS_AFTER_SENDS: u8 = EFFECT_NOTES | EFFECT_CLIENT;
 
 impl<'a, P: Process> Ctx<'a, P> {
     /// This process's address.
@@ -331,7 +329,6 @@ impl<'a, P: Process> Ctx<'a, P> {
 
     /// Reports a fact to the online checkers.
     pub fn note(&mut self, note: P::Note) {
-        self.effects |= EFFECT_NOTES;
         self.out.notes.push(note);
     }
     /// Adds to a named counter.

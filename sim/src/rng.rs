@@ -5,8 +5,7 @@
 //! Distribution sampling uses `libm` rather than the platform's maths library,
 //! so a draw — and therefore a fingerprint — is identical on every machine.
 
-use rand::distributions::uniform::{UniformInt, UniformSampler};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
@@ -155,12 +154,28 @@ fn ns_from_f64(ns: f64) -> Duration {
     }
 }
 
-/// A uniform draw from `low..=high`, the very draw `rng.gen_range(low..=high)`
-/// makes, but always inline: the engine samples a latency per message, and
-/// the generic `gen_range`, used in many places, is not always inlined.
+/// A uniform draw from `low..=high`: the very draw `rng.gen_range(low..=high)`
+/// makes (rand 0.8's widening-multiply rejection, same values and the same
+/// number of words consumed, which a test holds it to), written out so it
+/// is always inline: the engine draws a latency per message, and the
+/// generic `gen_range`, used in many places, is not always inlined.
+/// `high < low` (which `gen_range` refuses with a panic) gives `low`.
 #[inline(always)]
 pub fn uniform_inclusive(rng: &mut SimRng, low: u64, high: u64) -> u64 {
-    UniformInt::<u64>::sample_single_inclusive(low, high, rng)
+    if high < low {
+        return low;
+    }
+    let range = high.wrapping_sub(low).wrapping_add(1);
+    if range == 0 {
+        return rng.next_u64();
+    }
+    let zone = (range << range.leading_zeros()).wrapping_sub(1);
+    loop {
+        let wide = u128::from(rng.next_u64()) * u128::from(range);
+        if wide as u64 <= zone {
+            return low.wrapping_add((wide >> 64) as u64);
+        }
+    }
 }
 
 impl Latency {
@@ -241,6 +256,36 @@ impl Latency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uniform_draw_is_rands_own() {
+        // Against rand's gen_range: the same value and the same stream
+        // position after, over ranges from one value to the full width.
+        let mut ranges = vec![(0, 0), (5, 5), (0, 1), (1_000_000, 3_000_000), (0, u64::MAX), (1, u64::MAX)];
+        let mut pick = stream(1, Stream::Network);
+        for _ in 0..200 {
+            let a: u64 = pick.gen::<u64>() >> pick.gen_range(0..64);
+            let b: u64 = pick.gen::<u64>() >> pick.gen_range(0..64);
+            ranges.push((a.min(b), a.max(b)));
+        }
+        for (i, &(low, high)) in ranges.iter().enumerate() {
+            let mut ours = stream(i as u64, Stream::Network);
+            let mut theirs = stream(i as u64, Stream::Network);
+            for _ in 0..50 {
+                assert_eq!(uniform_inclusive(&mut ours, low, high), theirs.gen_range(low..=high), "{low}..={high}");
+            }
+            assert_eq!(ours.next_u64(), theirs.next_u64(), "stream positions differ after {low}..={high}");
+        }
+        // Ranges whose rejection zone is well below 2^64 reject some draws.
+        let mut ours = stream(9, Stream::Network);
+        let mut theirs = stream(9, Stream::Network);
+        let high = (1u64 << 63) + 1;
+        for _ in 0..1_000 {
+            assert_eq!(uniform_inclusive(&mut ours, 0, high), theirs.gen_range(0..=high));
+        }
+        assert_eq!(ours.next_u64(), theirs.next_u64());
+        assert_eq!(uniform_inclusive(&mut ours, 9, 3), 9, "an empty range gives its low end");
+    }
 
     #[test]
     fn streams_are_independent_and_reproducible() {

@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::net::{CutId, Fate, LinkConfig, Network};
 use crate::process::{
     Addr, ClientEventKind, ClientId, Ctx, Message, Multicast, NodeId, Outbox, Process, Role, TimerId, TimerTable,
-    EFFECTS_AFTER_SENDS, EFFECTS_BEFORE_SENDS, EFFECT_DISK, WROTE_ASYNC, WROTE_SYNC,
+    EFFECTS_BEFORE_SENDS, EFFECT_CLIENT, EFFECT_DISK, WROTE_ASYNC, WROTE_SYNC,
 };
 use crate::queue::EventQueue;
 use crate::rng::{stream, SimRng, Stream};
@@ -990,9 +990,6 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
                 self.node_out.sends = sends;
             }
         }
-        if effects & EFFECTS_AFTER_SENDS == 0 {
-            return;
-        }
         if !self.node_out.notes.is_empty() {
             let mut notes = std::mem::take(&mut self.node_out.notes);
             for note in notes.drain(..) {
@@ -1006,7 +1003,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             }
             self.node_out.notes = notes;
         }
-        if !self.node_out.client_events.is_empty() {
+        if effects & EFFECT_CLIENT != 0 {
             let mut events = std::mem::take(&mut self.node_out.client_events);
             for (kind, op) in events.drain(..) {
                 self.trace_client(me, kind, op);
@@ -1017,6 +1014,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
 
     /// A node handler's timers, durable writes and multicasts, in that
     /// order (a synchronous write holds back the messages after it).
+    #[inline]
     fn effects_before_sends(&mut self, i: usize, effects: u8, incarnation: u32) {
         let now = self.now;
         if !self.node_out.timers.is_empty() {

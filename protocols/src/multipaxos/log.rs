@@ -50,7 +50,12 @@ impl SlotCommand {
 /// The hash of the decided prefix ending in `command`, given the prefix
 /// before it: the monitor compares learners' logs through it.
 pub fn chain(previous: u64, command: &SlotCommand) -> u64 {
-    mix64(previous ^ command.id())
+    chain_id(previous, command.id())
+}
+
+/// [`chain`] from the command's id.
+pub fn chain_id(previous: u64, id: u64) -> u64 {
+    mix64(previous ^ id)
 }
 
 /// The store after every slot up to `last_slot`, applied in slot order.
@@ -140,10 +145,12 @@ impl<T> SlotLog<T> {
 #[derive(Clone, Debug, Default)]
 pub struct PaxosDisk {
     pub promised: Ballot,
-    /// Per slot above the snapshot: the highest-ballot proposal accepted.
-    pub accepted: SlotLog<(Ballot, SlotCommand)>,
-    /// Slots known decided above the snapshot (applied or not yet).
-    pub decided: SlotLog<SlotCommand>,
+    /// Per slot above the snapshot: the highest-ballot proposal accepted,
+    /// with the command's id (kept, not hashed again at each use).
+    pub accepted: SlotLog<(Ballot, SlotCommand, u64)>,
+    /// Slots known decided above the snapshot (applied or not yet), with
+    /// the command's id.
+    pub decided: SlotLog<(SlotCommand, u64)>,
     pub snapshot: Option<Arc<Snapshot>>,
 }
 
@@ -188,16 +195,16 @@ mod tests {
     fn compaction_drops_what_the_snapshot_covers() {
         let mut disk = PaxosDisk::default();
         for slot in 1..=10 {
-            disk.accepted.insert(slot, (Ballot { round: 1, node: 0 }, SlotCommand::Noop));
-            disk.decided.insert(slot, SlotCommand::Noop);
+            disk.accepted.insert(slot, (Ballot { round: 1, node: 0 }, SlotCommand::Noop, SlotCommand::Noop.id()));
+            disk.decided.insert(slot, (SlotCommand::Noop, SlotCommand::Noop.id()));
         }
         let chain_6 = (1..=6).fold(0, |c, _| chain(c, &SlotCommand::Noop));
         disk.compact(Arc::new(Snapshot { last_slot: 6, chain: chain_6, store: KvStore::default() }));
         assert_eq!(disk.base(), 6);
         assert_eq!(disk.accepted.iter_from(0).map(|(s, _)| s).collect::<Vec<_>>(), [7, 8, 9, 10]);
-        assert!(!disk.decided.insert(6, SlotCommand::Noop), "a compacted slot is not stored again");
-        assert!(!disk.decided.insert(7 + MAX_SLOTS_AHEAD, SlotCommand::Noop), "nor one too far ahead");
-        assert!(disk.decided.insert(12, SlotCommand::Noop));
+        assert!(!disk.decided.insert(6, (SlotCommand::Noop, 0)), "a compacted slot is not stored again");
+        assert!(!disk.decided.insert(7 + MAX_SLOTS_AHEAD, (SlotCommand::Noop, 0)), "nor one too far ahead");
+        assert!(disk.decided.insert(12, (SlotCommand::Noop, 0)));
         assert_eq!(disk.decided.iter_from(9).map(|(s, _)| s).collect::<Vec<_>>(), [9, 10, 12]);
         assert_eq!(disk.decided.len(), 5, "7 to 10 and 12");
         assert_eq!(disk.base_chain(), chain_6);

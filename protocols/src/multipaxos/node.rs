@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 
 use faultline_sim::{Addr, Ctx, NodeId, Process, Role, Time, TimerId};
 
-use super::log::{chain, Ballot, PaxosDisk, SlotCommand, Snapshot};
+use super::log::{chain_id, Ballot, PaxosDisk, SlotCommand, Snapshot};
 use super::messages::PaxosMsg;
 use super::{Params, ReadMode, MAX_QUEUED_REQUESTS, MAX_ROUNDS_REMEMBERED};
 use crate::client::Envelope;
@@ -84,6 +84,8 @@ pub enum PaxosNote {
 /// One slot this leader proposed and has not yet seen decided.
 struct Proposal {
     command: SlotCommand,
+    /// `command.id()`, computed once.
+    id: u64,
     /// Bit per node that accepted it in this ballot.
     acks: u64,
     /// Local time it was last sent: unanswered for a heartbeat interval, it
@@ -251,13 +253,19 @@ impl PaxosNode {
 
     /// Writes `command` as accepted at `slot` in `ballot`; slots the
     /// snapshot covers are decided and are not written again.
-    fn accept_locally(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, ballot: Ballot, command: SlotCommand) -> bool {
+    fn accept_locally(
+        &mut self,
+        ctx: &mut Ctx<'_, Self>,
+        slot: u64,
+        ballot: Ballot,
+        command: SlotCommand,
+        id: u64,
+    ) -> bool {
         if slot <= ctx.durable().base() {
             ctx.reached("accept for a slot the snapshot covers skipped");
             return false;
         }
-        let id = command.id();
-        if !ctx.durable_mut().accepted.insert(slot, (ballot, command)) {
+        if !ctx.durable_mut().accepted.insert(slot, (ballot, command, id)) {
             ctx.reached("accept too far past the snapshot not stored");
             return false;
         }
@@ -355,7 +363,7 @@ impl PaxosNode {
         let from_slot = self.decided_prefix + 1;
         let disk = ctx.durable();
         let reported: BTreeMap<u64, (Ballot, SlotCommand)> =
-            disk.accepted.iter_from(from_slot).map(|(s, (b, c))| (s, (*b, c.clone()))).collect();
+            disk.accepted.iter_from(from_slot).map(|(s, (b, c, _))| (s, (*b, c.clone()))).collect();
         let base = disk.base();
         let queued = self.prep.take().map(|p| p.queued).unwrap_or_default();
         self.prep =
@@ -492,12 +500,13 @@ impl PaxosNode {
             lead.next_slot += 1;
             (lead.ballot, slot)
         };
-        ctx.note(PaxosNote::Proposed { slot, ballot, command: command.id() });
-        let stored = self.accept_locally(ctx, slot, ballot, command.clone());
+        let id = command.id();
+        ctx.note(PaxosNote::Proposed { slot, ballot, command: id });
+        let stored = self.accept_locally(ctx, slot, ballot, command.clone(), id);
         let (now, true_now) = (ctx.now(), ctx.true_now());
         let acks = if stored { 1 << self.id } else { 0 };
         if let Some(lead) = self.lead.as_mut() {
-            lead.proposals.insert(slot, Proposal { command, acks, sent_at: now, proposed_at: true_now });
+            lead.proposals.insert(slot, Proposal { command, id, acks, sent_at: now, proposed_at: true_now });
         }
         self.report_log_len(ctx);
         if self.majority() == 1 {
@@ -527,17 +536,19 @@ impl PaxosNode {
         if lead.busy_until[p] != 0 || lead.sent_upto[p] >= lead.next_slot {
             return;
         }
-        let mut run = lead.proposals.range(lead.sent_upto[p]..).map(|(&s, _)| s).peekable();
-        let Some(&first) = run.peek() else {
+        // The first proposal not yet sent, and the consecutive ones after it.
+        let mut run = lead.proposals.range(lead.sent_upto[p]..);
+        let Some((&first, proposal)) = run.next() else {
             lead.sent_upto[p] = lead.next_slot;
             return;
         };
-        let commands: Vec<SlotCommand> = (first..)
-            .zip(lead.proposals.range(first..))
-            .take_while(|(want, (&slot, _))| *want == slot)
-            .take(batch)
-            .map(|(_, (_, proposal))| proposal.command.clone())
-            .collect();
+        let mut commands = vec![proposal.command.clone()];
+        for ((&slot, proposal), want) in run.zip(first + 1..) {
+            if slot != want || commands.len() >= batch {
+                break;
+            }
+            commands.push(proposal.command.clone());
+        }
         let last = first + commands.len() as u64 - 1;
         lead.sent_upto[p] = last + 1;
         lead.busy_until[p] = last;
@@ -621,7 +632,7 @@ impl PaxosNode {
         let true_now = ctx.true_now();
         for (slot, p) in chosen {
             ctx.record("decide_latency_us", true_now.since(p.proposed_at).as_nanos() / 1_000);
-            self.decide(ctx, slot, p.command);
+            self.decide(ctx, slot, p.command, p.id);
         }
         self.advance(ctx);
         self.fill_pipeline(ctx);
@@ -652,12 +663,11 @@ impl PaxosNode {
     // ---- learner ----
 
     /// Holds `command` as decided at `slot` (written to disk first).
-    fn decide(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, command: SlotCommand) {
+    fn decide(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, command: SlotCommand, id: u64) {
         if slot <= self.decided_prefix || ctx.durable().decided.contains(slot) {
             return;
         }
-        let id = command.id();
-        if !ctx.durable_mut().decided.insert(slot, command) {
+        if !ctx.durable_mut().decided.insert(slot, (command, id)) {
             // Too far ahead to hold: learned again by catching up.
             return;
         }
@@ -695,7 +705,7 @@ impl PaxosNode {
     }
 
     fn apply_slot(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64) {
-        let Some(command) = ctx.durable().decided.get(slot).cloned() else { return };
+        let Some((command, id)) = ctx.durable().decided.get(slot).cloned() else { return };
         let result = match &command {
             SlotCommand::Noop => None,
             SlotCommand::Client(request) => {
@@ -709,7 +719,7 @@ impl PaxosNode {
             }
         };
         self.applied = slot;
-        self.applied_chain = chain(self.applied_chain, &command);
+        self.applied_chain = chain_id(self.applied_chain, id);
         ctx.note(PaxosNote::Applied { slot, chain: self.applied_chain, state: self.store.digest() });
         let Some(lead) = self.lead.as_mut() else { return };
         // Replies for slots at or below this one are settled: answered now,
@@ -735,9 +745,9 @@ impl PaxosNode {
             let disk = ctx.durable();
             if !disk.decided.contains(slot) {
                 match disk.accepted.get(slot) {
-                    Some((b, command)) if *b == ballot => {
-                        let command = command.clone();
-                        self.decide(ctx, slot, command);
+                    Some((b, command, id)) if *b == ballot => {
+                        let (command, id) = (command.clone(), *id);
+                        self.decide(ctx, slot, command, id);
                     }
                     _ => break,
                 }
@@ -779,7 +789,7 @@ impl PaxosNode {
             .zip(disk.decided.iter_from(from_slot))
             .take_while(|(want, (slot, _))| want == slot)
             .take(self.params.max_catchup_batch)
-            .map(|(_, (_, command))| command.clone())
+            .map(|(_, (_, (command, _)))| command.clone())
             .collect();
         if commands.is_empty() {
             return;
@@ -790,7 +800,8 @@ impl PaxosNode {
 
     fn on_decisions(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, first_slot: u64, commands: Vec<SlotCommand>) {
         for (k, command) in commands.into_iter().enumerate() {
-            self.decide(ctx, first_slot + k as u64, command);
+            let id = command.id();
+            self.decide(ctx, first_slot + k as u64, command, id);
         }
         self.advance(ctx);
         self.catch_up_sent = None;
@@ -1072,7 +1083,7 @@ impl PaxosNode {
         let disk = ctx.durable();
         let base = disk.base();
         let accepted: Vec<(u64, Ballot, SlotCommand)> =
-            disk.accepted.iter_from(from_slot.max(base + 1)).map(|(s, (b, c))| (s, *b, c.clone())).collect();
+            disk.accepted.iter_from(from_slot.max(base + 1)).map(|(s, (b, c, _))| (s, *b, c.clone())).collect();
         ctx.send(Addr::node(from), Envelope::Peer(PaxosMsg::Promise { ballot, base, accepted }));
     }
 
@@ -1115,7 +1126,8 @@ impl PaxosNode {
         let compacted = first_slot <= ctx.durable().base();
         for (k, command) in commands.into_iter().enumerate() {
             let slot = first_slot + k as u64;
-            if self.accept_locally(ctx, slot, ballot, command) && first_stored.is_none() {
+            let id = command.id();
+            if self.accept_locally(ctx, slot, ballot, command, id) && first_stored.is_none() {
                 first_stored = Some(slot);
             }
         }

@@ -708,22 +708,29 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
             Event::Liveness => self.begin_liveness_phase(),
             Event::Boot { node } => self.boot(node),
             Event::DiskDone { node, incarnation, seq } => self.disk_done(node, incarnation, seq),
-            Event::Durable { node, incarnation, token } => {
-                let slot = &self.nodes[node as usize];
-                if slot.incarnation != incarnation || slot.process.is_none() {
-                    return;
-                }
-                if slot.paused {
-                    self.held[node as usize].push(Event::Durable { node, incarnation, token });
-                    return;
-                }
-                self.with_node(node as usize, |p, ctx| p.on_durable(ctx, token));
-            }
+            Event::Durable { node, incarnation, token } => self.write_durable(node, incarnation, token),
         }
+    }
+
+    /// An asynchronous write is durable: its writer is told. Out of line,
+    /// like the other disk and machine events, so that `handle`, which
+    /// every message goes through, stays as small as it was without them.
+    #[inline(never)]
+    fn write_durable(&mut self, node: u32, incarnation: u32, token: u64) {
+        let slot = &self.nodes[node as usize];
+        if slot.incarnation != incarnation || slot.process.is_none() {
+            return;
+        }
+        if slot.paused {
+            self.held[node as usize].push(Event::Durable { node, incarnation, token });
+            return;
+        }
+        self.with_node(node as usize, |p, ctx| p.on_durable(ctx, token));
     }
 
     /// A machine's start-up delay has passed: its node starts, unless a
     /// fault already started it.
+    #[inline(never)]
     fn boot(&mut self, node: u32) {
         let i = node as usize;
         if self.nodes[i].booted {
@@ -741,6 +748,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
 
     /// A disk write is durable: the messages that waited for it leave and
     /// its asynchronous writers are told.
+    #[inline(never)]
     fn disk_done(&mut self, node: u32, incarnation: u32, seq: u64) {
         let i = node as usize;
         let slot = &mut self.nodes[i];

@@ -56,6 +56,8 @@
 //! can be stale; the shared client has no notion of such reads (nor of
 //! `sync`, or of a session's last zxid), so they are not offered here.
 //!
+//! Bug knobs re-introduce published ZooKeeper bugs; see [`Bugs`].
+//!
 //! Bounds: `max_in_flight` proposals uncommitted, [`MAX_QUEUED_REQUESTS`]
 //! requests queued at the leader, [`MAX_WAITING_CLIENTS`] clients waiting
 //! at one server, and a history of about `snapshot_every` delivered
@@ -83,6 +85,24 @@ use log::ZabDisk;
 use messages::ZabMsg;
 use node::ZabNode;
 
+/// Switches that re-introduce published ZooKeeper bugs. All off by default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bugs {
+    /// A follower acknowledges a proposal before the transaction is durable
+    /// (it writes it in the background and answers at once; ZOOKEEPER-4646
+    /// is this for NEWLEADER's history). With a `[disk]`, a crash loses
+    /// transactions the leader counted towards a commit.
+    pub ack_before_durable: bool,
+}
+
+impl Bugs {
+    pub fn enabled(&self) -> Vec<&'static str> {
+        let all = [("ack_before_durable", self.ack_before_durable)];
+        all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
+    }
+}
+
 /// ZAB's settings; ZooKeeper's tickTime, initLimit and syncLimit with their
 /// units, scaled to a simulated network of milliseconds.
 #[derive(Clone, Debug, Deserialize)]
@@ -106,6 +126,7 @@ pub struct Params {
     pub max_in_flight: usize,
     /// Take a snapshot every this many delivered transactions.
     pub snapshot_every: u64,
+    pub bugs: Bugs,
 }
 
 impl Default for Params {
@@ -118,6 +139,7 @@ impl Default for Params {
             max_notification_interval: Duration::from_millis(400),
             max_in_flight: 256,
             snapshot_every: 1_000,
+            bugs: Bugs::default(),
         }
     }
 }

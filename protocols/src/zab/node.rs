@@ -173,6 +173,9 @@ enum PendingWrite {
     CurrentEpoch { epoch: u64 },
     /// A snapshot and the compaction it allows: nothing waits for it.
     Snapshot,
+    /// A follower's proposal written without waiting (bug knob
+    /// `ack_before_durable`): nothing waits for it.
+    Unawaited,
 }
 
 pub struct ZabNode {
@@ -936,7 +939,15 @@ impl ZabNode {
             return self.start_looking(ctx);
         }
         let zxid = txn.zxid;
-        ctx.durable_mut().log.append(txn);
+        let disk = if self.params.bugs.ack_before_durable {
+            // Bug: the write goes on in the background, so the ACK below
+            // leaves before the transaction is durable.
+            let token = self.pending_write(PendingWrite::Unawaited);
+            ctx.durable_mut_async(token)
+        } else {
+            ctx.durable_mut()
+        };
+        disk.log.append(txn);
         self.report_log_len(ctx);
         Self::send_peer(ctx, from, ZabMsg::Ack { epoch, zxid });
     }

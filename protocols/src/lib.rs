@@ -13,6 +13,7 @@ pub mod paxos;
 pub mod pingpong;
 pub mod raft;
 pub mod registry;
+pub mod zab;
 
 pub use harness::{CoveragePoint, Protocol, ProtocolInfo};
 pub use registry::{load_scenario, parse_scenario, Loaded, ProtocolEntry, Registry, RunOptions, PROTOCOLS};

@@ -21,6 +21,7 @@ pub static PROTOCOLS: &[&ProtocolEntry] = &[
     &crate::raft::ENTRY,
     &crate::paxos::ENTRY,
     &crate::multipaxos::ENTRY,
+    &crate::zab::ENTRY,
 ];
 
 /// A validated scenario with its protocol's configuration parsed once:

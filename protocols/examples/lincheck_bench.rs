@@ -69,6 +69,8 @@ fn generate(window: Option<u64>) -> History {
             complete_ns: Some(10 * i + span),
             kind: OpKind::Get { key: 0 },
             outcome: Outcome::Failed,
+            at: None,
+            sync: false,
         })
         .collect();
     // Linearization order: all concurrent, any order fits, so a random

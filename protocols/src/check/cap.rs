@@ -156,7 +156,7 @@ mod tests {
     use super::*;
 
     fn op(client: u32, invoke: u64, complete: Option<u64>, kind: OpKind, outcome: Outcome) -> Operation {
-        Operation { client, invoke_ns: invoke, complete_ns: complete, kind, outcome }
+        Operation { client, invoke_ns: invoke, complete_ns: complete, kind, outcome, at: None, sync: false }
     }
 
     #[test]

@@ -145,6 +145,21 @@ pub struct Operation {
     pub kind: OpKind,
     /// What the client observed.
     pub outcome: Outcome,
+    /// Where in the service's total order the answer was given, for
+    /// services that say so (ZAB: the zxid the serving server had
+    /// delivered, as ZooKeeper packs it, epoch in the high 32 bits). Absent
+    /// for unknown outcomes and for services that give no position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
+    /// A read the client preceded by a `sync` (ZooKeeper's `sync` then
+    /// `getData`): it must reflect every write that completed before it
+    /// began.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sync: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl fmt::Display for Operation {
@@ -154,7 +169,14 @@ impl fmt::Display for Operation {
             Some(complete_ns) => write!(f, "completed at {complete_ns} ns")?,
             None => write!(f, "never completed")?,
         }
-        write!(f, " -> {}", self.outcome)
+        write!(f, " -> {}", self.outcome)?;
+        if let Some(at) = self.at {
+            write!(f, " at zxid {}", crate::check::session::zxid_text(at))?;
+        }
+        if self.sync {
+            write!(f, " (after sync)")?;
+        }
+        Ok(())
     }
 }
 
@@ -203,6 +225,12 @@ impl Operation {
                 }
             }
         }
+        if self.at.is_some() && self.complete_ns.is_none() {
+            return Err("`at` is set but the outcome is unknown".to_string());
+        }
+        if self.sync && !matches!(self.kind, OpKind::Get { .. }) {
+            return Err(format!("`sync` is set on {}: only a get follows a sync", self.kind));
+        }
         let fits = matches!(
             (&self.kind, &self.outcome),
             (_, Outcome::Failed | Outcome::Unknown)
@@ -224,7 +252,7 @@ mod tests {
     use super::*;
 
     fn op(kind: OpKind, outcome: Outcome, invoke_ns: u64, complete_ns: Option<u64>) -> Operation {
-        Operation { client: 1, invoke_ns, complete_ns, kind, outcome }
+        Operation { client: 1, invoke_ns, complete_ns, kind, outcome, at: None, sync: false }
     }
 
     #[test]

@@ -2404,6 +2404,8 @@ mod tests {
             complete_ns: Some(complete_ns),
             kind: OpKind::Put { key, value },
             outcome: Outcome::Written,
+            at: None,
+            sync: false,
         }
     }
 
@@ -2414,6 +2416,8 @@ mod tests {
             complete_ns: Some(complete_ns),
             kind: OpKind::Get { key },
             outcome: Outcome::Read { value },
+            at: None,
+            sync: false,
         }
     }
 
@@ -2433,15 +2437,25 @@ mod tests {
             complete_ns: Some(complete_ns),
             kind: OpKind::Cas { key, expected, new },
             outcome: Outcome::Cas { swapped },
+            at: None,
+            sync: false,
         }
     }
 
     fn timed_out(client: u32, invoke_ns: u64, kind: OpKind) -> Operation {
-        Operation { client, invoke_ns, complete_ns: None, kind, outcome: Outcome::Unknown }
+        Operation { client, invoke_ns, complete_ns: None, kind, outcome: Outcome::Unknown, at: None, sync: false }
     }
 
     fn failed(client: u32, invoke_ns: u64, complete_ns: u64, kind: OpKind) -> Operation {
-        Operation { client, invoke_ns, complete_ns: Some(complete_ns), kind, outcome: Outcome::Failed }
+        Operation {
+            client,
+            invoke_ns,
+            complete_ns: Some(complete_ns),
+            kind,
+            outcome: Outcome::Failed,
+            at: None,
+            sync: false,
+        }
     }
 
     fn history(ops: Vec<Operation>) -> History {
@@ -2642,7 +2656,7 @@ mod tests {
             if let Some(point_ns) = point_ns {
                 points.push((point_ns, index));
             }
-            ops.push(Operation { client, invoke_ns, complete_ns, kind, outcome });
+            ops.push(Operation { client, invoke_ns, complete_ns, kind, outcome, at: None, sync: false });
         }
         points.sort_unstable();
         let mut registers: BTreeMap<Key, Value> = BTreeMap::new();

@@ -9,6 +9,7 @@ pub mod model;
 #[cfg(test)]
 mod oracle;
 pub mod search;
+pub mod session;
 pub mod snapshot;
 
 use faultline_sim::world::Violation;
@@ -199,6 +200,8 @@ mod tests {
             complete_ns: complete_ms.map(|c| c * MS),
             kind: OpKind::Put { key: 1, value: invoke_ms },
             outcome: if complete_ms.is_some() { Outcome::Written } else { Outcome::Unknown },
+            at: None,
+            sync: false,
         }
     }
 

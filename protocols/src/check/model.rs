@@ -208,7 +208,7 @@ mod tests {
     use crate::check::oracle::{brute_force, interval, Rng};
 
     fn op(client: u32, invoke_ns: u64, complete_ns: Option<u64>, kind: OpKind, outcome: Outcome) -> Operation {
-        Operation { client, invoke_ns, complete_ns, kind, outcome }
+        Operation { client, invoke_ns, complete_ns, kind, outcome, at: None, sync: false }
     }
 
     fn propose(client: u32, invoke_ns: u64, complete_ns: u64, key: Key, value: Value, chosen: Value) -> Operation {

@@ -101,6 +101,23 @@ impl Metrics {
         };
         self.histograms[i].1.saturating_record(value.clamp(1, HISTOGRAM_MAX));
     }
+    /// Adds `other`'s counters and histogram samples to these.
+    pub fn add(&mut self, other: &Metrics) {
+        for &(name, value) in &other.counters {
+            self.count(name, value);
+        }
+        for (name, h) in &other.histograms {
+            let i = match position(&self.histograms, name) {
+                Some(i) => i,
+                None => {
+                    self.histograms.push((name, new_histogram()));
+                    self.histograms.len() - 1
+                }
+            };
+            // Every histogram here has the same bounds, so adding cannot fail.
+            let _ = self.histograms[i].1.add(h);
+        }
+    }
     pub fn counter(&self, name: &str) -> u64 {
         self.counters.iter().find(|(k, _)| *k == name).map_or(0, |(_, v)| *v)
     }

@@ -341,7 +341,7 @@ mod tests {
     use super::*;
 
     fn request(seq: u64, first_outstanding: u64) -> Request {
-        Request { op: OpId { client: 0, seq }, command: Command::Get { key: 1 }, first_outstanding }
+        Request::new(OpId { client: 0, seq }, Command::Get { key: 1 }, first_outstanding)
     }
 
     #[test]

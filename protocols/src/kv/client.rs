@@ -40,6 +40,8 @@ pub enum ClientTimer {
 struct Pending {
     seq: u64,
     command: Command,
+    /// A read the client preceded by a sync.
+    sync: bool,
     invoked: Time,
     attempt: u32,
     redirects: u32,
@@ -123,6 +125,9 @@ pub struct KvClient<P> {
     pending: Vec<Pending>,
     /// Last value this client saw per key, to give compare-and-set a chance.
     seen: std::collections::BTreeMap<u64, Value>,
+    /// The highest position in the service's order this client has been
+    /// answered at ([`Reply::Served`]): its session's last zxid.
+    last_at: u64,
     history: Vec<Operation>,
     record_history: bool,
     /// When the deadline timer fires, and its handle.
@@ -149,6 +154,7 @@ impl<P: Message> KvClient<P> {
             next_seq: 0,
             pending: Vec::new(),
             seen: Default::default(),
+            last_at: 0,
             history: Vec::new(),
             record_history,
             armed: None,
@@ -172,6 +178,8 @@ impl<P: Message> KvClient<P> {
                 complete_ns: None,
                 kind: p.command.clone(),
                 outcome: Outcome::Unknown,
+                at: None,
+                sync: p.sync,
             });
         }
         ops
@@ -193,7 +201,8 @@ impl<P: Message> KvClient<P> {
         self.workload.load.max_ops_per_client.is_none_or(|m| self.next_seq < m)
     }
 
-    fn draw_command(&mut self, ctx: &mut Ctx<'_, Self>) -> Command {
+    /// The next operation, and whether it is a read preceded by a sync.
+    fn draw_command(&mut self, ctx: &mut Ctx<'_, Self>) -> (Command, bool) {
         let now = ctx.true_now();
         let key = self.keys.pick(ctx.rng(), now);
         // Rolling keys never come back: forget what was seen of the old ones.
@@ -208,14 +217,17 @@ impl<P: Message> KvClient<P> {
         let value = (u64::from(self.id) + 1) << 40 | (self.next_seq + 1);
         let read = self.workload.read_ratio.get();
         if roll < read {
-            Command::Get { key }
+            // No draw when no read syncs, so such workloads draw as before.
+            let sync = self.workload.sync_ratio.get() > 0.0 && ctx.rng().gen::<f64>() < self.workload.sync_ratio.get();
+            (Command::Get { key }, sync)
         } else if roll < read + self.workload.cas_ratio.get() {
-            Command::Cas { key, expected: self.seen.get(&key).copied().unwrap_or(0), new: value }
+            (Command::Cas { key, expected: self.seen.get(&key).copied().unwrap_or(0), new: value }, false)
         } else {
-            match self.workload.writes {
+            let command = match self.workload.writes {
                 WriteKind::Put => Command::Put { key, value },
                 WriteKind::Propose => Command::Propose { key, value },
-            }
+            };
+            (command, false)
         }
     }
 
@@ -231,12 +243,12 @@ impl<P: Message> KvClient<P> {
             ctx.count("client_ops_shed", 1);
             return;
         }
-        let command = self.draw_command(ctx);
+        let (command, sync) = self.draw_command(ctx);
         let seq = self.next_seq;
         self.next_seq += 1;
         ctx.client_invoke(seq);
         let deadline = ctx.true_now() + self.workload.load.timeout;
-        self.pending.push(Pending { seq, command, invoked: ctx.true_now(), attempt: 0, redirects: 0, deadline });
+        self.pending.push(Pending { seq, command, sync, invoked: ctx.true_now(), attempt: 0, redirects: 0, deadline });
         self.arm_deadline(ctx, deadline);
         self.send(ctx, seq);
     }
@@ -244,13 +256,20 @@ impl<P: Message> KvClient<P> {
     fn send(&mut self, ctx: &mut Ctx<'_, Self>, seq: u64) {
         let first_outstanding = self.first_outstanding();
         if let Some(p) = self.pending.iter().find(|p| p.seq == seq) {
-            let request = Request { op: OpId { client: self.id, seq }, command: p.command.clone(), first_outstanding };
+            let request = Request {
+                op: OpId { client: self.id, seq },
+                command: p.command.clone(),
+                first_outstanding,
+                seen: self.last_at,
+                sync: p.sync,
+            };
             let to = self.routing.pick(p.command.key());
             ctx.send(Addr::Node(to), Envelope::Request(request));
         }
     }
 
-    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, index: usize, outcome: Outcome) {
+    /// `at`: where in the service's order it was answered, if it says.
+    fn finish(&mut self, ctx: &mut Ctx<'_, Self>, index: usize, outcome: Outcome, at: Option<u64>) {
         let p = self.pending.swap_remove(index);
         ctx.client_complete(p.seq);
         let now = ctx.true_now();
@@ -281,6 +300,8 @@ impl<P: Message> KvClient<P> {
             complete_ns,
             kind: p.command,
             outcome,
+            at,
+            sync: p.sync,
         });
         if matches!(self.workload.load.mode, LoadMode::Closed { .. }) {
             self.start_op(ctx);
@@ -327,7 +348,11 @@ impl<P: Message> Process for KvClient<P> {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: KvMsg<P>) {
         let Envelope::Reply(reply) = &msg else { return };
         match reply {
-            Reply::Done { op, result } => {
+            Reply::Done { op, result } | Reply::Served { op, result, .. } => {
+                let at = match reply {
+                    Reply::Served { at, .. } => Some(*at),
+                    _ => None,
+                };
                 // Late or duplicate replies for finished operations are ignored.
                 let Some(i) = self.pending.iter().position(|p| p.seq == op.seq) else { return };
                 if let Addr::Node(n) = from {
@@ -343,7 +368,10 @@ impl<P: Message> Process for KvClient<P> {
                     // what was said and let the checker judge.
                     _ => result.outcome(),
                 };
-                self.finish(ctx, i, outcome);
+                if let Some(at) = at {
+                    self.last_at = self.last_at.max(at);
+                }
+                self.finish(ctx, i, outcome, at);
             }
             Reply::Redirect { op, leader } => {
                 let Some(i) = self.pending.iter().position(|p| p.seq == op.seq) else { return };
@@ -399,7 +427,7 @@ impl<P: Message> Process for KvClient<P> {
                         // Giving up without an answer: any attempt may have
                         // taken effect (even one that was redirected can
                         // arrive twice), so the honest outcome is unknown.
-                        self.finish(ctx, i, Outcome::Unknown);
+                        self.finish(ctx, i, Outcome::Unknown, None);
                     }
                 }
                 if let Some(next) = self.pending.iter().map(|p| p.deadline).min() {

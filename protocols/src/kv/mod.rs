@@ -47,7 +47,7 @@ impl KvResult {
 }
 
 /// A client's request as it travels to a node.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     pub op: OpId,
     pub command: Command,
@@ -55,6 +55,35 @@ pub struct Request {
     /// will never be retried, so its cached result may be forgotten
     /// (the session-table cleanup of Ongaro's dissertation, §6.3).
     pub first_outstanding: u64,
+    /// The highest position in the service's order this client has been
+    /// answered at ([`Reply::Served`]; ZooKeeper's last zxid seen): a
+    /// server behind it refuses the client. 0 before any such answer.
+    pub seen: u64,
+    /// A read preceded by a `sync`: the server catches up with its leader
+    /// before it reads.
+    pub sync: bool,
+}
+
+impl Request {
+    /// A request with no session position and no sync.
+    pub fn new(op: OpId, command: Command, first_outstanding: u64) -> Request {
+        Request { op, command, first_outstanding, seen: 0, sync: false }
+    }
+}
+
+// Messages feed the run fingerprint through `Hash`. `seen` and `sync` hash
+// only when set, so services that never set them hash their requests as
+// they did before the fields existed (and keep their pinned fingerprints).
+impl std::hash::Hash for Request {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.op.hash(state);
+        self.command.hash(state);
+        self.first_outstanding.hash(state);
+        if self.seen != 0 || self.sync {
+            self.seen.hash(state);
+            self.sync.hash(state);
+        }
+    }
 }
 
 /// A node's answer.
@@ -68,6 +97,14 @@ pub enum Reply {
     Redirect {
         op: OpId,
         leader: Option<NodeId>,
+    },
+    /// [`Reply::Done`] from a service that says where in its total order it
+    /// answered (ZAB: the zxid the server had delivered). The client
+    /// records it with the operation and sends it back as `seen`.
+    Served {
+        op: OpId,
+        result: KvResult,
+        at: u64,
     },
 }
 
@@ -272,7 +309,7 @@ mod tests {
     use super::*;
 
     fn req(client: u32, seq: u64, command: Command) -> Request {
-        Request { op: OpId { client, seq }, command, first_outstanding: seq }
+        Request::new(OpId { client, seq }, command, seq)
     }
 
     #[test]
@@ -329,7 +366,7 @@ mod tests {
                 seqs[client as usize]
             };
             let first_outstanding = if step % 2_000 < 1_500 { 0 } else { seq.saturating_sub(rng.gen_range(0..4)) };
-            kv.apply(&Request { op: OpId { client, seq }, command, first_outstanding }, true);
+            kv.apply(&Request::new(OpId { client, seq }, command, first_outstanding), true);
             assert_eq!(kv.digest(), kv.digest_from_scratch(), "step {step}");
             digests.insert(kv.digest());
         }

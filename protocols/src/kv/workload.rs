@@ -55,6 +55,10 @@ pub struct KvWorkload {
     pub load: ClientLoad,
     pub read_ratio: Probability,
     pub cas_ratio: Probability,
+    /// The share of reads the client precedes by a `sync` (ZooKeeper's
+    /// `sync` then `getData`). Only a service whose reads may be stale
+    /// does anything with it; the others' reads are linearizable anyway.
+    pub sync_ratio: Probability,
     pub keys: u32,
     pub key_distribution: KeyDistribution,
     pub writes: WriteKind,
@@ -76,6 +80,7 @@ struct RawKvWorkload {
     retries: Option<Spanned<i64>>,
     read_ratio: Option<Spanned<Number>>,
     cas_ratio: Option<Spanned<Number>>,
+    sync_ratio: Option<Spanned<Number>>,
     keys: Option<Spanned<i64>>,
     key_distribution: Option<Spanned<String>>,
     zipf_exponent: Option<Spanned<Number>>,
@@ -110,6 +115,10 @@ impl KvWorkload {
                 ),
             ));
         }
+        let sync_ratio = match &w.sync_ratio {
+            Some(p) => scenario.probability(p, "sync_ratio")?,
+            None => Probability::ZERO,
+        };
         let keys = match &w.keys {
             Some(k) => scenario.int_in(k, "keys", 1, i64::from(MAX_KEYS))? as u32,
             None => 10,
@@ -161,7 +170,7 @@ impl KvWorkload {
                 ));
             }
         };
-        Ok(Some(KvWorkload { load, read_ratio, cas_ratio, keys, key_distribution, writes: WriteKind::Put }))
+        Ok(Some(KvWorkload { load, read_ratio, cas_ratio, sync_ratio, keys, key_distribution, writes: WriteKind::Put }))
     }
 }
 
@@ -228,6 +237,7 @@ mod tests {
             load: ClientLoad::default(),
             read_ratio: Probability::new(0.0).unwrap(),
             cas_ratio: Probability::new(0.0).unwrap(),
+            sync_ratio: Probability::ZERO,
             keys,
             key_distribution,
             writes: WriteKind::Put,

@@ -176,10 +176,7 @@ mod tests {
 
     fn entry(term: u64, seq: u64) -> Entry {
         let op = OpId { client: 0, seq };
-        Entry {
-            term,
-            command: LogCommand::Client(Request { op, command: Command::Get { key: seq }, first_outstanding: 0 }),
-        }
+        Entry { term, command: LogCommand::Client(Request::new(op, Command::Get { key: seq }, 0)) }
     }
 
     fn log_of(terms: &[u64]) -> RaftLog {

@@ -55,7 +55,7 @@ fn basic_run_passes_every_check() {
     let s = scenario("scenarios/zab/basic.toml");
     let report = run(&s, s.seed);
     let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["invariants", "linearizability", "liveness"]);
+    assert_eq!(names, ["invariants", "linearizability", "sequential_consistency", "liveness"]);
     assert_all_pass("basic", &report);
     assert_eq!(report.metrics.counter("leaders_elected"), 1);
     assert_eq!(report.metrics.counter("leader_changes"), 1);
@@ -63,7 +63,7 @@ fn basic_run_passes_every_check() {
     assert!(report.metrics.counter("client_ops_ok") > 10_000, "{}", report.metrics.counter("client_ops_ok"));
     assert!(report.metrics.counter("requests_forwarded") > 0, "followers forward their clients' requests");
     assert_eq!(run(&s, s.seed).fingerprint, report.fingerprint, "same seed, same fingerprint");
-    assert_eq!(report.fingerprint_hex(), "c444bddeb33d2191");
+    assert_eq!(report.fingerprint_hex(), "60e2a99d5c3ae442");
 }
 
 /// Each bug knob's shipped scenario fails its named check at the
@@ -71,7 +71,11 @@ fn basic_run_passes_every_check() {
 /// first hundred seeds), and passes with the knob off.
 #[test]
 fn every_bug_knob_is_caught_by_its_check() {
-    let cases = [("scenarios/zab/bugs/ack-before-durable.toml", "invariants", "primary_integrity")];
+    let cases = [
+        ("scenarios/zab/bugs/ack-before-durable.toml", "invariants", "primary_integrity"),
+        ("scenarios/zab/bugs/ignore-session-zxid.toml", "sequential_consistency", "session_order"),
+        ("scenarios/zab/bugs/sync-skips-leader.toml", "linearizability", "linearizability"),
+    ];
     for (file, check, invariant) in cases {
         let s = scenario(file);
         let report = run(&s, s.seed);

@@ -13,7 +13,10 @@
 
 mod checks;
 
-pub use checks::{LINEARIZABILITY, LIVENESS, WRITE_ONCE_LINEARIZABILITY};
+pub use checks::{
+    measure_read_linearizability, LINEARIZABILITY, LIVENESS, SEQUENTIAL_CONSISTENCY, WRITE_LINEARIZABILITY,
+    WRITE_ONCE_LINEARIZABILITY,
+};
 
 use std::io::Write;
 use std::ops::Deref;
@@ -217,6 +220,9 @@ pub trait Protocol: 'static {
     fn recovery(_config: &Self::Config) -> Recovery {
         Recovery::default()
     }
+    /// Measures what the history shows beyond the checks, into the run's
+    /// metrics (after the checks, and only when the history was kept).
+    fn measure(_config: &Self::Config, _input: &HistoryInput<'_>, _metrics: &mut Metrics) {}
 }
 
 /// A scenario prepared for running: the protocol's configuration, parsed once.
@@ -382,6 +388,10 @@ pub fn run<P: Protocol>(
         metrics.count("client_ops_total", ops.len() as u64);
         cap::analyse(&ops, &scenario.clients.homes, scenario.nodes, &outcome.faults, outcome.virtual_time)
             .record(&mut metrics);
+        if record_history && outcome.violation.is_none() {
+            let input = HistoryInput { ops: &ops, scenario, outcome: &outcome, recovery, memory_held };
+            P::measure(config, &input, &mut metrics);
+        }
     }
     if !scenario.metric_bounds.is_empty() {
         let complete = HistoryInput { ops: &ops, scenario, outcome: &outcome, recovery, memory_held }.run_complete();

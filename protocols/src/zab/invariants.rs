@@ -29,8 +29,16 @@
 //! - `epochs_monotonic`: acceptedEpoch and currentEpoch never go back, and
 //!   currentEpoch never passes acceptedEpoch, across restarts.
 //!
+//! - `reads_committed`: a server answers a read from the state after the
+//!   last transaction it delivered, and that state is the one the
+//!   delivered sequence holds there (ZooKeeper's promise that every read
+//!   returns the state after some committed zxid).
+//!
 //! It also measures what only a global observer sees: time with no
-//! established leader, and leader changes.
+//! established leader, leader changes, and how far each read lags the
+//! furthest delivery anywhere (`read_lag_zxids`, in transactions, and
+//! `read_lag_us`, how long the state read had been superseded), over the
+//! reads that lag (`reads_lagging` of `local_reads`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -48,6 +56,8 @@ struct Delivered {
     chain: u64,
     state: u64,
     node: u32,
+    /// When it was first delivered anywhere.
+    time: Time,
 }
 
 pub struct ZabMonitor {
@@ -76,6 +86,8 @@ pub struct ZabMonitor {
     leaderless_ns: u64,
     leader_changes: u64,
     last_leader: Option<u32>,
+    /// The read lag figures, recorded as reads happen.
+    lag: Metrics,
 }
 
 fn violation(check: &str, now: Time, nodes: Vec<u32>, message: String) -> Option<Violation> {
@@ -101,6 +113,7 @@ impl ZabMonitor {
             leaderless_ns: 0,
             leader_changes: 0,
             last_leader: None,
+            lag: Metrics::default(),
         }
     }
 
@@ -319,7 +332,7 @@ impl ZabMonitor {
             return self.matches_sequence(now, n, point, state, "delivery");
         }
         if point.index == self.base + self.sequence.len() as u64 {
-            self.sequence.push_back(Delivered { zxid, txn, chain: point.chain, state, node: n });
+            self.sequence.push_back(Delivered { zxid, txn, chain: point.chain, state, node: n, time: now });
         }
         None
     }
@@ -344,6 +357,34 @@ impl ZabMonitor {
         let c = &mut self.compacted[n as usize];
         *c = (*c).max(point.index);
         self.forget_old();
+        None
+    }
+
+    fn on_read(&mut self, now: Time, n: u32, point: Point, state: u64) -> Option<Violation> {
+        let delivered = self.delivered[n as usize].unwrap_or_default();
+        if point != delivered {
+            return violation(
+                "reads_committed",
+                now,
+                vec![n],
+                format!(
+                    "n{n} answered a read at position {} ({}), but the last it delivered is position {} ({})",
+                    point.index, point.zxid, delivered.index, delivered.zxid
+                ),
+            );
+        }
+        if let Some(mut v) = self.matches_sequence(now, n, point, state, "read") {
+            v.check = "reads_committed".into();
+            return Some(v);
+        }
+        let furthest = (self.base + self.sequence.len() as u64).saturating_sub(1);
+        if furthest > point.index {
+            self.lag.count("reads_lagging", 1);
+            self.lag.record("read_lag_zxids", furthest - point.index);
+            if let Some(next) = self.at(point.index + 1) {
+                self.lag.record("read_lag_us", now.since(next.time).as_nanos() / 1_000);
+            }
+        }
         None
     }
 
@@ -386,6 +427,7 @@ impl Monitor<ZabNode> for ZabMonitor {
             ZabNote::Proposed { zxid, txn, .. } => self.on_proposed(now, n, zxid, txn),
             ZabNote::Delivered { point, txn, state } => self.on_delivered(now, n, point, txn, state),
             ZabNote::Restored { point, state, installed } => self.on_restored(now, n, point, state, installed),
+            ZabNote::Read { point, state } => self.on_read(now, n, point, state),
             ZabNote::Compacted { point, state } => {
                 let v = self.matches_sequence(now, n, point, state, "snapshot");
                 let c = &mut self.compacted[n as usize];
@@ -410,6 +452,7 @@ impl Monitor<ZabNode> for ZabMonitor {
         metrics.count("leaderless_ms", leaderless / 1_000_000);
         metrics.count("leader_changes", self.leader_changes);
         metrics.count("max_established_epoch", self.established.keys().next_back().copied().unwrap_or(0));
+        metrics.add(&self.lag);
     }
 }
 

@@ -35,6 +35,12 @@ impl Zxid {
     pub fn new(epoch: u64, counter: u64) -> Zxid {
         Zxid { epoch, counter }
     }
+
+    /// ZooKeeper's 64-bit zxid: epoch high, counter low. A leader steps
+    /// down before its counter leaves 32 bits ([`MAX_COUNTER`]).
+    pub fn packed(self) -> u64 {
+        crate::check::session::pack(self.epoch, self.counter)
+    }
 }
 
 impl std::fmt::Display for Zxid {
@@ -42,6 +48,11 @@ impl std::fmt::Display for Zxid {
         write!(f, "({}, {})", self.epoch, self.counter)
     }
 }
+
+/// The highest counter a leader proposes at; at it, the leader steps down
+/// and a new epoch begins (ZooKeeper forces an election when the low 32
+/// bits of the zxid would roll over).
+pub const MAX_COUNTER: u64 = u32::MAX as u64;
 
 /// One transaction: a client request, at `index` in the history (from 1).
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -247,11 +258,7 @@ mod tests {
     use crate::kv::{Command, OpId};
 
     fn txn(index: u64, epoch: u64, counter: u64) -> Txn {
-        let request = Request {
-            op: OpId { client: 0, seq: index },
-            command: Command::Put { key: 1, value: index },
-            first_outstanding: index,
-        };
+        let request = Request::new(OpId { client: 0, seq: index }, Command::Put { key: 1, value: index }, index);
         Txn { zxid: Zxid::new(epoch, counter), index, request }
     }
 

@@ -91,11 +91,27 @@ pub enum ZabMsg {
     Commit {
         zxid: Zxid,
     },
+    /// The leader's heartbeat of ping round `round` (rounds only rise; a
+    /// sync waits for a quorum to answer a round begun after it arrived).
     Ping {
         epoch: u64,
+        round: u64,
     },
     PingAck {
         epoch: u64,
+        round: u64,
+    },
+    /// A follower passes on a client's `sync` (ZooKeeper's SYNC request).
+    Sync {
+        id: u64,
+    },
+    /// The leader's answer to `Sync { id }`: it still led after the sync
+    /// arrived (a quorum answered a later ping round), and everything it
+    /// had proposed then is committed, up to `commit`. It travels behind
+    /// those commits on the FIFO session.
+    SyncDone {
+        id: u64,
+        commit: Zxid,
     },
     /// A follower passes on a client's request; it answers the client
     /// itself once it delivers the transaction.
@@ -122,6 +138,8 @@ impl Message for ZabMsg {
             ZabMsg::Commit { .. } => "Commit",
             ZabMsg::Ping { .. } => "Ping",
             ZabMsg::PingAck { .. } => "PingAck",
+            ZabMsg::Sync { .. } => "Sync",
+            ZabMsg::SyncDone { .. } => "SyncDone",
             ZabMsg::Forward { .. } => "Forward",
         }
     }

@@ -19,11 +19,11 @@ use std::sync::Arc;
 use faultline_sim::{Addr, Ctx, NodeId, Process, Role, Time, TimerId};
 
 use super::election::{Election, PeerState, Vote};
-use super::log::{Point, Snapshot, Txn, ZabDisk, Zxid};
+use super::log::{Point, Snapshot, Txn, ZabDisk, Zxid, MAX_COUNTER};
 use super::messages::ZabMsg;
 use super::{Params, MAX_QUEUED_REQUESTS, MAX_WAITING_CLIENTS};
 use crate::client::Envelope;
-use crate::kv::{Applied, KvMsg, KvStore, OpId, Reply, Request};
+use crate::kv::{Applied, Command, KvMsg, KvResult, KvStore, OpId, Reply, Request};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ZabRole {
@@ -65,6 +65,9 @@ pub enum ZabNote {
     Restored { point: Point, state: u64, installed: bool },
     /// The history up to `point` was compacted into a snapshot.
     Compacted { point: Point, state: u64 },
+    /// A client's read was answered from this server's store, whose digest
+    /// is `state`, as it stood after delivering `point`.
+    Read { point: Point, state: u64 },
 }
 
 /// A follower's progress with its leader.
@@ -129,6 +132,8 @@ enum LearnerState {
 
 struct Learner {
     state: LearnerState,
+    /// The highest ping round it answered.
+    pinged: u64,
     accepted_epoch: u64,
     /// It holds the leader's history up to here, durably.
     acked: Zxid,
@@ -162,6 +167,24 @@ struct Leading {
     /// Requests waiting for establishment or for room in the pipeline.
     queue: VecDeque<Request>,
     scratch: Vec<Zxid>,
+    /// The last ping round begun.
+    ping_round: u64,
+    /// Syncs waiting, in arrival order (their rounds and points only rise).
+    syncs: VecDeque<SyncWait>,
+}
+
+/// A sync the leader has not answered yet: it answers once a quorum has
+/// answered ping round `round` (begun after the sync arrived, so the
+/// quorum still followed this leader then: no later epoch can have
+/// committed anything before it) and everything proposed when it arrived,
+/// up to `upto`, is committed.
+#[derive(Copy, Clone, Debug)]
+struct SyncWait {
+    /// The follower that asked, or `None` for this leader's own client.
+    from: Option<u32>,
+    id: u64,
+    upto: Zxid,
+    round: u64,
 }
 
 /// An asynchronous write waiting for its `on_durable` callback.
@@ -205,6 +228,13 @@ pub struct ZabNode {
     commit: Zxid,
     /// Clients to answer when their operation is delivered here.
     waiting: BTreeMap<OpId, Addr>,
+    /// Reads held behind a write of the same session still waiting here
+    /// (a session's requests are answered in order, as ZooKeeper's commit
+    /// processor answers them).
+    held_reads: VecDeque<(Addr, Request)>,
+    /// Reads waiting for their sync to come back, by sync id.
+    syncing: BTreeMap<u64, (Addr, Request)>,
+    next_sync: u64,
     pending: VecDeque<(u64, PendingWrite)>,
     next_token: u64,
     peak_log_len: u64,
@@ -235,6 +265,9 @@ impl ZabNode {
             applied,
             commit: applied.zxid,
             waiting: BTreeMap::new(),
+            held_reads: VecDeque::new(),
+            syncing: BTreeMap::new(),
+            next_sync: 0,
             pending: VecDeque::new(),
             next_token: 0,
             peak_log_len: 0,
@@ -300,6 +333,8 @@ impl ZabNode {
         // Clients waiting here time out and retry elsewhere: a server that
         // lost its leader stops serving.
         self.waiting.clear();
+        self.held_reads.clear();
+        self.syncing.clear();
         self.role = ZabRole::Looking;
         self.decided = None;
         self.round += 1;
@@ -481,6 +516,8 @@ impl ZabNode {
             committed_index: self.applied.index,
             queue: VecDeque::new(),
             scratch: Vec::new(),
+            ping_round: 0,
+            syncs: VecDeque::new(),
         });
         for (from, accepted_epoch) in std::mem::take(&mut self.stashed) {
             ctx.reached("follower info waited for its leader to decide");
@@ -503,7 +540,7 @@ impl ZabNode {
         // A new registration starts over with this follower, as a new
         // connection does in ZooKeeper.
         let mut learner =
-            Learner { state: LearnerState::Registered, accepted_epoch, acked: Zxid::ZERO, last_heard: now };
+            Learner { state: LearnerState::Registered, pinged: 0, accepted_epoch, acked: Zxid::ZERO, last_heard: now };
         if lead.phase != LeaderPhase::Discovery {
             learner.state = LearnerState::EpochSent;
             Self::send_peer(ctx, from, ZabMsg::NewEpoch { epoch: lead.epoch });
@@ -739,6 +776,10 @@ impl ZabNode {
     /// follower it forwards to.
     fn propose(&mut self, ctx: &mut Ctx<'_, Self>, request: Request) {
         let index = ctx.durable().log.last().index + 1;
+        if self.lead.as_ref().is_some_and(|l| l.next_counter > MAX_COUNTER) {
+            ctx.reached("leader steps down: zxid counter exhausted");
+            return self.step_down(ctx);
+        }
         let Some(lead) = self.lead.as_mut() else { return };
         let epoch = lead.epoch;
         let zxid = Zxid::new(epoch, lead.next_counter);
@@ -788,7 +829,86 @@ impl ZabNode {
         let to: Vec<Addr> = lead.learners.iter().filter(|(_, l)| l.forwarding()).map(|(&f, _)| Addr::node(f)).collect();
         ctx.send_many(to, Envelope::Peer(ZabMsg::Commit { zxid: point }));
         self.deliver(ctx);
+        self.answer_syncs(ctx);
         self.drain_queue(ctx);
+    }
+
+    // ---- leader: sync ----
+
+    /// A sync arrived (from follower `from`, or this leader's own client):
+    /// it waits for what is proposed now to commit and for a quorum to
+    /// answer a ping round begun no earlier than its arrival. A round in
+    /// flight began before it, so it waits for the next round, begun when
+    /// the one in flight is answered; every sync that arrives meanwhile
+    /// shares that next round.
+    fn lead_sync(&mut self, ctx: &mut Ctx<'_, Self>, from: Option<u32>, id: u64) {
+        let upto = ctx.durable().log.last().zxid;
+        let Some(lead) = self.lead.as_mut().filter(|l| l.phase == LeaderPhase::Broadcast) else { return };
+        if lead.syncs.len() >= MAX_WAITING_CLIENTS {
+            ctx.count("syncs_shed", 1);
+            return;
+        }
+        let round = match lead.syncs.back() {
+            None => {
+                lead.ping_round += 1;
+                Self::ping_learners(ctx, lead);
+                lead.ping_round
+            }
+            Some(last) => {
+                ctx.reached("sync waits for the next ping round");
+                lead.ping_round.max(last.round) + u64::from(last.round == lead.ping_round)
+            }
+        };
+        lead.syncs.push_back(SyncWait { from, id, upto, round });
+        self.answer_syncs(ctx);
+    }
+
+    fn ping_learners(ctx: &mut Ctx<'_, Self>, lead: &Leading) {
+        let (epoch, round) = (lead.epoch, lead.ping_round);
+        let to: Vec<Addr> = lead.learners.keys().map(|&f| Addr::node(f)).collect();
+        ctx.send_many(to, Envelope::Peer(ZabMsg::Ping { epoch, round }));
+    }
+
+    fn on_ping_ack(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, epoch: u64, round: u64) {
+        let Some(lead) = self.lead.as_mut().filter(|l| l.epoch == epoch) else { return };
+        if let Some(l) = lead.learners.get_mut(&from) {
+            l.pinged = l.pinged.max(round);
+        }
+        if !lead.syncs.is_empty() {
+            self.answer_syncs(ctx);
+        }
+    }
+
+    /// Answers, in order, the syncs whose ping round a quorum answered and
+    /// whose proposals are committed.
+    fn answer_syncs(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let quorum = self.quorum();
+        let commit = self.commit;
+        let Some(lead) = self.lead.as_mut().filter(|l| l.phase == LeaderPhase::Broadcast) else { return };
+        let answered = |lead: &Leading, round: u64| {
+            1 + lead.learners.values().filter(|l| matches!(l.state, LearnerState::Synced) && l.pinged >= round).count()
+                >= quorum
+        };
+        if lead.syncs.back().is_some_and(|s| s.round > lead.ping_round) && answered(lead, lead.ping_round) {
+            lead.ping_round += 1;
+            Self::ping_learners(ctx, lead);
+        }
+        let mut own = Vec::new();
+        while let Some(&sync) = lead.syncs.front() {
+            if !answered(lead, sync.round) || commit < sync.upto {
+                break;
+            }
+            lead.syncs.pop_front();
+            match sync.from {
+                Some(f) => Self::send_peer(ctx, f, ZabMsg::SyncDone { id: sync.id, commit }),
+                None => own.push(sync.id),
+            }
+        }
+        for id in own {
+            if let Some((client, request)) = self.syncing.remove(&id) {
+                self.serve_read(ctx, client, &request);
+            }
+        }
     }
 
     fn on_forward(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, request: Request) {
@@ -971,13 +1091,13 @@ impl ZabNode {
         self.deliver(ctx);
     }
 
-    fn on_ping(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, epoch: u64) {
+    fn on_ping(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, epoch: u64, round: u64) {
         let now = ctx.now();
         if self.follow.as_ref().is_some_and(|f| f.leader == from && f.epoch == epoch) {
             if let Some(f) = self.follow.as_mut() {
                 f.last_heard = now;
             }
-            Self::send_peer(ctx, from, ZabMsg::PingAck { epoch });
+            Self::send_peer(ctx, from, ZabMsg::PingAck { epoch, round });
         }
     }
 
@@ -1004,10 +1124,12 @@ impl ZabNode {
             ctx.note(ZabNote::Delivered { point: self.applied, txn: txn.id(), state: self.store.digest() });
             if let Some(client) = self.waiting.remove(&txn.request.op) {
                 if let Some(result) = applied.result() {
-                    ctx.send(client, Envelope::Reply(Reply::Done { op: txn.request.op, result }));
+                    let at = txn.zxid.packed();
+                    ctx.send(client, Envelope::Reply(Reply::Served { op: txn.request.op, result, at }));
                 }
             }
         }
+        self.release_reads(ctx);
         self.maybe_snapshot(ctx);
     }
 
@@ -1029,18 +1151,41 @@ impl ZabNode {
     // ---- clients ----
 
     fn on_client(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, request: Request) {
+        let established = self.lead.as_ref().is_some_and(|l| l.phase == LeaderPhase::Broadcast);
+        let read = matches!(request.command, Command::Get { .. });
         let serving = match self.role {
-            ZabRole::Leading => true,
+            // A leader takes writes while it establishes itself (they wait
+            // in its queue), but reads only once its history is committed.
+            ZabRole::Leading => established || !read,
             ZabRole::Following => self.follow.as_ref().is_some_and(|f| f.phase == FollowerPhase::Broadcast),
             ZabRole::Looking => false,
         };
-        if !serving || self.waiting.len() >= MAX_WAITING_CLIENTS {
+        let leader = self.follow.as_ref().map(|f| NodeId(f.leader));
+        if !serving || self.waiting.len() + self.held_reads.len() + self.syncing.len() >= MAX_WAITING_CLIENTS {
             // A server that is not up to date turns the client away (a
             // ZooKeeper client then connects to another server).
-            let leader = self.follow.as_ref().map(|f| NodeId(f.leader));
             ctx.reached("client turned away: server not serving");
             ctx.send(from, Envelope::Reply(Reply::Redirect { op: request.op, leader }));
             return;
+        }
+        if request.seen > self.applied.zxid.packed() && !self.params.bugs.ignore_session_zxid {
+            // ZooKeeper refuses a session whose last zxid this server has
+            // not delivered: reading here would take the session back.
+            ctx.reached("client refused: server behind its session");
+            ctx.count("sessions_refused_behind", 1);
+            ctx.send(from, Envelope::Reply(Reply::Redirect { op: request.op, leader }));
+            return;
+        }
+        if let Command::Get { .. } = request.command {
+            if request.sync {
+                return self.start_sync(ctx, from, request);
+            }
+            if self.write_waiting(request.op) {
+                ctx.reached("read held behind its session's write");
+                self.held_reads.push_back((from, request));
+                return;
+            }
+            return self.serve_read(ctx, from, &request);
         }
         self.waiting.insert(request.op, from);
         if self.role == ZabRole::Leading {
@@ -1050,6 +1195,90 @@ impl ZabNode {
             ctx.count("requests_forwarded", 1);
             Self::send_peer(ctx, f.leader, ZabMsg::Forward { request });
         }
+    }
+
+    /// Whether a write of `op`'s session that came before it still waits
+    /// here for delivery.
+    fn write_waiting(&self, op: OpId) -> bool {
+        let first = OpId { client: op.client, seq: 0 };
+        self.waiting.range(first..op).next().is_some()
+    }
+
+    /// Answers a read from this server's store, as it stands: ZooKeeper's
+    /// local read, which may be stale. The answer carries the zxid it
+    /// reflects, and the monitor hears which state was read.
+    fn serve_read(&mut self, ctx: &mut Ctx<'_, Self>, client: Addr, request: &Request) {
+        let Command::Get { key } = request.command else { return };
+        let result = KvResult::Read(self.store.get(key));
+        ctx.count("local_reads", 1);
+        ctx.note(ZabNote::Read { point: self.applied, state: self.store.digest() });
+        let at = self.applied.zxid.packed();
+        ctx.send(client, Envelope::Reply(Reply::Served { op: request.op, result, at }));
+    }
+
+    /// Serves the held reads no earlier write of their session waits for.
+    fn release_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.held_reads.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.held_reads);
+        for (client, request) in held {
+            if self.write_waiting(request.op) {
+                self.held_reads.push_back((client, request));
+            } else {
+                self.serve_read(ctx, client, &request);
+            }
+        }
+    }
+
+    /// A read after `sync`: this server catches up with its leader first.
+    /// A follower passes the sync to its leader on the session, behind the
+    /// session's earlier requests; the leader answers it once it is sure it
+    /// still leads and what it had proposed is committed.
+    fn start_sync(&mut self, ctx: &mut Ctx<'_, Self>, client: Addr, request: Request) {
+        let id = self.next_sync;
+        self.next_sync += 1;
+        self.syncing.insert(id, (client, request));
+        ctx.count("syncs", 1);
+        if self.role == ZabRole::Leading {
+            return self.lead_sync(ctx, None, id);
+        }
+        if self.params.bugs.sync_skips_leader {
+            if let Some((client, request)) = self.syncing.remove(&id) {
+                self.serve_read(ctx, client, &request);
+            }
+            return;
+        }
+        if let Some(f) = self.follow.as_ref() {
+            Self::send_peer(ctx, f.leader, ZabMsg::Sync { id });
+        }
+    }
+
+    fn on_sync(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, id: u64) {
+        let known = self.lead.as_ref().is_some_and(|l| l.learners.get(&from).is_some_and(|l| l.forwarding()));
+        if known {
+            self.lead_sync(ctx, Some(from), id);
+        }
+    }
+
+    /// The leader answered a sync: deliver up to its commit point (the
+    /// commits and proposals before it came first, on the same session),
+    /// then read.
+    fn on_sync_done(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, id: u64, commit: Zxid) {
+        let now = ctx.now();
+        if self.following(from, &[FollowerPhase::Broadcast], now).is_none() {
+            return;
+        }
+        self.commit = self.commit.max(commit);
+        self.deliver(ctx);
+        let Some((client, request)) = self.syncing.remove(&id) else { return };
+        if self.applied.zxid < commit {
+            ctx.reached("sync answered ahead of this server's history: client turned away");
+            let leader = Some(NodeId(from));
+            ctx.send(client, Envelope::Reply(Reply::Redirect { op: request.op, leader }));
+            return;
+        }
+        self.serve_read(ctx, client, &request);
     }
 
     // ---- the tick ----
@@ -1087,9 +1316,7 @@ impl ZabNode {
                 return self.step_down(ctx);
             }
         }
-        let epoch = lead.epoch;
-        let to: Vec<Addr> = lead.learners.keys().map(|&f| Addr::node(f)).collect();
-        ctx.send_many(to, Envelope::Peer(ZabMsg::Ping { epoch }));
+        Self::ping_learners(ctx, lead);
     }
 }
 
@@ -1138,8 +1365,10 @@ impl Process for ZabNode {
             ZabMsg::Proposal { txn } => self.on_proposal(ctx, p, txn),
             ZabMsg::Ack { epoch, zxid } => self.on_ack(ctx, p, epoch, zxid),
             ZabMsg::Commit { zxid } => self.on_commit(ctx, p, zxid),
-            ZabMsg::Ping { epoch } => self.on_ping(ctx, p, epoch),
-            ZabMsg::PingAck { .. } => {}
+            ZabMsg::Ping { epoch, round } => self.on_ping(ctx, p, epoch, round),
+            ZabMsg::PingAck { epoch, round } => self.on_ping_ack(ctx, p, epoch, round),
+            ZabMsg::Sync { id } => self.on_sync(ctx, p, id),
+            ZabMsg::SyncDone { id, commit } => self.on_sync_done(ctx, p, id, commit),
             ZabMsg::Forward { request } => self.on_forward(ctx, p, request),
         }
     }

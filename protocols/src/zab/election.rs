@@ -41,6 +41,16 @@ impl Vote {
     pub fn beats(&self, other: &Vote) -> bool {
         (self.peer_epoch, self.zxid, self.leader) > (other.peer_epoch, other.zxid, other.leader)
     }
+
+    /// [`Vote::beats`], or with `ignore_zxid` (bug knob
+    /// `election_ignores_zxid`) by (peerEpoch, server id) alone.
+    pub fn beats_by(&self, other: &Vote, ignore_zxid: bool) -> bool {
+        if ignore_zxid {
+            (self.peer_epoch, self.leader) > (other.peer_epoch, other.leader)
+        } else {
+            self.beats(other)
+        }
+    }
 }
 
 impl std::fmt::Display for Vote {

@@ -119,6 +119,11 @@ pub struct Bugs {
     /// asking its leader: the sync is a no-op, and the read may miss writes
     /// that completed before it began.
     pub sync_skips_leader: bool,
+    /// Fast Leader Election orders votes by (peerEpoch, server id), leaving
+    /// out the zxid, and the new leader does not give up when a follower of
+    /// its discovery quorum is more up to date: a server missing committed
+    /// transactions can win, and its history overrides theirs.
+    pub election_ignores_zxid: bool,
 }
 
 impl Bugs {
@@ -127,6 +132,7 @@ impl Bugs {
             ("ack_before_durable", self.ack_before_durable),
             ("ignore_session_zxid", self.ignore_session_zxid),
             ("sync_skips_leader", self.sync_skips_leader),
+            ("election_ignores_zxid", self.election_ignores_zxid),
         ];
         all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
     }

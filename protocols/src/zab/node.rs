@@ -430,7 +430,7 @@ impl ZabNode {
             // looking again: its registration is void.
             self.stashed.remove(&from);
         }
-        let (me, quorum) = (self.id, self.quorum());
+        let (me, quorum, ignore_zxid) = (self.id, self.quorum(), self.params.bugs.election_ignores_zxid);
         let own = self.own_vote(ctx);
         let Some(e) = self.election.as_mut() else { return };
         match state {
@@ -439,13 +439,13 @@ impl ZabNode {
                     ctx.reached("election joins a later round");
                     self.round = round;
                     e.received.clear();
-                    let best = if vote.beats(&own) { vote } else { own };
+                    let best = if vote.beats_by(&own, ignore_zxid) { vote } else { own };
                     self.adopt(ctx, best);
                 } else if round < self.round {
                     // A peer behind: tell it this round and vote.
                     let msg = ZabMsg::Notification { vote: e.proposal, round: self.round, state: PeerState::Looking };
                     return Self::send_peer(ctx, from, msg);
-                } else if vote.beats(&e.proposal) {
+                } else if vote.beats_by(&e.proposal, ignore_zxid) {
                     self.adopt(ctx, vote);
                 }
                 if let Some(e) = self.election.as_mut() {
@@ -599,7 +599,7 @@ impl ZabNode {
                 // ZooKeeper's waitForEpochAck: a follower of the discovery
                 // quorum with a more recent history than the leader means
                 // the election chose wrongly; this server gives up.
-                if (theirs, last) > mine {
+                if (theirs, last) > mine && !self.params.bugs.election_ignores_zxid {
                     ctx.reached("leader gives up: a follower is more up to date");
                     return self.start_looking(ctx);
                 }

@@ -76,6 +76,7 @@ fn every_bug_knob_is_caught_by_its_check() {
         ("scenarios/zab/bugs/ignore-session-zxid.toml", "sequential_consistency", "session_order"),
         ("scenarios/zab/bugs/sync-skips-leader.toml", "linearizability", "linearizability"),
         ("scenarios/zab/bugs/election-ignores-zxid.toml", "invariants", "primary_integrity"),
+        ("scenarios/zab/bugs/serve-before-newleader-quorum.toml", "invariants", "primary_integrity"),
     ];
     for (file, check, invariant) in cases {
         let s = scenario(file);

@@ -124,6 +124,11 @@ pub struct Bugs {
     /// its discovery quorum is more up to date: a server missing committed
     /// transactions can win, and its history overrides theirs.
     pub election_ignores_zxid: bool,
+    /// The leader is established, commits its initial history and serves
+    /// once its own new epoch is durable, before a quorum acknowledged
+    /// NEWLEADER: a history no quorum holds is delivered, and a later
+    /// leader can be established without it.
+    pub serve_before_newleader_quorum: bool,
 }
 
 impl Bugs {
@@ -133,6 +138,7 @@ impl Bugs {
             ("ignore_session_zxid", self.ignore_session_zxid),
             ("sync_skips_leader", self.sync_skips_leader),
             ("election_ignores_zxid", self.election_ignores_zxid),
+            ("serve_before_newleader_quorum", self.serve_before_newleader_quorum),
         ];
         all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
     }

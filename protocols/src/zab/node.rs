@@ -711,10 +711,11 @@ impl ZabNode {
     /// established, commits that history, tells its followers UPTODATE and
     /// starts proposing. Only now does it serve clients.
     fn check_established(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let quorum = self.quorum();
+        // With `serve_before_newleader_quorum`, its own durable epoch is enough.
+        let needed = if self.params.bugs.serve_before_newleader_quorum { 1 } else { self.quorum() };
         let last = ctx.durable().log.last();
         let Some(lead) = self.lead.as_mut() else { return };
-        if lead.phase != LeaderPhase::Synchronization || (lead.newleader_acks.count_ones() as usize) < quorum {
+        if lead.phase != LeaderPhase::Synchronization || (lead.newleader_acks.count_ones() as usize) < needed {
             return;
         }
         lead.phase = LeaderPhase::Broadcast;

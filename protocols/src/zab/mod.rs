@@ -129,6 +129,11 @@ pub struct Bugs {
     /// NEWLEADER: a history no quorum holds is delivered, and a later
     /// leader can be established without it.
     pub serve_before_newleader_quorum: bool,
+    /// A follower makes the new epoch its currentEpoch when it acknowledges
+    /// it, before the leader's history has arrived (ZOOKEEPER-4643). A
+    /// crash then leaves it with the new epoch and an old history, and its
+    /// vote beats servers that hold the transactions it lacks.
+    pub epoch_before_history: bool,
 }
 
 impl Bugs {
@@ -139,6 +144,7 @@ impl Bugs {
             ("sync_skips_leader", self.sync_skips_leader),
             ("election_ignores_zxid", self.election_ignores_zxid),
             ("serve_before_newleader_quorum", self.serve_before_newleader_quorum),
+            ("epoch_before_history", self.epoch_before_history),
         ];
         all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
     }

@@ -951,6 +951,12 @@ impl ZabNode {
             ctx.reached("new epoch already accepted: acknowledged without counting");
             None
         };
+        if self.params.bugs.epoch_before_history && ctx.durable().current_epoch < epoch {
+            // ZOOKEEPER-4643: the epoch is made current before the history
+            // that should come with it has arrived.
+            ctx.durable_mut().current_epoch = epoch;
+            ctx.note(ZabNote::CurrentEpoch { epoch });
+        }
         if let Some(f) = self.follow.as_mut() {
             f.epoch = epoch;
             f.phase = FollowerPhase::Synchronization;

@@ -78,6 +78,7 @@ fn every_bug_knob_is_caught_by_its_check() {
         ("scenarios/zab/bugs/election-ignores-zxid.toml", "invariants", "primary_integrity"),
         ("scenarios/zab/bugs/serve-before-newleader-quorum.toml", "invariants", "primary_integrity"),
         ("scenarios/zab/bugs/epoch-before-history.toml", "invariants", "primary_integrity"),
+        ("scenarios/zab/bugs/diff-uncommitted-as-committed.toml", "invariants", "primary_integrity"),
     ];
     for (file, check, invariant) in cases {
         let s = scenario(file);

@@ -134,6 +134,11 @@ pub struct Bugs {
     /// crash then leaves it with the new epoch and an old history, and its
     /// vote beats servers that hold the transactions it lacks.
     pub epoch_before_history: bool,
+    /// A follower takes the transactions of a DIFF as committed and
+    /// delivers them at once, before its new leader is established
+    /// (ZOOKEEPER-3911): if that leader fails first, a later one can be
+    /// established without transactions this server delivered.
+    pub diff_uncommitted_as_committed: bool,
 }
 
 impl Bugs {
@@ -145,6 +150,7 @@ impl Bugs {
             ("election_ignores_zxid", self.election_ignores_zxid),
             ("serve_before_newleader_quorum", self.serve_before_newleader_quorum),
             ("epoch_before_history", self.epoch_before_history),
+            ("diff_uncommitted_as_committed", self.diff_uncommitted_as_committed),
         ];
         all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
     }

@@ -987,8 +987,14 @@ impl ZabNode {
 
     fn on_diff(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, txns: Vec<Txn>) {
         let now = ctx.now();
-        if self.following(from, &[FollowerPhase::Synchronization], now).is_some() {
-            self.append_synced(ctx, txns);
+        if self.following(from, &[FollowerPhase::Synchronization], now).is_some()
+            && self.append_synced(ctx, txns)
+            && self.params.bugs.diff_uncommitted_as_committed
+        {
+            // ZOOKEEPER-3911: the DIFF is taken as committed and delivered
+            // before the leader is established.
+            self.commit = self.commit.max(ctx.durable().log.last().zxid);
+            self.deliver(ctx);
         }
     }
 

@@ -61,14 +61,8 @@ fn every_protocol_with_clients_exports_a_history_that_checks_out() {
             // only writes and reads after sync are promised to be
             // linearizable, and that part is what its check checks.
             let checked_file = if parsed.ops.iter().any(|op| op.at.is_some()) {
-                let part = History {
-                    ops: parsed
-                        .ops
-                        .iter()
-                        .filter(|op| op.sync || !matches!(op.kind, OpKind::Get { .. }))
-                        .cloned()
-                        .collect(),
-                };
+                let part =
+                    History { ops: parsed.ops.iter().filter(|op| op.promised_linearizable()).cloned().collect() };
                 let file = dir.join(format!("{}-linearizable-part.json", entry.name));
                 fs::write(&file, serde_json::to_vec(&part).expect("history serializes")).expect("write part");
                 file

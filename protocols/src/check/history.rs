@@ -214,6 +214,13 @@ impl History {
 }
 
 impl Operation {
+    /// Whether a service whose plain reads may be stale (ZooKeeper's)
+    /// still promises this operation is linearizable: every write, and
+    /// every read after sync.
+    pub fn promised_linearizable(&self) -> bool {
+        self.sync || !matches!(self.kind, OpKind::Get { .. })
+    }
+
     fn validate(&self) -> Result<(), String> {
         match (self.complete_ns, &self.outcome) {
             (None, Outcome::Unknown) => {}

@@ -49,8 +49,7 @@ fn linearizable_write_once(input: &HistoryInput<'_>) -> Option<CheckResult> {
 }
 
 fn writes_linearizable(input: &HistoryInput<'_>) -> Option<CheckResult> {
-    let ops: Vec<_> =
-        input.ops.iter().filter(|o| o.sync || !matches!(o.kind, check::history::OpKind::Get { .. })).cloned().collect();
+    let ops: Vec<_> = input.ops.iter().filter(|o| o.promised_linearizable()).cloned().collect();
     let mut result = linearizable_ops(input, ops, check::linearizability::Model::Register);
     if let Some(r) = result.as_mut().filter(|r| r.verdict == faultline_sim::Verdict::Pass) {
         r.detail = format!("{} (writes and reads after sync; plain reads may be stale)", r.detail);

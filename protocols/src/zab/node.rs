@@ -855,9 +855,10 @@ impl ZabNode {
                 Self::ping_learners(ctx, lead);
                 lead.ping_round
             }
-            Some(last) => {
+            // Waiting syncs are on the round in flight or the next one.
+            Some(_) => {
                 ctx.reached("sync waits for the next ping round");
-                lead.ping_round.max(last.round) + u64::from(last.round == lead.ping_round)
+                lead.ping_round + 1
             }
         };
         lead.syncs.push_back(SyncWait { from, id, upto, round });

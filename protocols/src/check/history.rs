@@ -171,7 +171,7 @@ impl fmt::Display for Operation {
         }
         write!(f, " -> {}", self.outcome)?;
         if let Some(at) = self.at {
-            write!(f, " at zxid {}", crate::check::session::zxid_text(at))?;
+            write!(f, " at zxid {}", zxid_text(at))?;
         }
         if self.sync {
             write!(f, " (after sync)")?;
@@ -211,6 +211,18 @@ impl History {
         }
         Ok(())
     }
+}
+
+/// ZooKeeper's packing of a zxid: epoch in the high 32 bits, counter in the
+/// low 32.
+pub fn pack(epoch: u64, counter: u64) -> u64 {
+    debug_assert!(epoch <= u64::from(u32::MAX) && counter <= u64::from(u32::MAX));
+    (epoch.min(u64::from(u32::MAX)) << 32) | counter.min(u64::from(u32::MAX))
+}
+
+/// A packed zxid as `(epoch, counter)`.
+pub fn zxid_text(at: u64) -> String {
+    format!("({}, {})", at >> 32, at & u64::from(u32::MAX))
 }
 
 impl Operation {

@@ -22,19 +22,8 @@
 //! online, by the protocol's monitor, which knows the commit order. Whether
 //! reads are linearizable as well is measured, not required.
 
+pub use super::history::{pack, zxid_text};
 use super::history::{OpKind, Operation, Outcome};
-
-/// ZooKeeper's packing of a zxid: epoch in the high 32 bits, counter in the
-/// low 32.
-pub fn pack(epoch: u64, counter: u64) -> u64 {
-    debug_assert!(epoch <= u64::from(u32::MAX) && counter <= u64::from(u32::MAX));
-    (epoch.min(u64::from(u32::MAX)) << 32) | counter.min(u64::from(u32::MAX))
-}
-
-/// A packed zxid as `(epoch, counter)`.
-pub fn zxid_text(at: u64) -> String {
-    format!("({}, {})", at >> 32, at & u64::from(u32::MAX))
-}
 
 /// What the check found.
 #[derive(Clone, Debug, PartialEq, Eq)]

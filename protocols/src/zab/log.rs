@@ -199,6 +199,15 @@ impl TxnLog {
         }
         ends
     }
+    /// [`TxnLog::epoch_ends`] of the history up to `zxid` only.
+    pub fn epoch_ends_through(&self, zxid: Zxid) -> Vec<Zxid> {
+        let mut ends = self.epoch_ends();
+        ends.retain(|z| z.epoch <= zxid.epoch);
+        if let Some(z) = ends.last_mut().filter(|z| z.epoch == zxid.epoch) {
+            *z = (*z).min(zxid);
+        }
+        ends
+    }
     /// The last zxid of `epoch` this history holds, if it holds any (the
     /// snapshot's, when its last transaction is of that epoch).
     fn last_of_epoch(&self, epoch: u64) -> Option<Zxid> {
@@ -303,6 +312,8 @@ mod tests {
         assert_eq!(point(&[]), Some(0));
         assert_eq!(history(&[(1, 1)]).epoch_ends(), [Zxid::new(1, 1)]);
         assert_eq!(leader.epoch_ends(), [Zxid::new(1, 2), Zxid::new(3, 2)]);
+        assert_eq!(leader.epoch_ends_through(Zxid::new(3, 1)), [Zxid::new(1, 2), Zxid::new(3, 1)]);
+        assert_eq!(leader.epoch_ends_through(Zxid::new(1, 1)), [Zxid::new(1, 1)]);
     }
 
     #[test]

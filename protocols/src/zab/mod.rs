@@ -139,6 +139,19 @@ pub struct Bugs {
     /// (ZOOKEEPER-3911): if that leader fails first, a later one can be
     /// established without transactions this server delivered.
     pub diff_uncommitted_as_committed: bool,
+    /// A follower keeps its in-memory database across an election instead
+    /// of reloading it from its log (ZOOKEEPER-2845): it tells its new
+    /// leader the last transaction it delivered, not the last it logged, so
+    /// the leader sends a DIFF from there where a TRUNC was due, and the
+    /// follower writes it behind its own logged transactions without
+    /// dropping them. A transaction no quorum accepted stays in its history
+    /// and is delivered in place of the leader's.
+    pub keep_db_across_election: bool,
+    /// A follower that acknowledged a new epoch still takes proposals from
+    /// the leader of an older one and acknowledges them: the promise its
+    /// ACKEPOCH made (nothing older is accepted now) is broken, so the old
+    /// leader can commit a transaction the new epoch's history lacks.
+    pub accept_old_epoch_proposals: bool,
 }
 
 impl Bugs {
@@ -151,6 +164,8 @@ impl Bugs {
             ("serve_before_newleader_quorum", self.serve_before_newleader_quorum),
             ("epoch_before_history", self.epoch_before_history),
             ("diff_uncommitted_as_committed", self.diff_uncommitted_as_committed),
+            ("keep_db_across_election", self.keep_db_across_election),
+            ("accept_old_epoch_proposals", self.accept_old_epoch_proposals),
         ];
         all.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
     }

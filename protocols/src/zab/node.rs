@@ -963,7 +963,14 @@ impl ZabNode {
             f.phase = FollowerPhase::Synchronization;
         }
         let log = &ctx.durable().log;
-        let msg = ZabMsg::AckEpoch { epoch, current_epoch, last: log.last().zxid, epoch_ends: log.epoch_ends() };
+        let (last, epoch_ends) = if self.params.bugs.keep_db_across_election {
+            // ZOOKEEPER-2845: the retained database's last transaction
+            // stands for the history.
+            (self.applied.zxid, log.epoch_ends_through(self.applied.zxid))
+        } else {
+            (log.last().zxid, log.epoch_ends())
+        };
+        let msg = ZabMsg::AckEpoch { epoch, current_epoch, last, epoch_ends };
         Self::send_peer(ctx, from, msg);
     }
 
@@ -975,6 +982,12 @@ impl ZabNode {
     fn append_synced(&mut self, ctx: &mut Ctx<'_, Self>, txns: Vec<Txn>) -> bool {
         for txn in txns {
             let last = ctx.durable().log.last();
+            if self.params.bugs.keep_db_across_election && txn.index <= last.index {
+                // ZOOKEEPER-2845: the DIFF lands behind the transactions
+                // this server logged after the ones it delivered; at the
+                // places they hold, its own stay.
+                continue;
+            }
             if txn.index != last.index + 1 || txn.zxid <= last.zxid {
                 ctx.count("sync_refused", 1);
                 self.start_looking(ctx);
@@ -1071,6 +1084,9 @@ impl ZabNode {
 
     fn on_proposal(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, txn: Txn) {
         let now = ctx.now();
+        if self.params.bugs.accept_old_epoch_proposals && self.accept_old_epoch(ctx, from, &txn) {
+            return;
+        }
         let Some(f) = self.following(from, &[FollowerPhase::Synced, FollowerPhase::Broadcast], now) else { return };
         let epoch = f.epoch;
         let last = ctx.durable().log.last();
@@ -1094,6 +1110,25 @@ impl ZabNode {
         disk.log.append(txn);
         self.report_log_len(ctx);
         Self::send_peer(ctx, from, ZabMsg::Ack { epoch, zxid });
+    }
+
+    /// The `accept_old_epoch_proposals` bug: a proposal from another server
+    /// of an epoch older than the one this follower acknowledged is logged
+    /// and acknowledged to its sender when it follows the history. True
+    /// when it was taken.
+    fn accept_old_epoch(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, txn: &Txn) -> bool {
+        let Some(f) = self.follow.as_ref().filter(|f| f.leader != from && f.phase != FollowerPhase::Discovery) else {
+            return false;
+        };
+        let last = ctx.durable().log.last();
+        if txn.zxid.epoch >= f.epoch || txn.index != last.index + 1 || txn.zxid <= last.zxid {
+            return false;
+        }
+        ctx.count("old_epoch_proposals_accepted", 1);
+        ctx.durable_mut().log.append(txn.clone());
+        self.report_log_len(ctx);
+        Self::send_peer(ctx, from, ZabMsg::Ack { epoch: txn.zxid.epoch, zxid: txn.zxid });
+        true
     }
 
     fn on_commit(&mut self, ctx: &mut Ctx<'_, Self>, from: u32, zxid: Zxid) {

@@ -109,8 +109,9 @@ pub trait Monitor<N: Process> {
     fn on_crash(&mut self, _now: Time, _node: NodeId) {}
     /// Node `node` is up again: restarted, or booted late.
     fn on_restart(&mut self, _now: Time, _node: NodeId) {}
-    /// Called once when the run ends, to record what the monitor measured.
-    fn finish(&mut self, _now: Time, _metrics: &mut Metrics) {}
+    /// Called once when the run ends, with the faults that were applied,
+    /// to record what the monitor measured.
+    fn finish(&mut self, _now: Time, _faults: &[AppliedFault], _metrics: &mut Metrics) {}
 }
 
 /// Network counters.
@@ -603,7 +604,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     pub fn outcome(&mut self, end: EndReason) -> RunOutcome {
         let _ = self.trace.finish();
         if let Some(m) = self.monitor.as_mut() {
-            m.finish(self.now, &mut self.metrics);
+            m.finish(self.now, &self.applied, &mut self.metrics);
         }
         RunOutcome {
             end,

@@ -184,7 +184,7 @@ impl Monitor<PaxosNode> for PaxosMonitor {
         None
     }
 
-    fn finish(&mut self, _now: Time, metrics: &mut Metrics) {
+    fn finish(&mut self, _now: Time, _faults: &[faultline_sim::AppliedFault], metrics: &mut Metrics) {
         metrics.count("decisions", self.decisions);
         for facts in self.keys.values().filter(|f| f.chosen.is_some()) {
             metrics.record("ballots_per_decision", facts.ballots.max(1));

@@ -38,13 +38,19 @@
 //! established leader, leader changes, and how far each read lags the
 //! furthest delivery anywhere (`read_lag_zxids`, in transactions, and
 //! `read_lag_us`, how long the state read had been superseded), over the
-//! reads that lag (`reads_lagging` of `local_reads`).
+//! reads that lag (`reads_lagging` of `local_reads`). Reads answered while
+//! a partition was in force are split by the side of the server that
+//! answered them: `minority_local_reads`, `minority_reads_lagging` and the
+//! histogram `minority_read_lag_zxids` (of the reads that lag), and the
+//! same for `majority_`. Up to [`MAX_READ_SAMPLES`] reads are kept for that split;
+//! past it `read_samples_dropped` counts those left out.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use faultline_sim::fault::partition_spans;
 use faultline_sim::metrics::Metrics;
 use faultline_sim::world::{Monitor, Violation};
-use faultline_sim::{NodeId, Time};
+use faultline_sim::{AppliedFault, NodeId, Time};
 
 use super::log::{Point, Zxid};
 use super::node::{ZabNode, ZabNote};
@@ -58,6 +64,19 @@ struct Delivered {
     node: u32,
     /// When it was first delivered anywhere.
     time: Time,
+}
+
+/// The most local reads a run keeps to split their lag by partition side
+/// at its end (16 bytes each: 16 MiB).
+pub const MAX_READ_SAMPLES: usize = 1 << 20;
+
+/// One local read: when, which server answered it, and how many delivered
+/// transactions it missed.
+#[derive(Copy, Clone)]
+struct ReadSample {
+    at_ns: u64,
+    node: u32,
+    lag: u32,
 }
 
 pub struct ZabMonitor {
@@ -88,6 +107,10 @@ pub struct ZabMonitor {
     last_leader: Option<u32>,
     /// The read lag figures, recorded as reads happen.
     lag: Metrics,
+    /// Every local read, for the split by partition side at the end.
+    reads: Vec<ReadSample>,
+    reads_dropped: u64,
+    nodes: u32,
 }
 
 fn violation(check: &str, now: Time, nodes: Vec<u32>, message: String) -> Option<Violation> {
@@ -114,6 +137,38 @@ impl ZabMonitor {
             leader_changes: 0,
             last_leader: None,
             lag: Metrics::default(),
+            reads: Vec::new(),
+            reads_dropped: 0,
+            nodes,
+        }
+    }
+
+    /// Records the lag of the reads answered while a partition was in
+    /// force under the side of the server that answered them: `majority_`
+    /// when its side holds more than half the servers, `minority_` when not.
+    fn split_reads_by_side(&mut self, now: Time, faults: &[AppliedFault]) {
+        if self.reads_dropped > 0 {
+            self.lag.count("read_samples_dropped", self.reads_dropped);
+        }
+        let spans = partition_spans(faults, now);
+        if spans.is_empty() {
+            return;
+        }
+        for r in &self.reads {
+            // Spans are in time order and do not overlap.
+            let i = spans.partition_point(|s| s.end_ns <= r.at_ns);
+            let Some(span) = spans.get(i).filter(|s| s.start_ns <= r.at_ns) else { continue };
+            let Some(side) = span.groups.iter().find(|g| g.contains(&r.node)) else { continue };
+            let (reads, lagging, lag) = if side.len() * 2 > self.nodes as usize {
+                ("majority_local_reads", "majority_reads_lagging", "majority_read_lag_zxids")
+            } else {
+                ("minority_local_reads", "minority_reads_lagging", "minority_read_lag_zxids")
+            };
+            self.lag.count(reads, 1);
+            if r.lag > 0 {
+                self.lag.count(lagging, 1);
+                self.lag.record(lag, u64::from(r.lag));
+            }
         }
     }
 
@@ -378,6 +433,13 @@ impl ZabMonitor {
             return Some(v);
         }
         let furthest = (self.base + self.sequence.len() as u64).saturating_sub(1);
+        let lag = furthest.saturating_sub(point.index);
+        if self.reads.len() < MAX_READ_SAMPLES {
+            let lag = u32::try_from(lag).unwrap_or(u32::MAX);
+            self.reads.push(ReadSample { at_ns: now.as_nanos(), node: n, lag });
+        } else {
+            self.reads_dropped += 1;
+        }
         if furthest > point.index {
             self.lag.count("reads_lagging", 1);
             self.lag.record("read_lag_zxids", furthest - point.index);
@@ -444,7 +506,8 @@ impl Monitor<ZabNode> for ZabMonitor {
         self.lose_leader(now, node.0);
     }
 
-    fn finish(&mut self, now: Time, metrics: &mut Metrics) {
+    fn finish(&mut self, now: Time, faults: &[AppliedFault], metrics: &mut Metrics) {
+        self.split_reads_by_side(now, faults);
         let mut leaderless = self.leaderless_ns;
         if let Some(since) = self.leaderless_since {
             leaderless += now.since(since).as_nanos();
@@ -589,5 +652,48 @@ mod tests {
         assert!(m.on_note(T, NodeId(1), &delivered(1, p(1, z(1, 1), 101), 11).1).is_none());
         m.on_crash(T, NodeId(1));
         assert!(m.on_note(T, NodeId(1), &delivered(1, p(1, z(1, 1), 101), 11).1).is_none());
+    }
+
+    /// Reads answered during a partition count under the answering
+    /// server's side; reads before it, under neither.
+    #[test]
+    fn read_lag_is_split_by_the_side_of_the_answering_server() {
+        let mut m = ZabMonitor::new(5);
+        let at = |ms: u64| Time::ZERO + faultline_sim::Duration::from_millis(ms);
+        // Epoch one: n0 and n4 deliver both positions, n3 only the first.
+        let mut notes = epoch_one();
+        notes.extend([
+            delivered(0, p(2, z(1, 2), 102), 12),
+            delivered(3, p(1, z(1, 1), 101), 11),
+            delivered(4, p(1, z(1, 1), 101), 11),
+            delivered(4, p(2, z(1, 2), 102), 12),
+        ]);
+        for (n, note) in &notes {
+            assert!(m.on_note(at(1), NodeId(*n), note).is_none(), "{note:?}");
+        }
+        let read = |n: u32, point: Point| (n, ZabNote::Read { point, state: point.chain });
+        let reads = [
+            (500, read(3, p(1, z(1, 1), 101))),
+            (2000, read(0, p(2, z(1, 2), 102))),
+            (2000, read(3, p(1, z(1, 1), 101))),
+            (2500, read(4, p(2, z(1, 2), 102))),
+        ];
+        for (ms, (n, note)) in &reads {
+            assert!(m.on_note(at(*ms), NodeId(*n), note).is_none(), "read by n{n}");
+        }
+        let partition = AppliedFault {
+            at: at(1000),
+            kind: "partition",
+            nodes: (0..5).collect(),
+            description: "partition [[0, 1], [2, 3, 4]]".into(),
+            groups: vec![vec![0, 1], vec![2, 3, 4]],
+        };
+        let mut metrics = Metrics::default();
+        m.finish(at(3000), &[partition], &mut metrics);
+        assert_eq!(metrics.counter("minority_local_reads"), 1);
+        assert_eq!(metrics.counter("minority_reads_lagging"), 0);
+        assert_eq!(metrics.counter("majority_local_reads"), 2);
+        assert_eq!(metrics.counter("majority_reads_lagging"), 1);
+        assert_eq!(metrics.counter("reads_lagging"), 2, "the read before the partition lags too");
     }
 }

@@ -70,8 +70,9 @@
 //! sync linearizable, and the session guarantees from the zxids the
 //! answers carry (`crate::check::session`). Whether the plain reads are
 //! linearizable too is measured (`histories_not_linearizable`), and how
-//! far reads lag (`read_lag_zxids`, `read_lag_us`, and stale reads on each
-//! side of a partition in the CAP figures).
+//! far reads lag (`read_lag_zxids`, `read_lag_us`, the lag split by the
+//! answering server's side of a partition, and stale reads on each side in
+//! the CAP figures).
 //!
 //! Bug knobs re-introduce published ZooKeeper bugs; see [`Bugs`].
 //!

@@ -11,12 +11,16 @@
 //! with their square, so a world of a million nodes fits: one default link and
 //! an ordered map of overridden links; each partition in force is one group
 //! label per node; each one-way cut is two node sets; session state exists
-//! only for the sessions up now (a broken one is forgotten). Every map is ordered
-//! (`BTreeMap`/`BTreeSet`), so nothing depends on hashing order.
+//! only for the sessions up now (a broken one is forgotten). Every map that is
+//! ever iterated is ordered (`BTreeMap`/`BTreeSet`), so nothing depends on
+//! hashing order; the session states themselves, looked up twice per message
+//! and never iterated, sit in a hash map with a fixed hasher (the live pair
+//! sets give their order).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand::Rng;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::process::Addr;
@@ -154,7 +158,8 @@ pub struct Network {
     /// Whether any barrier stands: the hot path checks only this.
     pub(crate) any_cut: bool,
     /// Sessions up, by unordered process pair `(lower, higher)` index.
-    sessions: BTreeMap<(u32, u32), Session>,
+    /// Never iterated: [`Network::live`] holds the same pairs in order.
+    sessions: FxHashMap<(u32, u32), Session>,
     /// The number the next connection gets.
     next_connection: u32,
     /// The pairs whose session is up, and the same pairs reversed, so the
@@ -180,7 +185,7 @@ impl Network {
             barriers: Vec::new(),
             next_cut: 0,
             any_cut: false,
-            sessions: BTreeMap::new(),
+            sessions: FxHashMap::default(),
             next_connection: 0,
             live: BTreeSet::new(),
             live_reversed: BTreeSet::new(),
@@ -314,8 +319,8 @@ impl Network {
     fn route_session(&mut self, now: Time, from: Addr, to: Addr, delay: Duration) -> Fate {
         let (key, direction) = self.pair(from, to);
         let session = match self.sessions.entry(key) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
                 // u32::MAX marks a datagram; connection numbers skip it.
                 let connection = self.next_connection;
                 self.next_connection = self.next_connection.wrapping_add(1) % u32::MAX;

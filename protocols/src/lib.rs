@@ -5,6 +5,7 @@
 pub mod check;
 pub mod client;
 pub mod echo;
+pub mod gossip;
 pub mod harness;
 pub mod idle;
 pub mod kv;

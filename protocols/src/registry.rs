@@ -22,6 +22,7 @@ pub static PROTOCOLS: &[&ProtocolEntry] = &[
     &crate::paxos::ENTRY,
     &crate::multipaxos::ENTRY,
     &crate::zab::ENTRY,
+    &crate::gossip::ENTRY,
 ];
 
 /// A validated scenario with its protocol's configuration parsed once:

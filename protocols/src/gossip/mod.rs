@@ -1,0 +1,196 @@
+//! gossip: epidemic dissemination among peers without roles.
+//!
+//! Rumors start at the nodes and times the scenario names and spread by
+//! gossip rounds: every `round` (stretched or shrunk by `jitter`, or in lock
+//! step when `jitter = 0`) each node contacts `fanout` peers chosen uniformly
+//! and pushes its hot rumors to them (`push`), asks them for theirs (`pull`),
+//! or both (`push-pull`). A node stops spreading a rumor by one of the rumor
+//! mongering rules of Demers et al., *Epidemic algorithms for replicated
+//! database maintenance* (PODC 1987), §1.4: after `k` unnecessary contacts
+//! (`stop = "counter"`, with `feedback`: the receiver says it already knew),
+//! after `k` contacts of any kind (`counter`, blind), with probability 1/k at
+//! each unnecessary contact (`coin`), or never. Anti-entropy (`anti_entropy`,
+//! an interval) exchanges full digests with one random peer, repairing what
+//! rumor mongering missed (Demers §1.3).
+//!
+//! What the analyses predict, and the tests hold the simulation to: push with
+//! fanout 1 in lock step informs everyone in log₂ n + ln n + O(1) rounds
+//! (Pittel, *On spreading a rumor*, SIAM J. Appl. Math. 1987; Karp, Schindelhauer,
+//! Shenker & Vöcking, *Randomized rumor spreading*, FOCS 2000, for push-pull's
+//! log₃ n + O(log log n)); the residue of rumor mongering with a counter
+//! of k and feedback satisfies s = e^{−(k+1)(1−s)} (Demers §1.4).
+//!
+//! The monitor ([`monitor`]) checks integrity (a node learns only injected
+//! rumors, once per life) and measures completion time, rounds and residue.
+//!
+//! Bounds: at most [`MAX_RUMORS`] rumors (a set of them is one 64-bit word,
+//! so every message is a few words), `fanout` at most [`MAX_FANOUT`].
+
+pub mod monitor;
+pub mod node;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use faultline_scenario::{Scenario, ScenarioError};
+use faultline_sim::world::Monitor;
+use faultline_sim::{CheckClass, Duration, LinkKind, NodeId};
+
+use crate::harness::{self, CheckHow, CheckSpec, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
+use crate::idle::Idle;
+use monitor::GossipMonitor;
+use node::{GossipMsg, GossipNode};
+
+/// The most rumors a scenario may start.
+pub const MAX_RUMORS: usize = 64;
+/// The most peers a node contacts per round.
+pub const MAX_FANOUT: u32 = 64;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Push,
+    Pull,
+    PushPull,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stop {
+    /// Spread for ever (the pure epidemic of the analyses).
+    Never,
+    /// Stop after `k` counted contacts.
+    Counter,
+    /// Stop with probability 1/k at each counted contact.
+    Coin,
+}
+
+/// Where and when a rumor starts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RumorSpec {
+    pub node: u32,
+    #[serde(default)]
+    pub at: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    pub mode: Mode,
+    pub fanout: u32,
+    pub round: Duration,
+    /// Each round lasts `round` × (1 + jitter × u), u uniform in [−½, ½),
+    /// and starts at a random phase; 0: every node's rounds at the same
+    /// instants.
+    pub jitter: f64,
+    pub stop: Stop,
+    /// Counted contacts are the unnecessary ones the receiver reports
+    /// (feedback), or every contact (blind).
+    pub feedback: bool,
+    pub k: u32,
+    /// The interval of each node's anti-entropy exchange; none by default.
+    pub anti_entropy: Option<Duration>,
+    pub rumors: Vec<RumorSpec>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            mode: Mode::Push,
+            fanout: 1,
+            round: Duration::from_millis(100),
+            jitter: 0.1,
+            stop: Stop::Never,
+            feedback: true,
+            k: 2,
+            anti_entropy: None,
+            rumors: vec![RumorSpec { node: 0, at: Duration::ZERO }],
+        }
+    }
+}
+
+fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
+    let p: Params = scenario.params()?;
+    let n = scenario.nodes;
+    if p.fanout == 0 || p.fanout > MAX_FANOUT || (n > 1 && p.fanout >= n) {
+        return Err(scenario.param_error(
+            "fanout",
+            format!(
+                "`fanout` must be 1 to {} (at most {MAX_FANOUT}, below the {n} nodes); got {}",
+                MAX_FANOUT.min(n.saturating_sub(1)).max(1),
+                p.fanout
+            ),
+        ));
+    }
+    if p.round == Duration::ZERO {
+        return Err(scenario.param_error("round", "`round` must be above zero"));
+    }
+    if !(0.0..=1.0).contains(&p.jitter) {
+        return Err(scenario.param_error("jitter", format!("`jitter` must be 0 to 1; got {}", p.jitter)));
+    }
+    if p.k == 0 || p.k > 1_000 {
+        return Err(scenario.param_error("k", format!("`k` must be 1 to 1000; got {}", p.k)));
+    }
+    if p.anti_entropy == Some(Duration::ZERO) {
+        return Err(scenario.param_error("anti_entropy", "`anti_entropy` must be above zero (leave it out for none)"));
+    }
+    if p.rumors.is_empty() || p.rumors.len() > MAX_RUMORS {
+        return Err(scenario
+            .param_error("rumors", format!("`rumors` must list 1 to {MAX_RUMORS} rumors; got {}", p.rumors.len())));
+    }
+    if let Some((i, r)) = p.rumors.iter().enumerate().find(|(_, r)| r.node >= n) {
+        return Err(scenario
+            .param_error("rumors", format!("rumor {i} starts at node {}, but the nodes are 0 to {}", r.node, n - 1)));
+    }
+    Ok(p)
+}
+
+/// gossip as the harness runs it.
+pub struct Gossip;
+
+pub static INFO: ProtocolInfo = ProtocolInfo {
+    name: "gossip",
+    summary: "epidemic dissemination: push, pull or push-pull rounds, rumor mongering stop rules, anti-entropy",
+    roles: &[],
+    checks: &[CheckSpec {
+        name: "integrity",
+        class: CheckClass::Safety,
+        how: CheckHow::Monitor { holds: "every node learned only injected rumors, each at most once per life" },
+    }],
+    default_metrics: &["rumors_complete", "rumors_incomplete", "residue_nodes", "gossip_messages"],
+    link_kind: LinkKind::Datagram,
+    max_nodes: faultline_scenario::MAX_NODES,
+    clients: ClientUse::None,
+    coverage: &[],
+};
+
+pub const ENTRY: ProtocolEntry = harness::entry::<Gossip>(&INFO);
+
+pub struct Config {
+    params: Arc<Params>,
+}
+
+impl Protocol for Gossip {
+    type Node = GossipNode;
+    type Client = Idle<GossipMsg>;
+    type Config = Config;
+
+    fn configure(scenario: &Scenario) -> Result<Config, ScenarioError> {
+        Ok(Config { params: Arc::new(params(scenario)?) })
+    }
+
+    fn node(config: &Config, _id: NodeId, _booted: &bool) -> GossipNode {
+        GossipNode::new(config.params.clone())
+    }
+
+    fn clients(_config: &Config, _scenario: &Scenario, _record_history: bool) -> Vec<Idle<GossipMsg>> {
+        Vec::new()
+    }
+
+    fn monitor(config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<GossipNode>>> {
+        let p = &config.params;
+        Some(Box::new(GossipMonitor::new(scenario.nodes, p.rumors.len(), p.round)))
+    }
+}

@@ -110,8 +110,12 @@ pub trait Monitor<N: Process> {
     /// Node `node` is up again: restarted, or booted late.
     fn on_restart(&mut self, _now: Time, _node: NodeId) {}
     /// Called once when the run ends, with the faults that were applied,
-    /// to record what the monitor measured.
-    fn finish(&mut self, _now: Time, _faults: &[AppliedFault], _metrics: &mut Metrics) {}
+    /// to record what the monitor measured and to judge what only the end
+    /// can show (every replica converged): a violation returned here fails
+    /// the run unless an earlier one already did.
+    fn finish(&mut self, _now: Time, _faults: &[AppliedFault], _metrics: &mut Metrics) -> Option<Violation> {
+        None
+    }
 }
 
 /// Network counters.
@@ -604,7 +608,10 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
     pub fn outcome(&mut self, end: EndReason) -> RunOutcome {
         let _ = self.trace.finish();
         if let Some(m) = self.monitor.as_mut() {
-            m.finish(self.now, &self.applied, &mut self.metrics);
+            let late = m.finish(self.now, &self.applied, &mut self.metrics);
+            if self.violation.is_none() {
+                self.violation = late;
+            }
         }
         RunOutcome {
             end,

@@ -21,7 +21,8 @@
 //! of k and feedback satisfies s = e^{−(k+1)(1−s)} (Demers §1.4).
 //!
 //! The monitor ([`monitor`]) checks integrity (a node learns only injected
-//! rumors, once per life) and measures completion time, rounds and residue.
+//! rumors, once per life) and, with anti-entropy, convergence at the end of
+//! the run, and measures completion time, rounds and residue.
 //!
 //! Bounds: at most [`MAX_RUMORS`] rumors (a set of them is one 64-bit word,
 //! so every message is a few words), `fanout` at most [`MAX_FANOUT`].
@@ -92,7 +93,38 @@ pub struct Params {
     pub k: u32,
     /// The interval of each node's anti-entropy exchange; none by default.
     pub anti_entropy: Option<Duration>,
+    /// With anti-entropy, how soon every rumor must reach every node that is
+    /// up and connected (the `convergence` check); by default
+    /// [`CONVERGE_INTERVALS`] anti-entropy intervals.
+    pub converge_within: Option<Duration>,
     pub rumors: Vec<RumorSpec>,
+    pub bugs: Bugs,
+}
+
+/// Switches that plant bugs; all off by default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bugs {
+    /// Rumors stop too early and anti-entropy is off: a node loses interest
+    /// in a rumor at its first counted contact whatever the stop rule, and
+    /// its anti-entropy exchanges send nothing, so what rumor mongering
+    /// misses is never repaired.
+    pub no_repair: bool,
+}
+
+/// Anti-entropy intervals within which a rumor must have reached every node
+/// up and connected, by default: a node that lacks a rumor nearly everyone
+/// holds learns it at its next exchange, and a rumor anti-entropy alone
+/// spreads reaches everyone in O(log n) intervals.
+pub const CONVERGE_INTERVALS: u64 = 20;
+
+impl Params {
+    /// The convergence bound, when anti-entropy promises convergence.
+    pub fn convergence_bound(&self) -> Option<Duration> {
+        let every = self.anti_entropy?;
+        let default = Duration::from_nanos(every.as_nanos().saturating_mul(CONVERGE_INTERVALS));
+        Some(self.converge_within.unwrap_or(default))
+    }
 }
 
 impl Default for Params {
@@ -106,7 +138,9 @@ impl Default for Params {
             feedback: true,
             k: 2,
             anti_entropy: None,
+            converge_within: None,
             rumors: vec![RumorSpec { node: 0, at: Duration::ZERO }],
+            bugs: Bugs::default(),
         }
     }
 }
@@ -136,6 +170,32 @@ fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
     if p.anti_entropy == Some(Duration::ZERO) {
         return Err(scenario.param_error("anti_entropy", "`anti_entropy` must be above zero (leave it out for none)"));
     }
+    match (p.converge_within, p.anti_entropy) {
+        (Some(_), None) => {
+            return Err(scenario.param_error(
+                "converge_within",
+                "`converge_within` bounds anti-entropy's convergence: set `anti_entropy` too",
+            ))
+        }
+        (Some(w), Some(every)) if w < every => {
+            return Err(scenario.params_error(
+                &["converge_within", "anti_entropy"],
+                format!("`converge_within` ({w}) must be at least one `anti_entropy` interval ({every})"),
+            ))
+        }
+        _ => {}
+    }
+    if p.anti_entropy.is_some() && !p.rumors.is_empty() {
+        // The convergence check keeps when each node learned each rumor.
+        let pairs = u64::from(n) * p.rumors.len() as u64;
+        scenario.check_memory(
+            pairs,
+            8,
+            &format!("{pairs} node-rumor learning times for the convergence check"),
+            ("params", &["rumors", "anti_entropy"]),
+            "start fewer rumors",
+        )?;
+    }
     if p.rumors.is_empty() || p.rumors.len() > MAX_RUMORS {
         return Err(scenario
             .param_error("rumors", format!("`rumors` must list 1 to {MAX_RUMORS} rumors; got {}", p.rumors.len())));
@@ -155,9 +215,13 @@ pub static INFO: ProtocolInfo = ProtocolInfo {
     summary: "epidemic dissemination: push, pull or push-pull rounds, rumor mongering stop rules, anti-entropy",
     roles: &[],
     checks: &[CheckSpec {
-        name: "integrity",
+        name: "invariants",
         class: CheckClass::Safety,
-        how: CheckHow::Monitor { holds: "every node learned only injected rumors, each at most once per life" },
+        how: CheckHow::Monitor {
+            holds: "integrity (every node learned only injected rumors, each at most once per life); convergence \
+                    (with anti-entropy: a rumor a node up and connected for the last `converge_within` knew that long \
+                    before the end is known to every such node)",
+        },
     }],
     default_metrics: &["rumors_complete", "rumors_incomplete", "residue_nodes", "gossip_messages"],
     link_kind: LinkKind::Datagram,
@@ -191,6 +255,6 @@ impl Protocol for Gossip {
 
     fn monitor(config: &Config, scenario: &Scenario) -> Option<Box<dyn Monitor<GossipNode>>> {
         let p = &config.params;
-        Some(Box::new(GossipMonitor::new(scenario.nodes, p.rumors.len(), p.round)))
+        Some(Box::new(GossipMonitor::new(scenario.nodes, p.rumors.len(), p.round, p.convergence_bound())))
     }
 }

@@ -4,6 +4,15 @@
 //! Check `integrity`: a node learns only a rumor that was injected, and a
 //! rumor at most once per life (a restarted node has forgotten).
 //!
+//! Check `convergence`, at the end, when anti-entropy is on with a bound W
+//! (`converge_within`): a rumor that some *settled* node (up, unpaused and
+//! connected for the whole of the last W) already knew W before the end is
+//! known to every settled node. A rumor no settled node held then (lost
+//! with the crash of the only nodes that knew it, say: a node's rumors do
+//! not survive a crash) is not judged and counts in
+//! `convergence_rumors_unjudged`. When a partition stood during the last W
+//! nothing is judged and `convergence_unjudged` counts the run.
+//!
 //! Measures, per injected rumor: the time and the rounds until every live
 //! node knew it (`rumor_complete_us`, and `rumor_complete_rounds`: that
 //! time in whole rounds, rounded down, as the messages of a round land
@@ -13,6 +22,7 @@
 //! `residue_live_nodes`, summed over rumors, so the share survives summing
 //! over seeds).
 
+use faultline_sim::fault::partition_spans;
 use faultline_sim::metrics::Metrics;
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{AppliedFault, Duration, NodeId, Time};
@@ -28,6 +38,13 @@ struct Rumor {
 
 pub struct GossipMonitor {
     round: Duration,
+    /// The convergence bound, with anti-entropy on.
+    converge_within: Option<Duration>,
+    /// When each node last came up.
+    up_since: Vec<Time>,
+    /// With a convergence bound: when node n learned rumor r, at
+    /// `n * rumors + r` (nanoseconds; `u64::MAX`: it does not know it).
+    learned_at: Vec<u64>,
     alive: Vec<bool>,
     alive_count: u32,
     known: Vec<Rumors>,
@@ -35,9 +52,12 @@ pub struct GossipMonitor {
 }
 
 impl GossipMonitor {
-    pub fn new(nodes: u32, rumors: usize, round: Duration) -> GossipMonitor {
+    pub fn new(nodes: u32, rumors: usize, round: Duration, converge_within: Option<Duration>) -> GossipMonitor {
         GossipMonitor {
             round,
+            converge_within,
+            up_since: vec![Time::ZERO; nodes as usize],
+            learned_at: if converge_within.is_some() { vec![u64::MAX; nodes as usize * rumors] } else { Vec::new() },
             alive: vec![true; nodes as usize],
             alive_count: nodes,
             known: vec![0; nodes as usize],
@@ -55,6 +75,10 @@ impl GossipMonitor {
 
     fn knows(&mut self, now: Time, n: usize, r: usize) {
         self.known[n] |= 1 << r;
+        let rumors = self.rumors.len();
+        if let Some(t) = self.learned_at.get_mut(n * rumors + r) {
+            *t = now.as_nanos();
+        }
         self.rumors[r].knowers += 1;
         self.mark_complete(now, r);
     }
@@ -91,6 +115,10 @@ impl Monitor<GossipNode> for GossipMonitor {
             return;
         }
         self.alive_count -= 1;
+        let rumors = self.rumors.len();
+        if let Some(times) = self.learned_at.get_mut(n * rumors..(n + 1) * rumors) {
+            times.fill(u64::MAX);
+        }
         let mut known = std::mem::take(&mut self.known[n]);
         while known != 0 {
             let r = known.trailing_zeros() as usize;
@@ -103,14 +131,22 @@ impl Monitor<GossipNode> for GossipMonitor {
         }
     }
 
-    fn on_restart(&mut self, _now: Time, node: NodeId) {
+    fn on_restart(&mut self, now: Time, node: NodeId) {
         let n = node.0 as usize;
+        self.up_since[n] = now;
         if !std::mem::replace(&mut self.alive[n], true) {
             self.alive_count += 1;
         }
     }
 
-    fn finish(&mut self, _now: Time, _faults: &[AppliedFault], metrics: &mut Metrics) {
+    fn finish(&mut self, now: Time, faults: &[AppliedFault], metrics: &mut Metrics) -> Option<Violation> {
+        self.measure(metrics);
+        self.convergence(now, faults, metrics)
+    }
+}
+
+impl GossipMonitor {
+    fn measure(&self, metrics: &mut Metrics) {
         let round = self.round.as_nanos().max(1);
         for rumor in &self.rumors {
             let Some(injected) = rumor.injected else { continue };
@@ -128,6 +164,59 @@ impl Monitor<GossipNode> for GossipMonitor {
             }
         }
     }
+
+    fn convergence(&self, now: Time, faults: &[AppliedFault], metrics: &mut Metrics) -> Option<Violation> {
+        let within = self.converge_within?;
+        let end = now.as_nanos();
+        let Some(cutoff) = end.checked_sub(within.as_nanos()) else {
+            metrics.count("convergence_unjudged", 1);
+            return None;
+        };
+        if partition_spans(faults, now).iter().any(|s| s.end_ns > cutoff) {
+            metrics.count("convergence_unjudged", 1);
+            return None;
+        }
+        // Nodes a crash, restart, pause or resume touched in the last W.
+        let mut unsettled = vec![false; self.alive.len()];
+        for f in faults.iter().filter(|f| f.at.as_nanos() > cutoff) {
+            if matches!(f.kind, "crash" | "restart" | "pause" | "resume") {
+                for &n in &f.nodes {
+                    if let Some(u) = unsettled.get_mut(n as usize) {
+                        *u = true;
+                    }
+                }
+            }
+        }
+        let settled: Vec<usize> = (0..self.alive.len())
+            .filter(|&n| self.alive[n] && !unsettled[n] && self.up_since[n].as_nanos() <= cutoff)
+            .collect();
+        let rumors = self.rumors.len();
+        let mut first = None;
+        let mut missing = 0u64;
+        for (r, rumor) in self.rumors.iter().enumerate() {
+            let Some(injected) = rumor.injected.filter(|t| t.as_nanos() <= cutoff) else { continue };
+            if !settled.iter().any(|&n| self.learned_at[n * rumors + r] <= cutoff) {
+                metrics.count("convergence_rumors_unjudged", 1);
+                continue;
+            }
+            for &n in &settled {
+                if self.known[n] & (1 << r) == 0 {
+                    missing += 1;
+                    first.get_or_insert((n, r, injected));
+                }
+            }
+        }
+        let (n, r, injected) = first?;
+        Some(Violation {
+            check: "convergence".into(),
+            at: now,
+            nodes: vec![NodeId(n as u32)],
+            message: format!(
+                "n{n} never learned rumor {r} (injected at {injected}), {within} before the end with anti-entropy on; \
+                 {missing} node-rumor pair(s) missing"
+            ),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -140,7 +229,7 @@ mod tests {
 
     #[test]
     fn integrity_fails_on_a_rumor_from_nowhere_or_learned_twice() {
-        let mut m = GossipMonitor::new(3, 2, Duration::from_millis(100));
+        let mut m = GossipMonitor::new(3, 2, Duration::from_millis(100), None);
         let learned = |r| GossipNote::Learned { rumor: r };
         let v = m.on_note(at(1), NodeId(1), &learned(0)).expect("not injected yet");
         assert_eq!(v.check, "integrity");
@@ -154,7 +243,7 @@ mod tests {
     /// node that lacked the rumor completes it; a restart does not undo that.
     #[test]
     fn completion_and_residue_count_live_nodes() {
-        let mut m = GossipMonitor::new(3, 1, Duration::from_millis(100));
+        let mut m = GossipMonitor::new(3, 1, Duration::from_millis(100), None);
         assert!(m.on_note(at(0), NodeId(0), &GossipNote::Injected { rumor: 0 }).is_none());
         assert!(m.on_note(at(150), NodeId(1), &GossipNote::Learned { rumor: 0 }).is_none());
         m.on_crash(at(250), NodeId(2));
@@ -165,5 +254,32 @@ mod tests {
         assert_eq!(metrics.histogram("rumor_complete_rounds").map(|h| h.max()), Some(2));
         assert_eq!(metrics.counter("residue_nodes"), 1, "the restarted node never learned it");
         assert_eq!(metrics.counter("residue_live_nodes"), 3);
+    }
+
+    /// Convergence judges the nodes up and connected for the last W, and
+    /// only rumors one of them knew W before the end.
+    #[test]
+    fn convergence_judges_settled_nodes_and_rumors_they_held() {
+        let w = Some(Duration::from_millis(1000));
+        let mut m = GossipMonitor::new(3, 2, Duration::from_millis(100), w);
+        assert!(m.on_note(at(0), NodeId(0), &GossipNote::Injected { rumor: 0 }).is_none());
+        assert!(m.on_note(at(10), NodeId(1), &GossipNote::Learned { rumor: 0 }).is_none());
+        // Rumor 1 starts at n2, which crashes before telling anyone.
+        assert!(m.on_note(at(20), NodeId(2), &GossipNote::Injected { rumor: 1 }).is_none());
+        m.on_crash(at(30), NodeId(2));
+        m.on_restart(at(40), NodeId(2));
+        let mut metrics = Metrics::default();
+        let v = m.finish(at(2000), &[], &mut metrics).expect("n2 lacks rumor 0");
+        assert_eq!((v.check.as_str(), v.nodes.as_slice()), ("convergence", &[NodeId(2)][..]));
+        assert_eq!(metrics.counter("convergence_rumors_unjudged"), 1, "rumor 1 was lost with n2");
+        // n2 learns it: converged.
+        assert!(m.on_note(at(1500), NodeId(2), &GossipNote::Learned { rumor: 0 }).is_none());
+        assert!(m.finish(at(2000), &[], &mut Metrics::default()).is_none());
+        // Too soon after its restart to be judged at all.
+        let mut late = GossipMonitor::new(2, 1, Duration::from_millis(100), w);
+        assert!(late.on_note(at(0), NodeId(0), &GossipNote::Injected { rumor: 0 }).is_none());
+        late.on_crash(at(500), NodeId(1));
+        late.on_restart(at(1500), NodeId(1));
+        assert!(late.finish(at(2000), &[], &mut Metrics::default()).is_none());
     }
 }

@@ -213,6 +213,8 @@ impl GossipNode {
             each &= each - 1;
             let State::Infective { count } = self.states[r] else { continue };
             let stop = match self.params.stop {
+                // The planted bug: interest lost at the first counted contact.
+                _ if self.params.bugs.no_repair => true,
                 Stop::Never => false,
                 Stop::Counter => count + 1 >= self.params.k,
                 Stop::Coin => ctx.rng().gen_range(0..self.params.k) == 0,
@@ -227,6 +229,9 @@ impl GossipNode {
             ctx.set_timer(every, GossipTimer::AntiEntropy);
         }
         if ctx.node_count() < 2 {
+            return;
+        }
+        if self.params.bugs.no_repair {
             return;
         }
         let me = Self::me(ctx);

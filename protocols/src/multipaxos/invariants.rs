@@ -341,7 +341,12 @@ impl Monitor<PaxosNode> for PaxosMonitor {
         self.lose_leader(now, node.0);
     }
 
-    fn finish(&mut self, now: Time, _faults: &[faultline_sim::AppliedFault], metrics: &mut Metrics) {
+    fn finish(
+        &mut self,
+        now: Time,
+        _faults: &[faultline_sim::AppliedFault],
+        metrics: &mut Metrics,
+    ) -> Option<Violation> {
         let mut leaderless = self.leaderless_ns;
         if let Some(since) = self.leaderless_since {
             leaderless += now.since(since).as_nanos();
@@ -350,6 +355,7 @@ impl Monitor<PaxosNode> for PaxosMonitor {
         metrics.count("leader_changes", self.leader_changes);
         let top = self.promised.iter().max().copied().unwrap_or(Ballot::ZERO);
         metrics.count("max_ballot_round", top.round);
+        None
     }
 }
 

@@ -184,7 +184,12 @@ impl Monitor<PaxosNode> for PaxosMonitor {
         None
     }
 
-    fn finish(&mut self, _now: Time, _faults: &[faultline_sim::AppliedFault], metrics: &mut Metrics) {
+    fn finish(
+        &mut self,
+        _now: Time,
+        _faults: &[faultline_sim::AppliedFault],
+        metrics: &mut Metrics,
+    ) -> Option<Violation> {
         metrics.count("decisions", self.decisions);
         for facts in self.keys.values().filter(|f| f.chosen.is_some()) {
             metrics.record("ballots_per_decision", facts.ballots.max(1));
@@ -193,5 +198,6 @@ impl Monitor<PaxosNode> for PaxosMonitor {
                 metrics.record("decision_latency_us", us);
             }
         }
+        None
     }
 }

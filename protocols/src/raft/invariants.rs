@@ -426,7 +426,12 @@ impl Monitor<RaftNode> for RaftMonitor {
         self.down.remove(&node.0);
     }
 
-    fn finish(&mut self, now: Time, _faults: &[faultline_sim::AppliedFault], metrics: &mut Metrics) {
+    fn finish(
+        &mut self,
+        now: Time,
+        _faults: &[faultline_sim::AppliedFault],
+        metrics: &mut Metrics,
+    ) -> Option<Violation> {
         let mut leaderless = self.leaderless_ns;
         if let Some(since) = self.leaderless_since {
             leaderless += now.since(since).as_nanos();
@@ -449,5 +454,6 @@ impl Monitor<RaftNode> for RaftMonitor {
             metrics.censor(histogram, watched);
         }
         let _ = self.nodes;
+        None
     }
 }

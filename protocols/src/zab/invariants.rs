@@ -506,7 +506,7 @@ impl Monitor<ZabNode> for ZabMonitor {
         self.lose_leader(now, node.0);
     }
 
-    fn finish(&mut self, now: Time, faults: &[AppliedFault], metrics: &mut Metrics) {
+    fn finish(&mut self, now: Time, faults: &[AppliedFault], metrics: &mut Metrics) -> Option<Violation> {
         self.split_reads_by_side(now, faults);
         let mut leaderless = self.leaderless_ns;
         if let Some(since) = self.leaderless_since {
@@ -516,6 +516,7 @@ impl Monitor<ZabNode> for ZabMonitor {
         metrics.count("leader_changes", self.leader_changes);
         metrics.count("max_established_epoch", self.established.keys().next_back().copied().unwrap_or(0));
         metrics.add(&self.lag);
+        None
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! Check `convergence`, at the end, when anti-entropy is on with a bound W
 //! (`converge_within`): a rumor that some *settled* node (up, unpaused and
-//! connected for the whole of the last W) already knew W before the end is
+//! connected for the whole of the last W, neither end of a one-way cut)
+//! already knew W before the end is
 //! known to every settled node. A rumor no settled node held then (lost
 //! with the crash of the only nodes that knew it, say: a node's rumors do
 //! not survive a crash) is not judged and counts in
@@ -176,10 +177,19 @@ impl GossipMonitor {
             metrics.count("convergence_unjudged", 1);
             return None;
         }
-        // Nodes a crash, restart, pause or resume touched in the last W.
+        // Nodes a crash, restart, pause or resume touched in the last W, and
+        // the ends of a one-way cut in force at any time during it.
         let mut unsettled = vec![false; self.alive.len()];
-        for f in faults.iter().filter(|f| f.at.as_nanos() > cutoff) {
-            if matches!(f.kind, "crash" | "restart" | "pause" | "resume") {
+        for (i, f) in faults.iter().enumerate() {
+            let touched = match f.kind {
+                "crash" | "restart" | "pause" | "resume" => f.at.as_nanos() > cutoff,
+                "partition_oneway" => {
+                    let healed = faults[i + 1..].iter().find(|h| h.heals() && h.undoes().is_none_or(|j| j == i));
+                    healed.is_none_or(|h| h.at.as_nanos() > cutoff)
+                }
+                _ => false,
+            };
+            if touched {
                 for &n in &f.nodes {
                     if let Some(u) = unsettled.get_mut(n as usize) {
                         *u = true;
@@ -281,5 +291,34 @@ mod tests {
         late.on_crash(at(500), NodeId(1));
         late.on_restart(at(1500), NodeId(1));
         assert!(late.finish(at(2000), &[], &mut Metrics::default()).is_none());
+    }
+
+    /// The ends of a one-way cut that stood during the last W are not
+    /// judged; once it healed before the window, they are.
+    #[test]
+    fn one_way_cuts_in_the_window_leave_their_ends_unjudged() {
+        let w = Some(Duration::from_millis(1000));
+        let cut = |at_ms| AppliedFault {
+            at: at(at_ms),
+            kind: "partition_oneway",
+            nodes: vec![1, 2],
+            description: "cut n1 -> n2".into(),
+            groups: Vec::new(),
+        };
+        let heal = |at_ms| AppliedFault {
+            at: at(at_ms),
+            kind: "heal",
+            nodes: Vec::new(),
+            description: "heal partition_oneway #0".into(),
+            groups: Vec::new(),
+        };
+        let judge = |faults: &[AppliedFault]| {
+            let mut m = GossipMonitor::new(3, 1, Duration::from_millis(100), w);
+            assert!(m.on_note(at(0), NodeId(0), &GossipNote::Injected { rumor: 0 }).is_none());
+            m.finish(at(2000), faults, &mut Metrics::default()).map(|v| v.nodes)
+        };
+        assert_eq!(judge(&[cut(100)]), None, "still in force at the end");
+        assert_eq!(judge(&[cut(100), heal(1500)]), None, "healed inside the window");
+        assert_eq!(judge(&[cut(100), heal(500)]), Some(vec![NodeId(1)]), "healed before it");
     }
 }

@@ -245,6 +245,22 @@ impl<'a, P: Process> Ctx<'a, P> {
     pub fn client_count(&self) -> u32 {
         self.clients
     }
+    /// A node chosen uniformly among the others (among all, for a client),
+    /// from this process's random stream; `None` when there is none.
+    pub fn random_peer(&mut self) -> Option<Addr> {
+        use rand::Rng;
+        let n = self.nodes;
+        match self.me {
+            Addr::Node(me) => {
+                if n < 2 {
+                    return None;
+                }
+                let to = self.rng.gen_range(0..n - 1);
+                Some(Addr::node(if to >= me.0 { to + 1 } else { to }))
+            }
+            Addr::Client(_) => (n > 0).then(|| Addr::node(self.rng.gen_range(0..n))),
+        }
+    }
     /// Every node id, in order.
     pub fn node_ids(&self) -> impl Iterator<Item = NodeId> {
         (0..self.nodes).map(NodeId)

@@ -28,7 +28,7 @@ use faultline_sim::metrics::Metrics;
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{AppliedFault, Duration, NodeId, Time};
 
-use super::node::{GossipNode, GossipNote, Rumors};
+use super::node::{each_rumor, GossipNode, GossipNote, Rumors};
 
 struct Rumor {
     injected: Option<Time>,
@@ -120,10 +120,7 @@ impl Monitor<GossipNode> for GossipMonitor {
         if let Some(times) = self.learned_at.get_mut(n * rumors..(n + 1) * rumors) {
             times.fill(u64::MAX);
         }
-        let mut known = std::mem::take(&mut self.known[n]);
-        while known != 0 {
-            let r = known.trailing_zeros() as usize;
-            known &= known - 1;
+        for r in each_rumor(std::mem::take(&mut self.known[n])) {
             self.rumors[r].knowers -= 1;
         }
         // The last node that lacked a rumor may be the one that crashed.

@@ -13,6 +13,15 @@ use super::{Mode, Params, Stop};
 /// A set of rumors, one bit per rumor index.
 pub type Rumors = u64;
 
+/// The rumor indices in `set`, lowest first.
+pub fn each_rumor(mut set: Rumors) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let r = (set != 0).then(|| set.trailing_zeros() as usize)?;
+        set &= set - 1;
+        Some(r)
+    })
+}
+
 #[derive(Copy, Clone, Debug, Hash, PartialEq, Eq)]
 pub enum GossipMsg {
     /// The sender's hot rumors (push).
@@ -128,24 +137,11 @@ impl GossipNode {
     /// already knew.
     fn learn(&mut self, ctx: &mut Ctx<'_, Self>, rumors: Rumors) -> Rumors {
         let already = rumors & self.known;
-        let mut new = rumors & !self.known;
-        while new != 0 {
-            let r = new.trailing_zeros();
-            new &= new - 1;
-            self.set(r as usize, State::Infective { count: 0 });
-            ctx.note(GossipNote::Learned { rumor: r });
+        for r in each_rumor(rumors & !self.known) {
+            self.set(r, State::Infective { count: 0 });
+            ctx.note(GossipNote::Learned { rumor: r as u32 });
         }
         already
-    }
-
-    /// A uniform choice of another node.
-    fn peer(ctx: &mut Ctx<'_, Self>, me: u32) -> Addr {
-        let n = ctx.node_count();
-        let mut to = ctx.rng().gen_range(0..n - 1);
-        if to >= me {
-            to += 1;
-        }
-        Addr::node(to)
     }
 
     fn me(ctx: &Ctx<'_, Self>) -> u32 {
@@ -175,10 +171,6 @@ impl GossipNode {
     fn on_round(&mut self, ctx: &mut Ctx<'_, Self>) {
         let next = self.next_round(ctx);
         ctx.set_timer(next, GossipTimer::Round);
-        if ctx.node_count() < 2 {
-            return;
-        }
-        let me = Self::me(ctx);
         let (push, pull) = match self.params.mode {
             Mode::Push => (true, false),
             Mode::Pull => (false, true),
@@ -186,7 +178,7 @@ impl GossipNode {
         };
         let pushing = push && self.hot != 0;
         for _ in 0..self.params.fanout {
-            let to = Self::peer(ctx, me);
+            let Some(to) = ctx.random_peer() else { return };
             if pushing {
                 Self::send(ctx, to, GossipMsg::Push { rumors: self.hot });
             }
@@ -207,10 +199,7 @@ impl GossipNode {
     /// `rumors` still hot here: an unnecessary one (feedback) or any push
     /// (blind).
     fn lose_interest(&mut self, ctx: &mut Ctx<'_, Self>, rumors: Rumors) {
-        let mut each = rumors & self.hot;
-        while each != 0 {
-            let r = each.trailing_zeros() as usize;
-            each &= each - 1;
+        for r in each_rumor(rumors & self.hot) {
             let State::Infective { count } = self.states[r] else { continue };
             let stop = match self.params.stop {
                 // The planted bug: interest lost at the first counted contact.
@@ -228,15 +217,12 @@ impl GossipNode {
         if let Some(every) = self.params.anti_entropy {
             ctx.set_timer(every, GossipTimer::AntiEntropy);
         }
-        if ctx.node_count() < 2 {
-            return;
-        }
         if self.params.bugs.no_repair {
             return;
         }
-        let me = Self::me(ctx);
-        let to = Self::peer(ctx, me);
-        Self::send(ctx, to, GossipMsg::Digest { known: self.known });
+        if let Some(to) = ctx.random_peer() {
+            Self::send(ctx, to, GossipMsg::Digest { known: self.known });
+        }
     }
 }
 

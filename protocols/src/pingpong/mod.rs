@@ -6,7 +6,6 @@ use serde::Deserialize;
 
 use faultline_scenario::{Scenario, ScenarioError};
 use faultline_sim::{Addr, Ctx, LinkKind, Message, NodeId, Process, World};
-use rand::Rng;
 
 use crate::harness::{self, ClientUse, Protocol, ProtocolEntry, ProtocolInfo};
 use crate::idle::Idle;
@@ -59,20 +58,9 @@ impl PingNode {
     }
 
     fn forward(ctx: &mut Ctx<'_, Self>, msg: Ping) {
-        let n = ctx.node_count();
-        if n < 2 {
-            return;
+        if let Some(to) = ctx.random_peer() {
+            ctx.send(to, msg);
         }
-        let me = match ctx.me() {
-            Addr::Node(id) => id.0,
-            Addr::Client(_) => return,
-        };
-        // A uniform choice among the other n - 1 nodes.
-        let mut to = ctx.rng().gen_range(0..n - 1);
-        if to >= me {
-            to += 1;
-        }
-        ctx.send(Addr::node(to), msg);
     }
 }
 

@@ -22,6 +22,9 @@ cargo test --workspace --release --locked
 step "scenario smoke run"
 "$bin" run scenarios/pingpong.toml
 
+step "bench smoke run (every workload, briefly; speed is compared outside the tests: ci/compare-peers.sh)"
+"$bin" bench --workload all --events 200000 --repeat 1
+
 step "validate every shipped scenario"
 mapfile -t scenarios < <(find scenarios -name '*.toml' | sort)
 "$bin" validate "${scenarios[@]}"

@@ -36,7 +36,7 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Measure the engine: pingpong, 5 nodes, 1,000 messages in flight.
+    /// Measure the engine: pingpong (5 nodes, 1,000 messages in flight) and other workloads.
     Bench(BenchArgs),
     /// Check a JSON history of key-value operations for linearizability.
     ///
@@ -200,9 +200,47 @@ fn parse_wall_time(text: &str) -> Result<faultline_sim::Duration, String> {
     Ok(d)
 }
 
+/// What `faultline bench` measures (see `commands::bench`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchWorkload {
+    /// 5 nodes, 1,000 messages in flight (the side-by-side workload).
+    Pingpong,
+    /// 5 nodes, 10,000 messages in flight.
+    #[value(name = "pingpong-10k")]
+    Pingpong10k,
+    /// 5 nodes, 1,000,000 messages in flight.
+    #[value(name = "pingpong-1m")]
+    Pingpong1m,
+    /// One rumor pushed to 100,000 gossip nodes.
+    #[value(name = "fanout-100k")]
+    Fanout100k,
+    /// 5-node Raft at 1,000 operations per second for a virtual minute.
+    RaftThroughput,
+    /// Seeds per second over Raft's chaos scenario, on one and two threads.
+    Explore,
+    /// Every workload above, in order.
+    All,
+}
+
+impl BenchWorkload {
+    pub fn every() -> &'static [BenchWorkload] {
+        &[
+            BenchWorkload::Pingpong,
+            BenchWorkload::Pingpong10k,
+            BenchWorkload::Pingpong1m,
+            BenchWorkload::Fanout100k,
+            BenchWorkload::RaftThroughput,
+            BenchWorkload::Explore,
+        ]
+    }
+}
+
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Events to run per measurement.
+    /// Workloads to measure (repeat the flag for several); `pingpong` when none.
+    #[arg(long, value_enum)]
+    pub workload: Vec<BenchWorkload>,
+    /// Events to run per measurement (the pingpong workloads).
     #[arg(long, default_value_t = 20_000_000)]
     pub events: u64,
     /// Measurements to take; the best is reported with the others.

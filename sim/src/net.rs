@@ -54,6 +54,13 @@ pub struct LinkConfig {
     pub hold_max: Duration,
 }
 
+impl LinkConfig {
+    /// Whether this link never loses, duplicates, reorders or holds.
+    fn is_calm(&self) -> bool {
+        self.loss.is_zero() && self.duplicate.is_zero() && self.reorder.is_zero() && self.hold.is_zero()
+    }
+}
+
 impl Default for LinkConfig {
     fn default() -> Self {
         LinkConfig {
@@ -150,6 +157,10 @@ pub struct Network {
     nodes: usize,
     /// The default link is `configs[0]`; overrides index into `configs`.
     configs: Vec<LinkConfig>,
+    /// Per entry of `configs`: whether it can lose, duplicate, reorder or
+    /// hold nothing, so a message on it draws only its latency (as the
+    /// full path would: a zero rate draws nothing).
+    calm: Vec<bool>,
     /// Directed node pairs whose link is not the default.
     overrides: BTreeMap<(u32, u32), u32>,
     /// Partitions and cuts in force, in the order they were made.
@@ -180,6 +191,7 @@ impl Network {
         );
         Network {
             nodes: nodes as usize,
+            calm: vec![default.is_calm()],
             configs: vec![default],
             overrides: BTreeMap::new(),
             barriers: Vec::new(),
@@ -199,6 +211,7 @@ impl Network {
         let idx = match self.configs.iter().position(|c| *c == config) {
             Some(i) => i,
             None => {
+                self.calm.push(config.is_calm());
                 self.configs.push(config);
                 self.configs.len() - 1
             }
@@ -286,8 +299,12 @@ impl Network {
         let quiet = self.quiet;
         let a = self.location(from);
         let b = self.location(to);
-        let link = &self.configs[self.link_index(a, b)];
+        let index = self.link_index(a, b);
+        let link = &self.configs[index];
         match link.kind {
+            LinkKind::Datagram if quiet || self.calm[index] => {
+                Fate::Deliver { delay: link.latency.sample(rng), copy_delay: None, connection: u32::MAX }
+            }
             LinkKind::Datagram => {
                 if !quiet && link.loss.sample(rng) {
                     return Fate::Dropped { cut: false };

@@ -178,8 +178,21 @@ pub fn uniform_inclusive(rng: &mut SimRng, low: u64, high: u64) -> u64 {
 }
 
 impl Latency {
-    #[inline]
+    /// One delay. The engine draws one per message: the constant and the
+    /// uniform, the common shapes, are inline; the others out of line.
+    #[inline(always)]
     pub fn sample(&self, rng: &mut SimRng) -> Duration {
+        match *self {
+            Latency::Constant { value } => value,
+            Latency::Uniform { min, max } => {
+                Duration::from_nanos(uniform_inclusive(rng, min.as_nanos(), max.as_nanos()))
+            }
+            _ => self.sample_shaped(rng),
+        }
+    }
+
+    #[inline(never)]
+    fn sample_shaped(&self, rng: &mut SimRng) -> Duration {
         match *self {
             Latency::Constant { value } => value,
             Latency::Uniform { min, max } => {

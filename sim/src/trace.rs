@@ -198,7 +198,9 @@ impl Trace {
         self.record(now, kind, Some(from), Some(to), Some(id), label, content_hash, detail);
     }
 
-    #[inline]
+    /// Feeds the fingerprint inline (four words: every event pays this);
+    /// the sink's record is built out of line, only when a sink is attached.
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
@@ -216,17 +218,33 @@ impl Trace {
         self.feed(to.map_or(u64::MAX, addr_word));
         self.feed(content_hash);
         if self.sink.is_some() {
-            let record = TraceRecord {
-                t_ns: now.as_nanos(),
-                ev: kind.name(),
-                from: from.map(|a| a.to_string()),
-                to: to.map(|a| a.to_string()),
-                msg,
-                label,
-                detail: detail(),
-            };
-            self.write_line(&record);
+            self.write_record(now, kind, from, to, msg, label, detail);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn write_record(
+        &mut self,
+        now: Time,
+        kind: EventKind,
+        from: Option<Addr>,
+        to: Option<Addr>,
+        msg: Option<u64>,
+        label: &str,
+        detail: impl FnOnce() -> String,
+    ) {
+        let record = TraceRecord {
+            t_ns: now.as_nanos(),
+            ev: kind.name(),
+            from: from.map(|a| a.to_string()),
+            to: to.map(|a| a.to_string()),
+            msg,
+            label,
+            detail: detail(),
+        };
+        self.write_line(&record);
     }
 
     fn write_line(&mut self, record: &TraceRecord<'_>) {

@@ -513,6 +513,7 @@ impl<N: Process, C: Process<Msg = N::Msg>> World<N, C> {
         self.nodes.iter().map(|n| if n.process.is_some() { n.role } else { "" }).collect()
     }
 
+    #[inline(always)]
     fn push(&mut self, at: Time, event: Event<N, C>) {
         if self.queue.push(at, event).is_err() {
             self.queue_full = true;

@@ -57,6 +57,7 @@ impl PingNode {
         PingNode { tokens: share(id)..share(id + 1), spawn_interval: params.spawn_interval, spawned: 0 }
     }
 
+    #[inline]
     fn forward(ctx: &mut Ctx<'_, Self>, msg: Ping) {
         if let Some(to) = ctx.random_peer() {
             ctx.send(to, msg);

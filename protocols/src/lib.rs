@@ -14,6 +14,7 @@ pub mod paxos;
 pub mod pingpong;
 pub mod raft;
 pub mod registry;
+pub mod swim;
 pub mod zab;
 
 pub use harness::{CoveragePoint, Protocol, ProtocolInfo};

@@ -23,6 +23,7 @@ pub static PROTOCOLS: &[&ProtocolEntry] = &[
     &crate::multipaxos::ENTRY,
     &crate::zab::ENTRY,
     &crate::gossip::ENTRY,
+    &crate::swim::ENTRY,
 ];
 
 /// A validated scenario with its protocol's configuration parsed once:

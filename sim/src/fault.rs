@@ -240,6 +240,32 @@ pub struct PartitionSpan {
     pub groups: Vec<Vec<u32>>,
 }
 
+/// Per node (of `nodes`), whether a crash, restart, pause or resume touched
+/// it after `cutoff_ns`, or it is an end of a one-way cut in force at any
+/// time after then: the nodes an end-of-run check over "the last W" cannot
+/// call settled.
+pub fn unsettled_after(applied: &[AppliedFault], cutoff_ns: u64, nodes: usize) -> Vec<bool> {
+    let mut unsettled = vec![false; nodes];
+    for (i, f) in applied.iter().enumerate() {
+        let touched = match f.kind {
+            "crash" | "restart" | "pause" | "resume" => f.at.as_nanos() > cutoff_ns,
+            "partition_oneway" => {
+                let healed = applied[i + 1..].iter().find(|h| h.heals() && h.undoes().is_none_or(|j| j == i));
+                healed.is_none_or(|h| h.at.as_nanos() > cutoff_ns)
+            }
+            _ => false,
+        };
+        if touched {
+            for &n in &f.nodes {
+                if let Some(u) = unsettled.get_mut(n as usize) {
+                    *u = true;
+                }
+            }
+        }
+    }
+    unsettled
+}
+
 /// The spans during which at least one partition or isolation was in force,
 /// each with the sides the partitions in force leave. A partition ends at its
 /// own heal (`heal partition #3`) or at a heal of everything; one-way cuts

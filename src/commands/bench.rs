@@ -159,7 +159,8 @@ fn speed(x: f64) -> String {
     match x {
         x if x >= 100.0 => format!("{x:.0}"),
         x if x >= 10.0 => format!("{x:.1}"),
-        x => format!("{x:.2}"),
+        x if x >= 0.1 => format!("{x:.2}"),
+        x => format!("{x:.2e}"),
     }
 }
 
@@ -210,6 +211,7 @@ fn explore_bench(args: &BenchArgs) -> Result<(), CliError> {
         for i in 0..args.repeat {
             let next = AtomicU64::new(1);
             let events = AtomicU64::new(0);
+            let virtual_ns = AtomicU64::new(0);
             let failed = AtomicU64::new(0);
             let started = wall_now();
             std::thread::scope(|scope| {
@@ -221,6 +223,7 @@ fn explore_bench(args: &BenchArgs) -> Result<(), CliError> {
                         }
                         let report = loaded.run(seed, RunOptions::default());
                         events.fetch_add(report.events, Ordering::Relaxed);
+                        virtual_ns.fetch_add(report.virtual_time.as_nanos(), Ordering::Relaxed);
                         if report.checks.iter().any(|c| c.verdict != faultline_sim::Verdict::Pass) {
                             failed.fetch_add(1, Ordering::Relaxed);
                         }
@@ -232,9 +235,10 @@ fn explore_bench(args: &BenchArgs) -> Result<(), CliError> {
             if !args.json {
                 println!(
                     "explore-raft-chaos -j{threads} run {}: {EXPLORE_SEEDS} seeds in {wall:.2}s = {rate:.1} seeds/s, \
-                     {:.2}M events/s, {} not passing",
+                     {:.2}M events/s, {} simulated s per wall s, {} not passing",
                     i + 1,
                     events.load(Ordering::Relaxed) as f64 / wall / 1e6,
+                    speed(virtual_ns.load(Ordering::Relaxed) as f64 / 1e9 / wall),
                     failed.load(Ordering::Relaxed)
                 );
             }

@@ -23,7 +23,7 @@
 //! `residue_live_nodes`, summed over rumors, so the share survives summing
 //! over seeds).
 
-use faultline_sim::fault::partition_spans;
+use faultline_sim::fault::{partition_spans, unsettled_after};
 use faultline_sim::metrics::Metrics;
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{AppliedFault, Duration, NodeId, Time};
@@ -174,26 +174,7 @@ impl GossipMonitor {
             metrics.count("convergence_unjudged", 1);
             return None;
         }
-        // Nodes a crash, restart, pause or resume touched in the last W, and
-        // the ends of a one-way cut in force at any time during it.
-        let mut unsettled = vec![false; self.alive.len()];
-        for (i, f) in faults.iter().enumerate() {
-            let touched = match f.kind {
-                "crash" | "restart" | "pause" | "resume" => f.at.as_nanos() > cutoff,
-                "partition_oneway" => {
-                    let healed = faults[i + 1..].iter().find(|h| h.heals() && h.undoes().is_none_or(|j| j == i));
-                    healed.is_none_or(|h| h.at.as_nanos() > cutoff)
-                }
-                _ => false,
-            };
-            if touched {
-                for &n in &f.nodes {
-                    if let Some(u) = unsettled.get_mut(n as usize) {
-                        *u = true;
-                    }
-                }
-            }
-        }
+        let unsettled = unsettled_after(faults, cutoff, self.alive.len());
         let settled: Vec<usize> = (0..self.alive.len())
             .filter(|&n| self.alive[n] && !unsettled[n] && self.up_since[n].as_nanos() <= cutoff)
             .collect();

@@ -247,9 +247,14 @@ impl ScenarioDoc {
         self.header = lines.to_vec();
     }
 
-    /// Pins the outcome at the scenario's own seed (`[expect]`).
+    /// Pins the outcome at the scenario's own seed (`[expect]`). The
+    /// table's `metrics` bounds are kept: they hold for every seed, and a
+    /// failure of `metric_bounds` needs them to reproduce.
     pub fn set_expect(&mut self, verdict: &str, failed_check: Option<&str>, fingerprint: Option<&str>) {
         let mut t = Table::new();
+        if let Some(metrics) = self.doc.get("expect").and_then(|e| e.get("metrics")) {
+            t.insert("metrics", metrics.clone());
+        }
         t.insert("verdict", value(verdict));
         if let Some(check) = failed_check {
             t.insert("failed_check", value(check));
@@ -941,6 +946,20 @@ mod tests {
         // still leaves node 1 on the other side.
         assert_eq!(doc.fault_count(), 1);
         assert!(doc.text().contains("groups = [[0]]"), "{}", doc.text());
+    }
+
+    /// A reproducer pins its verdict and keeps the scenario's metric
+    /// bounds, without which a `metric_bounds` failure would not reproduce.
+    #[test]
+    fn pinning_the_outcome_keeps_metric_bounds() {
+        let mut doc = ScenarioDoc::parse(
+            "nodes = 3\n[expect]\nverdict = \"pass\"\nmetrics = { false_positives = { max = 0 } }\n",
+        )
+        .unwrap();
+        doc.set_expect("fail", Some("metric_bounds"), Some("00000000000000ff"));
+        let text = doc.text();
+        assert!(text.contains("false_positives = { max = 0 }"), "{text}");
+        assert!(text.contains("failed_check = \"metric_bounds\"") && !text.contains("\"pass\""), "{text}");
     }
 
     #[test]

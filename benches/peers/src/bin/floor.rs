@@ -16,7 +16,7 @@ fn main() {
     let mut queue: BinaryHeap<Reverse<(u64, u64, u64)>> = BinaryHeap::with_capacity(in_flight as usize);
     let mut seq = 0u64;
     for i in 0..in_flight {
-        queue.push(Reverse((rng.gen_range(MIN_LATENCY_NS..=MAX_LATENCY_NS), seq, i % nodes)));
+        queue.push(Reverse((rng.random_range(MIN_LATENCY_NS..=MAX_LATENCY_NS), seq, i % nodes)));
         seq += 1;
     }
     let started = Instant::now();
@@ -28,8 +28,8 @@ fn main() {
         if delivered >= total {
             break;
         }
-        let to = other(rng.gen_range(0..nodes - 1), node);
-        queue.push(Reverse((at + rng.gen_range(MIN_LATENCY_NS..=MAX_LATENCY_NS), seq, to)));
+        let to = other(rng.random_range(0..nodes - 1), node);
+        queue.push(Reverse((at + rng.random_range(MIN_LATENCY_NS..=MAX_LATENCY_NS), seq, to)));
         seq += 1;
     }
     let wall = started.elapsed();

@@ -37,7 +37,7 @@ fn main() {
                 // This node's share of the messages started at time zero.
                 let share = in_flight / nodes + u64::from(me < in_flight % nodes);
                 for _ in 0..share {
-                    let to = other(rng.gen_range(0..nodes - 1), me);
+                    let to = other(rng.random_range(0..nodes - 1), me);
                     socket.send_to(b"ping", (hosts[to as usize].as_str(), PORT)).await?;
                 }
                 let mut buf = [0u8; 16];
@@ -46,7 +46,7 @@ fn main() {
                     if delivered.fetch_add(1, Ordering::Relaxed) + 1 >= total {
                         return Ok(());
                     }
-                    let to = other(rng.gen_range(0..nodes - 1), me);
+                    let to = other(rng.random_range(0..nodes - 1), me);
                     socket.send_to(b"ping", (hosts[to as usize].as_str(), PORT)).await?;
                 }
             }

@@ -68,6 +68,9 @@ fn shipped_scenarios_pass_and_measure() {
     assert_eq!(r.metrics.counter("detections_complete"), 1);
     assert!(r.metrics.counter("refutations") >= 1, "the paused member refutes");
     assert_eq!(r.metrics.counter("rejoins"), 1);
+    assert_eq!(r.metrics.counter("leaves"), 1);
+    assert_eq!(r.metrics.counter("leaves_noted"), 1);
+    assert_eq!(r.metrics.histogram("leave_all_us").map(|h| h.len()), Some(1), "every member learned of the leave");
     let per_period = r.metrics.counter("swim_messages") as f64 / r.metrics.counter("member_periods") as f64;
     assert!((2.0..4.0).contains(&per_period), "{per_period:.2} messages per member per period");
 }

@@ -78,7 +78,17 @@ pub struct Params {
     /// the end for the check to judge it; by default
     /// [`Params::default_settle`].
     pub settle_within: Option<Duration>,
+    /// Members that leave the group, and when.
+    pub leaves: Vec<LeaveSpec>,
     pub bugs: Bugs,
+}
+
+/// A member leaving: it tells a few members it is dead and falls silent.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaveSpec {
+    pub node: u32,
+    pub at: Duration,
 }
 
 /// Switches that plant bugs; all off by default.
@@ -106,6 +116,7 @@ impl Default for Params {
             selection: Selection::RoundRobin,
             jitter: true,
             settle_within: None,
+            leaves: Vec::new(),
             bugs: Bugs::default(),
         }
     }
@@ -158,6 +169,12 @@ fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
         return Err(scenario.param_error(
             "retransmit_mult",
             format!("`retransmit_mult` must be 1 to {MAX_RETRANSMIT_MULT}; got {}", p.retransmit_mult),
+        ));
+    }
+    if let Some((i, l)) = p.leaves.iter().enumerate().find(|(_, l)| l.node >= scenario.nodes) {
+        return Err(scenario.param_error(
+            "leaves",
+            format!("leave {i} names node {}, but the nodes are 0 to {}", l.node, scenario.nodes.saturating_sub(1)),
         ));
     }
     if scenario.nodes < 2 {

@@ -13,6 +13,10 @@
 //! When a partition stood during the window nothing is judged
 //! (`membership_unjudged`), nor when the run is shorter than W.
 //!
+//! A member that left the group (the scenario's `leaves`) is treated as
+//! down from its leave on, for good: completeness asks that every settled
+//! member hold it dead (`leave_all_us` measures how soon all did).
+//!
 //! Measures, per crash: the time to its first detection (the first
 //! suspicion or death any live member declares: `detect_first_us`), to the
 //! first declared death (`detect_dead_us`), and until every live member
@@ -36,6 +40,8 @@ use super::node::{Health, SwimNode, SwimNote};
 #[derive(Copy, Clone, Debug)]
 struct Crash {
     at: Time,
+    /// A leave, not a crash: counted apart, and not a detection.
+    left: bool,
     first_detected: Option<Time>,
     first_dead: Option<Time>,
     all_dead: Option<Time>,
@@ -46,6 +52,8 @@ pub struct SwimMonitor {
     settle: Duration,
     alive: Vec<bool>,
     alive_count: u32,
+    /// Members that left the group: out for good, even if up again.
+    left: Vec<bool>,
     up_since: Vec<Time>,
     /// Per live observer, the members it holds dead and since when.
     dead_views: Vec<BTreeMap<u32, Time>>,
@@ -69,6 +77,7 @@ impl SwimMonitor {
             settle,
             alive: vec![true; n],
             alive_count: nodes,
+            left: vec![false; n],
             up_since: vec![Time::ZERO; n],
             dead_views: vec![BTreeMap::new(); n],
             dead_by: vec![0; n],
@@ -91,6 +100,14 @@ impl SwimMonitor {
     }
 
     fn close(&self, crash: Crash, metrics: &mut Metrics) {
+        if crash.left {
+            metrics.count("leaves_noted", 1);
+            match crash.all_dead {
+                Some(t) => metrics.record("leave_all_us", t.since(crash.at).as_nanos() / 1_000),
+                None => metrics.count("leaves_incomplete", 1),
+            }
+            return;
+        }
         metrics.count("crashes", 1);
         if let Some(t) = crash.first_detected {
             let took = t.since(crash.at).as_nanos();
@@ -114,7 +131,12 @@ impl SwimMonitor {
 
 impl Monitor<SwimNode> for SwimMonitor {
     fn on_note(&mut self, now: Time, node: NodeId, note: &SwimNote) -> Option<Violation> {
-        let SwimNote::View { member, health, incarnation, declared } = *note else { return None };
+        let SwimNote::View { member, health, incarnation, declared } = *note else {
+            if *note == SwimNote::Left {
+                self.went_down(now, node, true);
+            }
+            return None;
+        };
         let (o, m) = (node.0 as usize, member as usize);
         if m >= self.alive.len() {
             return Some(Violation {
@@ -154,25 +176,15 @@ impl Monitor<SwimNode> for SwimMonitor {
     }
 
     fn on_crash(&mut self, now: Time, node: NodeId) {
-        let o = node.0 as usize;
-        if !std::mem::replace(&mut self.alive[o], false) {
-            return;
-        }
-        self.alive_count -= 1;
-        for (member, _) in std::mem::take(&mut self.dead_views[o]) {
-            self.dead_by[member as usize] -= 1;
-        }
-        self.crashes[o] = Some(Crash { at: now, first_detected: None, first_dead: None, all_dead: None });
-        // With one observer fewer, another crash may now be fully detected.
-        for m in 0..self.crashes.len() {
-            if self.crashes[m].is_some() {
-                self.mark_all_dead(now, m);
-            }
-        }
+        self.went_down(now, node, false);
     }
 
     fn on_restart(&mut self, now: Time, node: NodeId) {
         let o = node.0 as usize;
+        if self.left[o] {
+            // It left: up again, it stays out of the group.
+            return;
+        }
         self.up_since[o] = now;
         if !std::mem::replace(&mut self.alive[o], true) {
             self.alive_count += 1;
@@ -193,6 +205,29 @@ impl Monitor<SwimNode> for SwimMonitor {
 }
 
 impl SwimMonitor {
+    /// `node` crashed, or left the group (`left`): it no longer observes,
+    /// and every live member should come to hold it dead.
+    fn went_down(&mut self, now: Time, node: NodeId, left: bool) {
+        let o = node.0 as usize;
+        if left {
+            self.left[o] = true;
+        }
+        if !std::mem::replace(&mut self.alive[o], false) {
+            return;
+        }
+        self.alive_count -= 1;
+        for (member, _) in std::mem::take(&mut self.dead_views[o]) {
+            self.dead_by[member as usize] -= 1;
+        }
+        self.crashes[o] = Some(Crash { at: now, left, first_detected: None, first_dead: None, all_dead: None });
+        // With one observer fewer, another crash may now be fully detected.
+        for m in 0..self.crashes.len() {
+            if self.crashes[m].is_some() {
+                self.mark_all_dead(now, m);
+            }
+        }
+    }
+
     fn judge(&self, now: Time, faults: &[AppliedFault], metrics: &mut Metrics) -> Option<Violation> {
         let end = now.as_nanos();
         let Some(cutoff) = end.checked_sub(self.settle.as_nanos()) else {

@@ -84,6 +84,8 @@ impl Message for SwimMsg {
 pub enum SwimTimer {
     /// The start of a protocol period.
     Period,
+    /// This member leaves the group (the scenario's `leaves`).
+    Leave,
     /// The direct probe `seq` had no ack in time: probe indirectly.
     AckTimeout { seq: u64 },
     /// `member`'s suspicion at `incarnation` ran out.
@@ -96,6 +98,8 @@ pub enum SwimNote {
     /// This member now holds `member` in `health`; `declared` when its own
     /// probe or suspicion timeout decided it, not an update it heard.
     View { member: u32, health: Health, incarnation: u64, declared: bool },
+    /// This member left the group.
+    Left,
     /// This member raised its incarnation to `incarnation`: refuting a
     /// suspicion or death of itself, or rejoining after a restart.
     Refuted { incarnation: u64 },
@@ -108,6 +112,8 @@ pub enum SwimNote {
 pub struct Persisted {
     pub booted: bool,
     pub incarnation: u64,
+    /// It left the group: a restart keeps it out.
+    pub left: bool,
 }
 
 /// The largest incarnation a view holds: views are packed in 32 bits (the
@@ -195,6 +201,8 @@ pub struct SwimNode {
     queue: Vec<Queued>,
     /// A restarted member that has not yet had another's state.
     joining: bool,
+    /// It left: it sends and answers nothing.
+    left: bool,
     /// Times an update is piggybacked: λ·⌈log₂(n + 1)⌉.
     retransmits: u32,
 }
@@ -214,6 +222,7 @@ impl SwimNode {
             relays: Vec::new(),
             queue: Vec::new(),
             joining: false,
+            left: false,
             retransmits,
         }
     }
@@ -304,7 +313,7 @@ impl SwimNode {
     /// on disk, and queues "alive at it" for piggybacking.
     fn announce(&mut self, ctx: &mut Ctx<'_, Self>, heard: u64) {
         self.incarnation = (self.incarnation.max(heard) + 1).min(MAX_INCARNATION);
-        *ctx.durable_mut() = Persisted { booted: true, incarnation: self.incarnation };
+        *ctx.durable_mut() = Persisted { booted: true, incarnation: self.incarnation, left: false };
         ctx.note(SwimNote::Refuted { incarnation: self.incarnation });
         self.broadcast(Update { member: self.me, health: Health::Alive, incarnation: self.incarnation });
     }
@@ -441,6 +450,35 @@ impl SwimNode {
         }
     }
 
+    /// Leaves the group as memberlist does: "dead at my incarnation" about
+    /// itself, sent at once to 2·⌈log₂(n + 1)⌉ random members (who gossip
+    /// it on), then silence.
+    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.left = true;
+        *ctx.durable_mut() = Persisted { booted: true, incarnation: self.incarnation, left: true };
+        ctx.count("leaves", 1);
+        ctx.note(SwimNote::Left);
+        let update = Update { member: self.me, health: Health::Dead, incarnation: self.incarnation };
+        let fanout = (2 * (32 - self.nodes.leading_zeros())).min(self.nodes - 1);
+        let m = u64::from(self.nodes - 1);
+        let mut told: SmallVec<[u32; 64]> = SmallVec::new();
+        for _ in 0..4 * fanout {
+            if told.len() >= fanout as usize {
+                break;
+            }
+            let to = self.other(ctx.rng().gen_range(0..m));
+            if told.contains(&to) {
+                continue;
+            }
+            told.push(to);
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            ctx.count("swim_messages", 1);
+            let updates = std::iter::once(update).collect();
+            ctx.send(Addr::node(to), SwimMsg { kind: Kind::Ping { seq }, incarnation: self.incarnation, updates });
+        }
+    }
+
     fn on_ack(&mut self, ctx: &mut Ctx<'_, Self>, seq: u64) {
         if let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) {
             p.acked = true;
@@ -468,17 +506,30 @@ impl Process for SwimNode {
         let first = if self.params.jitter { ctx.rng().gen_range(0..period) } else { period - now % period };
         ctx.set_timer(Duration::from_nanos(first), SwimTimer::Period);
         let persisted = *ctx.durable();
+        if persisted.left {
+            // It left for good: a restart does not bring it back.
+            self.left = true;
+            return;
+        }
         if persisted.booted {
             // A restart: rejoin above every incarnation the others may hold.
             ctx.count("rejoins", 1);
             self.announce(ctx, persisted.incarnation);
             self.joining = true;
         } else {
-            *ctx.durable_mut() = Persisted { booted: true, incarnation: 0 };
+            *ctx.durable_mut() = Persisted { booted: true, incarnation: 0, left: false };
+            let me = self.me;
+            if let Some(spec) = self.params.leaves.iter().find(|l| l.node == me) {
+                let at = spec.at.as_nanos().saturating_sub(now);
+                ctx.set_timer(Duration::from_nanos(at), SwimTimer::Leave);
+            }
         }
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: Addr, msg: SwimMsg) {
+        if self.left {
+            return;
+        }
         if let Addr::Node(sender) = from {
             self.heard_from(ctx, sender.0, msg.incarnation);
         }
@@ -522,7 +573,11 @@ impl Process for SwimNode {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: SwimTimer) {
+        if self.left {
+            return;
+        }
         match timer {
+            SwimTimer::Leave => self.leave(ctx),
             SwimTimer::Period => self.on_period(ctx),
             SwimTimer::AckTimeout { seq } => self.on_ack_timeout(ctx, seq),
             SwimTimer::Suspicion { member, incarnation } => {

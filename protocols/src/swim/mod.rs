@@ -129,7 +129,7 @@ impl Params {
     /// random probing (gossip then carries the news: every member hears an
     /// update within O(log n) periods with high probability).
     pub fn default_settle(&self, nodes: u32) -> Duration {
-        let log = u64::from(32 - nodes.leading_zeros()).max(1);
+        let log = u64::from(log2_members(nodes));
         let periods = match self.selection {
             Selection::RoundRobin => 2 * u64::from(nodes) + 20,
             Selection::Random => 20 * log,
@@ -145,6 +145,12 @@ impl Params {
     pub fn settle(&self, nodes: u32) -> Duration {
         self.settle_within.unwrap_or_else(|| self.default_settle(nodes))
     }
+}
+
+/// ⌈log₂(n + 1)⌉ for n members (at least 1): the "log n" of SWIM's
+/// dissemination and of the settle window.
+pub fn log2_members(nodes: u32) -> u32 {
+    (32 - nodes.leading_zeros()).max(1)
 }
 
 fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {

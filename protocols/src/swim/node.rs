@@ -209,7 +209,7 @@ pub struct SwimNode {
 
 impl SwimNode {
     pub fn new(params: Arc<Params>, me: u32, nodes: u32) -> SwimNode {
-        let retransmits = params.retransmit_mult * (32 - nodes.leading_zeros()).max(1);
+        let retransmits = params.retransmit_mult * super::log2_members(nodes);
         SwimNode {
             params,
             me,
@@ -382,7 +382,7 @@ impl SwimNode {
             return None;
         }
         let i = match self.params.selection {
-            Selection::Random => ctx.rng().gen_range(0..m),
+            Selection::Random => return Some(self.random_other(ctx)),
             Selection::RoundRobin => {
                 if self.order.next >= m {
                     let a = loop {
@@ -406,8 +406,7 @@ impl SwimNode {
         ctx.count("member_periods", 1);
         if self.joining {
             // Ask a random member for its state until one answers.
-            let i = ctx.rng().gen_range(0..u64::from(self.nodes - 1));
-            let to = self.other(i);
+            let to = self.random_other(ctx);
             self.send(ctx, Addr::node(to), Kind::Join);
         }
         // The last period's probe found no way to its target: suspect it.
@@ -431,20 +430,9 @@ impl SwimNode {
         if self.view(p.target).health == Health::Dead {
             return;
         }
-        // k distinct members, neither this one nor the target, not dead:
-        // drawn at random, a bounded number of tries (a view of n members is
-        // never copied, whatever n).
-        let m = u64::from(self.nodes - 1);
-        let mut chosen: SmallVec<[u32; 16]> = SmallVec::new();
-        for _ in 0..4 * self.params.k {
-            if chosen.len() >= self.params.k as usize {
-                break;
-            }
-            let helper = self.other(ctx.rng().gen_range(0..m));
-            if helper != p.target && !chosen.contains(&helper) && self.view(helper).health == Health::Alive {
-                chosen.push(helper);
-            }
-        }
+        // k members alive here, not the target.
+        let chosen =
+            self.distinct_others(ctx, self.params.k, |s, m| m != p.target && s.view(m).health == Health::Alive);
         for helper in chosen {
             self.send(ctx, Addr::node(helper), Kind::PingReq { seq, target: p.target });
         }
@@ -459,24 +447,41 @@ impl SwimNode {
         ctx.count("leaves", 1);
         ctx.note(SwimNote::Left);
         let update = Update { member: self.me, health: Health::Dead, incarnation: self.incarnation };
-        let fanout = (2 * (32 - self.nodes.leading_zeros())).min(self.nodes - 1);
-        let m = u64::from(self.nodes - 1);
-        let mut told: SmallVec<[u32; 64]> = SmallVec::new();
-        for _ in 0..4 * fanout {
-            if told.len() >= fanout as usize {
-                break;
-            }
-            let to = self.other(ctx.rng().gen_range(0..m));
-            if told.contains(&to) {
-                continue;
-            }
-            told.push(to);
+        let fanout = (2 * super::log2_members(self.nodes)).min(self.nodes - 1);
+        for to in self.distinct_others(ctx, fanout, |_, _| true) {
             let seq = self.next_seq;
             self.next_seq += 1;
             ctx.count("swim_messages", 1);
             let updates = std::iter::once(update).collect();
             ctx.send(Addr::node(to), SwimMsg { kind: Kind::Ping { seq }, incarnation: self.incarnation, updates });
         }
+    }
+
+    /// A uniformly chosen member other than this one.
+    fn random_other(&self, ctx: &mut Ctx<'_, Self>) -> u32 {
+        self.other(ctx.rng().gen_range(0..u64::from(self.nodes - 1)))
+    }
+
+    /// Up to `count` distinct other members that `accept` takes, drawn at
+    /// random in a bounded number of tries (4 × `count`): a view of n
+    /// members is never copied, whatever n.
+    fn distinct_others(
+        &self,
+        ctx: &mut Ctx<'_, Self>,
+        count: u32,
+        accept: impl Fn(&Self, u32) -> bool,
+    ) -> SmallVec<[u32; 64]> {
+        let mut chosen = SmallVec::new();
+        for _ in 0..4 * count {
+            if chosen.len() >= count as usize {
+                break;
+            }
+            let m = self.random_other(ctx);
+            if !chosen.contains(&m) && accept(self, m) {
+                chosen.push(m);
+            }
+        }
+        chosen
     }
 
     fn on_ack(&mut self, ctx: &mut Ctx<'_, Self>, seq: u64) {

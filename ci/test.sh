@@ -49,8 +49,8 @@ for s in heavy-tails snapshot-storm leader-pauses chaos-disk; do
   "$bin" explore --swarm "scenarios/raft/$s.toml" --seeds 1..=300 --out out/ci-explore
 done
 
-step "swarm exploration of Paxos, Multi-Paxos, ZAB, Gossip and SWIM under chaos"
-for s in paxos/chaos multipaxos/chaos zab/chaos gossip/chaos swim/chaos; do
+step "swarm exploration of Paxos, Multi-Paxos, ZAB, Gossip, the gossip store and SWIM under chaos"
+for s in paxos/chaos multipaxos/chaos zab/chaos gossip/chaos gossip/store-chaos swim/chaos; do
   "$bin" explore --swarm "scenarios/$s.toml" --seeds 1..=200 --out out/ci-explore
 done
 

@@ -6,6 +6,7 @@ pub mod check;
 pub mod client;
 pub mod echo;
 pub mod gossip;
+pub mod gossip_kv;
 pub mod harness;
 pub mod idle;
 pub mod kv;

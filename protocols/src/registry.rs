@@ -23,6 +23,7 @@ pub static PROTOCOLS: &[&ProtocolEntry] = &[
     &crate::multipaxos::ENTRY,
     &crate::zab::ENTRY,
     &crate::gossip::ENTRY,
+    &crate::gossip_kv::ENTRY,
     &crate::swim::ENTRY,
 ];
 

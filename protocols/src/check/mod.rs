@@ -4,6 +4,7 @@
 pub mod cap;
 pub mod history;
 pub mod kv;
+pub mod lag;
 pub mod linearizability;
 pub mod model;
 #[cfg(test)]

@@ -145,28 +145,51 @@ impl Default for Params {
     }
 }
 
-fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
-    let p: Params = scenario.params()?;
+/// Validates the round parameters every gossip protocol here shares: the
+/// fanout, the round and its jitter, and the stop rule's k.
+pub(crate) fn check_rounds(
+    scenario: &Scenario,
+    fanout: u32,
+    round: Duration,
+    jitter: f64,
+    k: u32,
+) -> Result<(), ScenarioError> {
     let n = scenario.nodes;
-    if p.fanout == 0 || p.fanout > MAX_FANOUT || (n > 1 && p.fanout >= n) {
+    if fanout == 0 || fanout > MAX_FANOUT || (n > 1 && fanout >= n) {
         return Err(scenario.param_error(
             "fanout",
             format!(
-                "`fanout` must be 1 to {} (at most {MAX_FANOUT}, below the {n} nodes); got {}",
+                "`fanout` must be 1 to {} (at most {MAX_FANOUT}, below the {n} nodes); got {fanout}",
                 MAX_FANOUT.min(n.saturating_sub(1)).max(1),
-                p.fanout
             ),
         ));
     }
-    if p.round == Duration::ZERO {
+    if round == Duration::ZERO {
         return Err(scenario.param_error("round", "`round` must be above zero"));
     }
-    if !(0.0..=1.0).contains(&p.jitter) {
-        return Err(scenario.param_error("jitter", format!("`jitter` must be 0 to 1; got {}", p.jitter)));
+    if !(0.0..=1.0).contains(&jitter) {
+        return Err(scenario.param_error("jitter", format!("`jitter` must be 0 to 1; got {jitter}")));
     }
-    if p.k == 0 || p.k > 1_000 {
-        return Err(scenario.param_error("k", format!("`k` must be 1 to 1000; got {}", p.k)));
+    if k == 0 || k > 1_000 {
+        return Err(scenario.param_error("k", format!("`k` must be 1 to 1000; got {k}")));
     }
+    Ok(())
+}
+
+/// The next round after this one: `round` stretched or shrunk by up to half
+/// the `jitter` either way (one draw), or exactly `round` without jitter.
+pub(crate) fn jittered_round(round: Duration, jitter: f64, rng: &mut impl rand::Rng) -> Duration {
+    if jitter == 0.0 {
+        return round;
+    }
+    let f: f64 = rng.gen_range(-0.5..0.5);
+    Duration::from_nanos((round.as_nanos() as f64 * (1.0 + jitter * f)).max(1.0) as u64)
+}
+
+fn params(scenario: &Scenario) -> Result<Params, ScenarioError> {
+    let p: Params = scenario.params()?;
+    let n = scenario.nodes;
+    check_rounds(scenario, p.fanout, p.round, p.jitter, p.k)?;
     if p.anti_entropy == Some(Duration::ZERO) {
         return Err(scenario.param_error("anti_entropy", "`anti_entropy` must be above zero (leave it out for none)"));
     }

@@ -159,13 +159,7 @@ impl GossipNode {
     /// The next round after this one: a round, stretched or shrunk by up to
     /// half the jitter either way.
     fn next_round(&self, ctx: &mut Ctx<'_, Self>) -> Duration {
-        let round = self.params.round.as_nanos();
-        let jitter = self.params.jitter;
-        if jitter == 0.0 {
-            return self.params.round;
-        }
-        let f: f64 = ctx.rng().gen_range(-0.5..0.5);
-        Duration::from_nanos((round as f64 * (1.0 + jitter * f)).max(1.0) as u64)
+        super::jittered_round(self.params.round, self.params.jitter, ctx.rng())
     }
 
     fn on_round(&mut self, ctx: &mut Ctx<'_, Self>) {

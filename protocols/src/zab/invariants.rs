@@ -42,18 +42,18 @@
 //! a partition was in force are split by the side of the server that
 //! answered them: `minority_local_reads`, `minority_reads_lagging` and the
 //! histogram `minority_read_lag_zxids` (of the reads that lag), and the
-//! same for `majority_`. Up to [`MAX_READ_SAMPLES`] reads are kept for that split;
+//! same for `majority_`. Up to [`crate::check::lag::MAX_READ_SAMPLES`] reads are kept for that split;
 //! past it `read_samples_dropped` counts those left out.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use faultline_sim::fault::partition_spans;
 use faultline_sim::metrics::Metrics;
 use faultline_sim::world::{Monitor, Violation};
 use faultline_sim::{AppliedFault, NodeId, Time};
 
 use super::log::{Point, Zxid};
 use super::node::{ZabNode, ZabNote};
+use crate::check::lag::{ReadLags, SideNames};
 
 /// One position of the delivered sequence, as first delivered.
 struct Delivered {
@@ -64,19 +64,6 @@ struct Delivered {
     node: u32,
     /// When it was first delivered anywhere.
     time: Time,
-}
-
-/// The most local reads a run keeps to split their lag by partition side
-/// at its end (16 bytes each: 16 MiB).
-pub const MAX_READ_SAMPLES: usize = 1 << 20;
-
-/// One local read: when, which server answered it, and how many delivered
-/// transactions it missed.
-#[derive(Copy, Clone)]
-struct ReadSample {
-    at_ns: u64,
-    node: u32,
-    lag: u32,
 }
 
 pub struct ZabMonitor {
@@ -108,8 +95,7 @@ pub struct ZabMonitor {
     /// The read lag figures, recorded as reads happen.
     lag: Metrics,
     /// Every local read, for the split by partition side at the end.
-    reads: Vec<ReadSample>,
-    reads_dropped: u64,
+    reads: ReadLags,
     nodes: u32,
 }
 
@@ -137,39 +123,25 @@ impl ZabMonitor {
             leader_changes: 0,
             last_leader: None,
             lag: Metrics::default(),
-            reads: Vec::new(),
-            reads_dropped: 0,
+            reads: ReadLags::default(),
             nodes,
         }
     }
 
     /// Records the lag of the reads answered while a partition was in
-    /// force under the side of the server that answered them: `majority_`
-    /// when its side holds more than half the servers, `minority_` when not.
+    /// force under the side of the server that answered them.
     fn split_reads_by_side(&mut self, now: Time, faults: &[AppliedFault]) {
-        if self.reads_dropped > 0 {
-            self.lag.count("read_samples_dropped", self.reads_dropped);
-        }
-        let spans = partition_spans(faults, now);
-        if spans.is_empty() {
-            return;
-        }
-        for r in &self.reads {
-            // Spans are in time order and do not overlap.
-            let i = spans.partition_point(|s| s.end_ns <= r.at_ns);
-            let Some(span) = spans.get(i).filter(|s| s.start_ns <= r.at_ns) else { continue };
-            let Some(side) = span.groups.iter().find(|g| g.contains(&r.node)) else { continue };
-            let (reads, lagging, lag) = if side.len() * 2 > self.nodes as usize {
-                ("majority_local_reads", "majority_reads_lagging", "majority_read_lag_zxids")
-            } else {
-                ("minority_local_reads", "minority_reads_lagging", "minority_read_lag_zxids")
-            };
-            self.lag.count(reads, 1);
-            if r.lag > 0 {
-                self.lag.count(lagging, 1);
-                self.lag.record(lag, u64::from(r.lag));
-            }
-        }
+        let majority = SideNames {
+            reads: "majority_local_reads",
+            lagging: "majority_reads_lagging",
+            lag: "majority_read_lag_zxids",
+        };
+        let minority = SideNames {
+            reads: "minority_local_reads",
+            lagging: "minority_reads_lagging",
+            lag: "minority_read_lag_zxids",
+        };
+        self.reads.split_by_side(now, faults, self.nodes, &majority, &minority, &mut self.lag);
     }
 
     /// The delivered sequence at `index`; `None` if not delivered yet or
@@ -434,12 +406,7 @@ impl ZabMonitor {
         }
         let furthest = (self.base + self.sequence.len() as u64).saturating_sub(1);
         let lag = furthest.saturating_sub(point.index);
-        if self.reads.len() < MAX_READ_SAMPLES {
-            let lag = u32::try_from(lag).unwrap_or(u32::MAX);
-            self.reads.push(ReadSample { at_ns: now.as_nanos(), node: n, lag });
-        } else {
-            self.reads_dropped += 1;
-        }
+        self.reads.push(now, n, lag);
         if furthest > point.index {
             self.lag.count("reads_lagging", 1);
             self.lag.record("read_lag_zxids", furthest - point.index);

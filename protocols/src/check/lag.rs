@@ -10,13 +10,16 @@ use faultline_sim::{AppliedFault, Time};
 /// it `read_samples_dropped` counts those left out.
 pub const MAX_READ_SAMPLES: usize = 1 << 20;
 
-/// One read: when, which replica answered it, and how far it lagged (in
-/// the service's own unit: transactions, versions).
+/// One read: when, which replica answered it, how far it lagged (in the
+/// service's own unit: transactions, versions) and, where the service
+/// measures it, for how long what it read had been superseded.
 #[derive(Copy, Clone)]
 struct ReadSample {
     at_ns: u64,
     node: u32,
     lag: u32,
+    /// Microseconds; `u32::MAX` when not measured.
+    lag_us: u32,
 }
 
 /// The metric names one side's figures go under.
@@ -27,6 +30,9 @@ pub struct SideNames {
     pub lagging: &'static str,
     /// Histogram of the lag of those that lagged.
     pub lag: &'static str,
+    /// Histogram of how long what they read had been superseded, in
+    /// microseconds, for the reads that measured it.
+    pub lag_us: Option<&'static str>,
 }
 
 /// Reads kept for the split by side at the end of a run.
@@ -37,10 +43,13 @@ pub struct ReadLags {
 }
 
 impl ReadLags {
-    pub fn push(&mut self, at: Time, node: u32, lag: u64) {
+    /// Keeps one read; `lag_us`, when the service measures it, saturates
+    /// at about 71 virtual minutes.
+    pub fn push(&mut self, at: Time, node: u32, lag: u64, lag_us: Option<u64>) {
         if self.samples.len() < MAX_READ_SAMPLES {
             let lag = u32::try_from(lag).unwrap_or(u32::MAX);
-            self.samples.push(ReadSample { at_ns: at.as_nanos(), node, lag });
+            let lag_us = lag_us.map_or(u32::MAX, |us| u32::try_from(us).unwrap_or(u32::MAX - 1));
+            self.samples.push(ReadSample { at_ns: at.as_nanos(), node, lag, lag_us });
         } else {
             self.dropped += 1;
         }
@@ -75,6 +84,9 @@ impl ReadLags {
             if r.lag > 0 {
                 metrics.count(names.lagging, 1);
                 metrics.record(names.lag, u64::from(r.lag));
+                if let (Some(name), true) = (names.lag_us, r.lag_us != u32::MAX) {
+                    metrics.record(name, u64::from(r.lag_us));
+                }
             }
         }
     }

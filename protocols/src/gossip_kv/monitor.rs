@@ -27,8 +27,9 @@
 //! superseded by one (`read_lag_us`: from the first acknowledgement of a
 //! higher version to the read). Reads answered while a partition was in
 //! force are split by the side of the replica that answered:
-//! `minority_store_reads`, `minority_reads_behind` and the histogram
-//! `minority_read_lag_versions`, and the same for `majority_`.
+//! `minority_store_reads`, `minority_reads_behind` and the histograms
+//! `minority_read_lag_versions` and `minority_read_lag_us`, and the same
+//! for `majority_`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
@@ -229,12 +230,13 @@ impl StoreMonitor {
         };
         let (behind, first) = above.fold((0u64, u64::MAX), |(count, first), (_, &at)| (count + 1, first.min(at)));
         self.lag.count("store_reads", 1);
-        if behind > 0 {
+        let lag_us = (behind > 0).then(|| now.as_nanos().saturating_sub(first) / 1_000);
+        if let Some(us) = lag_us {
             self.lag.count("reads_behind", 1);
             self.lag.record("read_lag_versions", behind);
-            self.lag.record("read_lag_us", now.as_nanos().saturating_sub(first) / 1_000);
+            self.lag.record("read_lag_us", us);
         }
-        self.reads.push(now, n as u32, behind);
+        self.reads.push(now, n as u32, behind, lag_us);
     }
 
     fn convergence(&self, now: Time, faults: &[AppliedFault], metrics: &mut Metrics) -> Option<Violation> {
@@ -334,11 +336,13 @@ impl Monitor<StoreNode> for StoreMonitor {
             reads: "majority_store_reads",
             lagging: "majority_reads_behind",
             lag: "majority_read_lag_versions",
+            lag_us: Some("majority_read_lag_us"),
         };
         let minority = SideNames {
             reads: "minority_store_reads",
             lagging: "minority_reads_behind",
             lag: "minority_read_lag_versions",
+            lag_us: Some("minority_read_lag_us"),
         };
         self.reads.split_by_side(now, faults, self.up.len() as u32, &majority, &minority, metrics);
         unrecovered.or_else(|| self.convergence(now, faults, metrics))

@@ -135,11 +135,13 @@ impl ZabMonitor {
             reads: "majority_local_reads",
             lagging: "majority_reads_lagging",
             lag: "majority_read_lag_zxids",
+            lag_us: None,
         };
         let minority = SideNames {
             reads: "minority_local_reads",
             lagging: "minority_reads_lagging",
             lag: "minority_read_lag_zxids",
+            lag_us: None,
         };
         self.reads.split_by_side(now, faults, self.nodes, &majority, &minority, &mut self.lag);
     }
@@ -406,7 +408,7 @@ impl ZabMonitor {
         }
         let furthest = (self.base + self.sequence.len() as u64).saturating_sub(1);
         let lag = furthest.saturating_sub(point.index);
-        self.reads.push(now, n, lag);
+        self.reads.push(now, n, lag, None);
         if furthest > point.index {
             self.lag.count("reads_lagging", 1);
             self.lag.record("read_lag_zxids", furthest - point.index);

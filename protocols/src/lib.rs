@@ -2,6 +2,7 @@
 //! invariants, checkers and bug knobs, and the registry that maps a scenario's
 //! `protocol = "..."` to the code that runs it.
 
+pub mod cache;
 pub mod check;
 pub mod client;
 pub mod echo;

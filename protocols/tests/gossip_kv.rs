@@ -60,7 +60,7 @@ fn both_sides_serve_through_a_partition_and_read_stale() {
             assert!(m.counter("minority_reads_behind") > 0, "{file} seed {seed}");
             // How far behind, in versions and in time, on each side.
             for h in ["minority_read_lag_versions", "minority_read_lag_us", "majority_read_lag_us"] {
-                assert!(m.histogram(h).is_some_and(|h| h.len() > 0), "{file} seed {seed}: no {h}");
+                assert!(m.histogram(h).is_some_and(|h| !h.is_empty()), "{file} seed {seed}: no {h}");
             }
         }
     }

@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod cache;
 mod check_history;
 mod coverage;
 mod explore;
@@ -82,6 +83,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Explore(args) => explore::explore(&args),
         Command::Shrink(args) => shrink::shrink(&args),
         Command::Replay(args) => replay::replay(&args),
+        Command::Cache { command } => cache::cache(command),
         Command::CheckHistory { file, model, budget, max_memory, max_input, json } => {
             check_history::check_history(&file, model, budget, max_memory.as_deref(), max_input.as_deref(), json)
         }

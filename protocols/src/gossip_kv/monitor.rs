@@ -107,6 +107,9 @@ pub struct StoreMonitor {
     /// Per replica restarted: when, and the keys it held then that it has
     /// not reported recovering yet (judged at the first note after then).
     restarted: Vec<Option<(Time, BTreeMap<Key, Version>)>>,
+    /// How many entries of `restarted` are set: every note asks, so the
+    /// common case (none) does not scan the replicas.
+    restarts_pending: usize,
     /// Read figures, recorded as reads happen.
     lag: Metrics,
     reads: ReadLags,
@@ -126,6 +129,7 @@ impl StoreMonitor {
             up: vec![true; n],
             up_since: vec![Time::ZERO; n],
             restarted: vec![None; n],
+            restarts_pending: 0,
             lag: Metrics::default(),
             reads: ReadLags::default(),
         }
@@ -190,11 +194,15 @@ impl StoreMonitor {
     /// to nothing. With one, acknowledgements of versions no replica holds
     /// any more are withdrawn: the disk lost them before the reply left.
     fn settle_restarts(&mut self, now: Time) -> Option<Violation> {
+        if self.restarts_pending == 0 {
+            return None;
+        }
         for n in 0..self.restarted.len() {
             if self.restarted[n].as_ref().is_none_or(|(at, _)| *at >= now) {
                 continue;
             }
             let Some((_, left)) = self.restarted[n].take() else { continue };
+            self.restarts_pending -= 1;
             if self.lossy_disk {
                 for view in self.keys.values_mut() {
                     let held = view.max_held();
@@ -318,7 +326,9 @@ impl Monitor<StoreNode> for StoreMonitor {
         self.up[n] = true;
         self.up_since[n] = now;
         let held = self.keys.iter().filter_map(|(&k, view)| view.held[n].map(|v| (k, v))).collect();
-        self.restarted[n] = Some((now, held));
+        if self.restarted[n].replace((now, held)).is_none() {
+            self.restarts_pending += 1;
+        }
         if self.lossy_disk {
             // The disk may have lost what the node held: it reports what it
             // recovered next, and a key it reports nothing for it lost.
